@@ -1,0 +1,144 @@
+"""`ProjectHost`: a Ray actor hosting many project grains.
+
+Grains activate on first use (load from PostgreSQL, take a new epoch) and
+passivate after `idle_seconds` without use. The host is stateless beyond its
+grains: when Ray restarts it (its constructor runs again) every grain simply
+re-activates from PostgreSQL on next use.
+
+Callers are Serve replicas through `actors.router.HostRouter`; every method takes
+the caller's organisation and answers `NotFound` for another tenant's project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+from uuid import UUID
+
+import orjson
+import redis.asyncio as aioredis
+
+from actors.grain import GrainState, ProjectGrain, TaskQuery
+from domain.commands import Command, IdempotencyKey, Reply
+from domain.errors import NotFound
+from domain.events import Event
+from domain.projects import Project
+from storage.db import create_engine
+from storage.project_store import ProjectStore
+
+log = logging.getLogger(__name__)
+
+
+class ProjectHost:
+    """Hosts project grains. Construct through Ray (see `actors.router.ensure_hosts`)."""
+
+    def __init__(
+        self,
+        name: str,
+        database_url: str,
+        redis_url: str | None,
+        *,
+        idle_seconds: float = 600.0,
+        pool_size: int = 10,
+    ) -> None:
+        self.name = name
+        self._store = ProjectStore(create_engine(database_url, pool_size=pool_size))
+        self._redis = aioredis.from_url(redis_url) if redis_url else None
+        self._idle_seconds = idle_seconds
+        self._grains: dict[UUID, asyncio.Task[ProjectGrain | None]] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    # -- grain directory -------------------------------------------------------
+
+    async def _grain(self, org_id: UUID, project_id: UUID) -> ProjectGrain:
+        """The active grain of a project visible to `org_id`; activates it if needed."""
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_idle())
+        activation = self._grains.get(project_id)
+        if activation is None:
+            activation = asyncio.create_task(
+                ProjectGrain.activate(project_id, self._store, self._publish)
+            )
+            self._grains[project_id] = activation
+        try:
+            grain = await asyncio.shield(activation)
+        except Exception:
+            self._grains.pop(project_id, None)
+            raise
+        if grain is None or grain.state is not GrainState.READY:
+            # Missing, deleted or fenced: forget it so the next call activates anew.
+            if self._grains.get(project_id) is activation:
+                del self._grains[project_id]
+            if grain is None:
+                raise NotFound("project not found")
+            await grain.passivate()
+            return await self._grain(org_id, project_id)
+        grain.check_org(org_id)
+        return grain
+
+    async def _reap_idle(self) -> None:
+        interval = max(0.05, min(self._idle_seconds / 4, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            for project_id, activation in list(self._grains.items()):
+                if not activation.done() or activation.cancelled() or activation.exception():
+                    continue
+                grain = activation.result()
+                if grain is not None and grain.is_idle(self._idle_seconds):
+                    del self._grains[project_id]
+                    await grain.passivate()
+
+    async def _publish(self, project: Project, events: list[Event]) -> None:
+        """Publish committed events to `project:{id}`; loss here is repaired by replay."""
+        if self._redis is None:
+            return
+        channel = f"project:{project.id}"
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.publish(channel, orjson.dumps(event.as_json()))
+                await pipe.execute()
+        except (aioredis.RedisError, OSError) as exc:
+            log.warning("publish to %s failed (%s); subscribers resume by version", channel, exc)
+
+    # -- the API used by Serve replicas ---------------------------------------------
+
+    async def apply(
+        self, org_id: UUID, project_id: UUID, command: Command, idempotency: IdempotencyKey | None
+    ) -> Reply:
+        grain = await self._grain(org_id, project_id)
+        return await grain.submit(command, idempotency)
+
+    async def get_task(self, org_id: UUID, project_id: UUID, task_id: UUID) -> dict[str, Any]:
+        grain = await self._grain(org_id, project_id)
+        return grain.get_task(task_id).as_json()
+
+    async def list_tasks(
+        self, org_id: UUID, project_id: UUID, query: TaskQuery
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        grain = await self._grain(org_id, project_id)
+        tasks, next_after = grain.list_tasks(query)
+        return [t.as_json() for t in tasks], next_after
+
+    async def get_project(self, org_id: UUID, project_id: UUID) -> dict[str, Any]:
+        grain = await self._grain(org_id, project_id)
+        return grain.project.as_json()
+
+    async def stats(self) -> dict[str, Any]:
+        """Diagnostics: process id and the grains this host holds."""
+        return {"name": self.name, "pid": os.getpid(), "grains": len(self._grains)}
+
+    async def passivate_all(self) -> int:
+        """Passivate every grain (used by tests and graceful shutdown)."""
+        count = 0
+        for project_id in list(self._grains):
+            activation = self._grains.pop(project_id)
+            with contextlib.suppress(Exception):
+                grain = await activation
+                if grain is not None:
+                    await grain.passivate()
+                    count += 1
+        return count

@@ -1,0 +1,1 @@
+"""Running Taskhive: settings (`TASKHIVE_*`), the `taskhive` CLI, the stack launcher."""

@@ -1,0 +1,44 @@
+"""Events: the diff of one committed change, numbered by the project's version.
+
+Events are stored in the transactional outbox in the same transaction as the
+change and published only after commit. Consumers deduplicate by
+`(project_id, version)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+
+class EventType(StrEnum):
+    TASK_CREATED = "task.created"
+    TASK_UPDATED = "task.updated"
+    TASK_DELETED = "task.deleted"
+    PROJECT_UPDATED = "project.updated"
+    PROJECT_DELETED = "project.deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    project_id: UUID
+    version: int
+    type: EventType
+    actor_id: UUID
+    task_id: UUID | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "project_id": str(self.project_id),
+            "version": self.version,
+            "event": self.type.value,
+            "actor_id": str(self.actor_id),
+            "task_id": str(self.task_id) if self.task_id else None,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }

@@ -1,0 +1,1 @@
+"""Real-time delivery: websocket sessions, fan-out, presence, notifications (not built yet)."""

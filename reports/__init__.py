@@ -1,0 +1,1 @@
+"""Analytics: burndown, flow and cycle-time reports (not built yet)."""

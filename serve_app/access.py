@@ -1,0 +1,54 @@
+"""The access helpers: each fetches a resource *and* checks the caller may see it.
+
+Missing and forbidden are the same `NotFound`, so nobody learns that another
+organisation's resource exists. No route touches a client-supplied id without
+going through one of these. Until per-project roles exist, every member of an
+organisation may read and write all of its projects.
+"""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from domain.errors import NotFound
+from domain.projects import Project
+from serve_app.context import AppContext
+from serve_app.security import Principal
+from storage import catalog
+
+_TASK_KEY = re.compile(r"^[A-Z]{2,10}-[1-9][0-9]{0,17}$")
+
+
+async def access_project(ctx: AppContext, principal: Principal, project_id: UUID) -> Project:
+    async with ctx.engine.connect() as conn:
+        project = await catalog.get_project(conn, org_id=principal.org_id, project_id=project_id)
+    if project is None:
+        raise NotFound("project not found")
+    return project
+
+
+def _parse_ref(ref: str) -> UUID | str:
+    if _TASK_KEY.match(ref):
+        return ref
+    try:
+        return UUID(ref)
+    except ValueError:
+        raise NotFound("task not found") from None
+
+
+async def access_task(ctx: AppContext, principal: Principal, ref: str) -> tuple[UUID, UUID]:
+    """`(project_id, task_id)` of the task `ref` (id or key) in the caller's organisation.
+
+    The grain that owns the project checks once more that the task exists now.
+    """
+    cache_key = (principal.org_id, ref)
+    found = ctx.task_refs.get(cache_key)
+    if found is None:
+        parsed = _parse_ref(ref)
+        async with ctx.engine.connect() as conn:
+            found = await catalog.resolve_task(conn, org_id=principal.org_id, ref=parsed)
+        if found is None:
+            raise NotFound("task not found")
+        ctx.task_refs.put(cache_key, found)
+    return found

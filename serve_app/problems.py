@@ -1,0 +1,94 @@
+"""RFC 9457 problem details for every error the API returns.
+
+Domain errors map by their `status`; request validation errors list the
+offending fields; anything unexpected is logged and answered with a generic 500
+that reveals nothing of the internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import DomainError, InvalidInput, PreconditionFailed, Unauthenticated, Unavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://taskhive.dev/problems/"
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    body = {
+        "type": _TYPE_BASE + (type_ or title.lower().replace(" ", "-")),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _validation_errors(errors: Any) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+
+
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    headers: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="taskhive"'
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = "1"
+    if isinstance(exc, InvalidInput) and exc.errors:
+        extra["errors"] = [e.as_json() for e in exc.errors]
+    if isinstance(exc, PreconditionFailed) and exc.current_version is not None:
+        extra["current_version"] = exc.current_version
+        headers["ETag"] = f'"{exc.current_version}"'
+    return problem(exc.status, exc.title, exc.detail, headers=headers, **extra)
+
+
+async def _request_validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc.errors())
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
+    detail = f"{where}: {first['msg']}"
+    return problem(422, "Invalid input", detail, errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
+    title = titles.get(exc.status_code, "Error")
+    return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "Internal server error", "an unexpected error occurred; it was logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

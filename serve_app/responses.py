@@ -1,0 +1,48 @@
+"""Response helpers: orjson bodies, ETags, and parsing of `If-Match`."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+from domain.errors import InvalidInput
+
+
+def json_response(
+    body: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """`"3"`, `W/"3"` or `3` → 3; absent or `*` → None (no precondition)."""
+    if value is None or value.strip() == "*":
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit():
+        raise InvalidInput("If-Match must be a task version as given in its ETag, e.g. \"3\"")
+    return int(raw)
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, orjson.JSONDecodeError):
+        raise InvalidInput("cursor is not one this API returned") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("cursor is not one this API returned")
+    return data

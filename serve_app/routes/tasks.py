@@ -1,0 +1,192 @@
+"""Tasks: every read is answered by the project's grain (hot state), every write is
+a command to it. Cross-project lists without `project_id` read PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
+
+from actors.grain import TaskQuery
+from domain.commands import CreateTask, DeleteTask, UpdateTask
+from domain.errors import InvalidInput, NotFound
+from serve_app.access import access_task
+from serve_app.context import AppContext, Ctx, CurrentPrincipal
+from serve_app.idempotency import key_for
+from serve_app.responses import decode_cursor, encode_cursor, etag, json_response, parse_if_match
+from serve_app.schemas import Priority, TaskIn, TaskList, TaskOut, TaskPatch
+from serve_app.security import Principal
+from storage import catalog
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+
+def _task_response(body: dict[str, Any], *, status: int = 200) -> Response:
+    headers = {"ETag": etag(body["version"])}
+    if status == 201:
+        headers["Location"] = f"/api/v1/tasks/{body['id']}"
+    return json_response(body, status=status, headers=headers)
+
+
+async def _check_assignee(ctx: AppContext, principal: Principal, assignee: UUID | None) -> None:
+    if assignee is None:
+        return
+    async with ctx.engine.connect() as conn:
+        member = await catalog.is_org_member(conn, org_id=principal.org_id, user_id=assignee)
+    if not member:
+        raise InvalidInput.field("assignee_id", "is not a member of this organisation")
+
+
+@router.get("", response_model=TaskList)
+async def list_tasks(
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    project_id: UUID | None = None,
+    status: Annotated[str | None, Query(max_length=64)] = None,
+    assignee_id: Annotated[str | None, Query(description="a user id, or `none`")] = None,
+    priority: Priority | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Response:
+    """A page of tasks, oldest first. `next_cursor` fetches the next page; pages stay
+    stable while tasks are added."""
+    assignee: UUID | None = None
+    if assignee_id not in (None, "none"):
+        try:
+            assignee = UUID(assignee_id)
+        except ValueError:
+            raise InvalidInput("assignee_id must be a user id or 'none'") from None
+    position = decode_cursor(cursor) if cursor else {}
+    if project_id is not None:
+        if position and position.get("p") != str(project_id):
+            raise InvalidInput("cursor belongs to another list")
+        query = TaskQuery(
+            status=status, assignee_id=assignee, unassigned=assignee_id == "none",
+            priority=priority, after=int(position.get("a", 0)), limit=limit,
+        )
+        items, after = await ctx.router.call(
+            project_id, "list_tasks", principal.org_id, project_id, query
+        )
+        next_cursor = encode_cursor({"p": str(project_id), "a": after}) if after else None
+        return json_response({"items": items, "next_cursor": next_cursor})
+    return await _list_org_tasks(ctx, principal, status, assignee, assignee_id, priority, limit, position)
+
+
+async def _list_org_tasks(
+    ctx: AppContext,
+    principal: Principal,
+    status: str | None,
+    assignee: UUID | None,
+    assignee_id: str | None,
+    priority: str | None,
+    limit: int,
+    position: dict[str, Any],
+) -> Response:
+    filters: dict[str, Any] = {}
+    if status is not None:
+        filters["status"] = status
+    if priority is not None:
+        filters["priority"] = priority
+    if assignee is not None or assignee_id == "none":
+        filters["assignee_id"] = assignee
+    after = None
+    if position:
+        try:
+            after = (datetime.fromisoformat(position["c"]), UUID(position["i"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput("cursor is not one this API returned") from None
+    async with ctx.engine.connect() as conn:
+        found = await catalog.list_org_tasks(
+            conn, org_id=principal.org_id, filters=filters, after=after, limit=limit
+        )
+    page = found[:limit]
+    next_cursor = None
+    if len(found) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "i": str(last.id)})
+    return json_response({"items": [t.as_json() for t in page], "next_cursor": next_cursor})
+
+
+@router.post("", status_code=201, response_model=TaskOut)
+async def create_task(
+    body: TaskIn,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Create a task. With `Idempotency-Key`, a retry returns the first response."""
+    await _check_assignee(ctx, principal, body.assignee_id)
+    fields = body.model_dump(exclude={"project_id"}, exclude_none=True)
+    idem = key_for(
+        principal, idempotency_key, method="POST", path="/api/v1/tasks",
+        body=body.model_dump(mode="json"),
+    )
+    command = CreateTask(actor_id=principal.user_id, fields=fields)
+    reply = await ctx.router.call(
+        body.project_id, "apply", principal.org_id, body.project_id, command, idem
+    )
+    if reply.body is None:  # pragma: no cover - a create always answers with the task
+        raise NotFound("task not found")
+    return _task_response(reply.body, status=reply.status)
+
+
+@router.get("/{ref}", response_model=TaskOut)
+async def get_task(ref: str, principal: CurrentPrincipal, ctx: Ctx) -> Response:
+    """A task by id or by key (`WEB-42`)."""
+    project_id, task_id = await access_task(ctx, principal, ref)
+    body = await ctx.router.call(project_id, "get_task", principal.org_id, project_id, task_id)
+    return _task_response(body)
+
+
+async def _update(
+    ref: str, body: TaskPatch, request: Request, principal: Principal, ctx: AppContext,
+    if_match: str | None,
+) -> Response:
+    expected = parse_if_match(if_match)
+    changes = body.model_dump(exclude_unset=True)
+    for field in ("title", "status", "priority"):
+        if field in changes and changes[field] is None:
+            raise InvalidInput.field(field, "may not be null")
+    if "assignee_id" in changes:
+        await _check_assignee(ctx, principal, changes["assignee_id"])
+    project_id, task_id = await access_task(ctx, principal, ref)
+    idem = key_for(principal, None, method=request.method, path=request.url.path, body=None)
+    command = UpdateTask(
+        actor_id=principal.user_id, task_id=task_id, changes=changes, if_match=expected
+    )
+    reply = await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
+    return _task_response(reply.body)
+
+
+@router.put("/{ref}", response_model=TaskOut)
+async def put_task(
+    ref: str, body: TaskPatch, request: Request, principal: CurrentPrincipal, ctx: Ctx,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Change any subset of the editable fields. A stale `If-Match` gives 412."""
+    return await _update(ref, body, request, principal, ctx, if_match)
+
+
+@router.patch("/{ref}", response_model=TaskOut)
+async def patch_task(
+    ref: str, body: TaskPatch, request: Request, principal: CurrentPrincipal, ctx: Ctx,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Same as PUT: any subset of the editable fields."""
+    return await _update(ref, body, request, principal, ctx, if_match)
+
+
+@router.delete("/{ref}", status_code=204)
+async def delete_task(
+    ref: str, request: Request, principal: CurrentPrincipal, ctx: Ctx,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    expected = parse_if_match(if_match)
+    project_id, task_id = await access_task(ctx, principal, ref)
+    idem = key_for(principal, None, method="DELETE", path=request.url.path, body=None)
+    command = DeleteTask(actor_id=principal.user_id, task_id=task_id, if_match=expected)
+    await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
+    return Response(status_code=204)

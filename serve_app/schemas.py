@@ -1,0 +1,137 @@
+"""Request and response bodies. Requests forbid unknown fields, so a client that
+sends a server-owned field (`id`, `version`, `reporter_id`, ...) gets 422."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Priority = Literal["none", "low", "medium", "high", "urgent"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+# -- auth ------------------------------------------------------------------------
+
+
+class SignupIn(Strict):
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=120)
+    password: str = Field(min_length=8, max_length=1024)
+    org_name: str | None = Field(default=None, min_length=1, max_length=120)
+
+
+class LoginIn(Strict):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+
+
+class OrgOut(BaseModel):
+    id: UUID
+    name: str
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class SignupOut(TokensOut):
+    user: UserOut
+    org: OrgOut
+
+
+class MeOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    org_id: UUID
+    role: str
+    team_ids: list[UUID]
+
+
+# -- projects --------------------------------------------------------------------
+
+
+class ProjectIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    key: str | None = Field(default=None, pattern=r"^[A-Z]{2,10}$")
+    description: str = Field(default="", max_length=10_000)
+    team_ids: list[UUID] = Field(default_factory=list, max_length=100)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=10_000)
+    team_ids: list[UUID] | None = Field(default=None, max_length=100)
+    settings: dict[str, Any] | None = None
+
+
+class ProjectOut(BaseModel):
+    id: UUID
+    name: str
+    key: str
+    description: str
+    owner_id: UUID
+    team_ids: list[UUID]
+    settings: dict[str, Any]
+    created_at: datetime
+    version: int
+
+
+class ProjectList(BaseModel):
+    items: list[ProjectOut]
+
+
+# -- tasks -----------------------------------------------------------------------
+
+
+class TaskIn(Strict):
+    project_id: UUID
+    title: str = Field(min_length=1, max_length=255)
+    description: str = Field(default="", max_length=100 * 1024)
+    status: str | None = Field(default=None, min_length=1, max_length=64)
+    priority: Priority = "none"
+    assignee_id: UUID | None = None
+
+
+class TaskPatch(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=100 * 1024)
+    status: str | None = Field(default=None, min_length=1, max_length=64)
+    priority: Priority | None = None
+    assignee_id: UUID | None = None
+
+
+class TaskOut(BaseModel):
+    id: UUID
+    key: str
+    project_id: UUID
+    title: str
+    description: str
+    status: str
+    priority: Priority
+    assignee_id: UUID | None
+    reporter_id: UUID
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None

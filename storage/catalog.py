@@ -1,0 +1,134 @@
+"""Cross-project reads and project creation: what no single grain can answer.
+
+Functions take an open connection and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy.dialects.postgresql import array_agg
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.projects import Project
+from domain.tasks import Task
+from storage import tables as t
+from storage.project_store import project_from_row, task_from_row
+
+_TEAM_IDS = (
+    select(func.coalesce(array_agg(t.project_teams.c.team_id), []))
+    .where(t.project_teams.c.project_id == t.projects.c.id)
+    .scalar_subquery()
+    .label("team_ids")
+)
+
+
+async def list_projects(conn: AsyncConnection, *, org_id: UUID) -> list[Project]:
+    rows = await conn.execute(
+        select(t.projects, _TEAM_IDS)
+        .where(t.projects.c.org_id == org_id, t.projects.c.deleted_at.is_(None))
+        .order_by(t.projects.c.created_at, t.projects.c.id)
+    )
+    return [project_from_row(r, r.team_ids) for r in rows]
+
+
+async def get_project(conn: AsyncConnection, *, org_id: UUID, project_id: UUID) -> Project | None:
+    row = (
+        await conn.execute(
+            select(t.projects, _TEAM_IDS).where(
+                t.projects.c.id == project_id,
+                t.projects.c.org_id == org_id,
+                t.projects.c.deleted_at.is_(None),
+            )
+        )
+    ).one_or_none()
+    return None if row is None else project_from_row(row, row.team_ids)
+
+
+async def key_taken(conn: AsyncConnection, *, org_id: UUID, key: str) -> bool:
+    found = await conn.scalar(
+        select(t.projects.c.id).where(
+            t.projects.c.org_id == org_id, t.projects.c.key == key, t.projects.c.deleted_at.is_(None)
+        )
+    )
+    return found is not None
+
+
+async def insert_project(conn: AsyncConnection, project: Project) -> Project:
+    """Insert a new project; raises IntegrityError when its key is taken in the org."""
+    row = (
+        await conn.execute(
+            insert(t.projects)
+            .values(
+                id=project.id,
+                org_id=project.org_id,
+                key=project.key,
+                name=project.name,
+                description=project.description,
+                owner_id=project.owner_id,
+                settings=dict(project.settings),
+            )
+            .returning(*t.projects.c)
+        )
+    ).one()
+    if project.team_ids:
+        await conn.execute(
+            insert(t.project_teams),
+            [{"org_id": project.org_id, "project_id": project.id, "team_id": x} for x in project.team_ids],
+        )
+    return project_from_row(row, project.team_ids)
+
+
+async def existing_teams(conn: AsyncConnection, *, org_id: UUID, team_ids: Sequence[UUID]) -> set[UUID]:
+    if not team_ids:
+        return set()
+    rows = await conn.scalars(
+        select(t.teams.c.id).where(t.teams.c.org_id == org_id, t.teams.c.id.in_(list(team_ids)))
+    )
+    return set(rows)
+
+
+async def is_org_member(conn: AsyncConnection, *, org_id: UUID, user_id: UUID) -> bool:
+    found = await conn.scalar(
+        select(t.org_members.c.user_id).where(
+            t.org_members.c.org_id == org_id, t.org_members.c.user_id == user_id
+        )
+    )
+    return found is not None
+
+
+async def resolve_task(conn: AsyncConnection, *, org_id: UUID, ref: str | UUID) -> tuple[UUID, UUID] | None:
+    """`(project_id, task_id)` of a task of `org_id` by id or human key, or None."""
+    c = t.task_lookup.c
+    cond = c.id == ref if isinstance(ref, UUID) else c.key == ref
+    row = (await conn.execute(select(c.project_id, c.id).where(c.org_id == org_id, cond))).one_or_none()
+    return None if row is None else (row.project_id, row.id)
+
+
+async def list_org_tasks(
+    conn: AsyncConnection,
+    *,
+    org_id: UUID,
+    filters: dict[str, Any],
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Task]:
+    """Tasks across the organisation's live projects in `(created_at, id)` order."""
+    live = select(t.projects.c.id).where(t.projects.c.org_id == org_id, t.projects.c.deleted_at.is_(None))
+    query = select(t.tasks).where(t.tasks.c.org_id == org_id, t.tasks.c.project_id.in_(live))
+    for name, value in filters.items():
+        query = query.where(t.tasks.c[name].is_(None) if value is None else t.tasks.c[name] == value)
+    if after is not None:
+        created, task_id = after
+        query = query.where(
+            or_(
+                t.tasks.c.created_at > created,
+                and_(t.tasks.c.created_at == created, t.tasks.c.id > task_id),
+            )
+        )
+    rows = await conn.execute(query.order_by(t.tasks.c.created_at, t.tasks.c.id).limit(limit + 1))
+    return [task_from_row(r) for r in rows]
