@@ -271,6 +271,7 @@ class _Stage:
         self.batch = Batch(project=project)
         self._base = tasks
         self._overlay: dict[UUID, Task | None] = {}
+        self._decided: dict[tuple[UUID, UUID, str], tuple[str, Reply]] = {}
         self.now = datetime.now(UTC)
 
     def _task(self, task_id: UUID) -> Task:
@@ -284,7 +285,9 @@ class _Stage:
     ) -> Reply | DomainError:
         key = pending.idempotency
         if key is not None:
-            hit = stored.get((key.org_id, key.user_id, key.key))
+            ident = (key.org_id, key.user_id, key.key)
+            # A retry may arrive in the same batch as its first attempt.
+            hit = stored.get(ident) or self._decided.get(ident)
             if hit is not None:
                 request_hash, reply = hit
                 if request_hash != key.request_hash:
@@ -298,6 +301,7 @@ class _Stage:
             return error
         if key is not None:
             self.batch.replies.append((key, reply))
+            self._decided[(key.org_id, key.user_id, key.key)] = (key.request_hash, reply)
         return reply
 
     def _event(self, type_: EventType, actor: UUID, task_id: UUID | None, payload: dict[str, Any]) -> None:

@@ -75,14 +75,15 @@ class Stack:
         from serve_app.app import ApiIngress
         from serve_app.config import AppConfig
 
-        os.environ.update(SERVE_ENV)
+        env = {**SERVE_ENV, **_instance_ports_env()}
+        os.environ.update(env)
         if not ray.is_initialized():
             ray.init(
                 num_cpus=num_cpus,
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.WARNING,
-                runtime_env={"env_vars": dict(SERVE_ENV)},
+                runtime_env={"env_vars": env},
                 _temp_dir=str(_ray_temp_dir()),
             )
             self._ray_started = True
@@ -116,6 +117,29 @@ class Stack:
                 self._ray_started = False
         while self._embedded:
             self._embedded.pop().stop()
+
+
+def _instance_ports_env() -> dict[str, str]:
+    """Ports and paths Serve would otherwise fix machine-wide (HAProxy's stats and
+    metrics listeners, the fallback proxy), chosen free so that several Taskhive
+    instances, e.g. a test run next to a running server, can share one machine."""
+    import socket
+
+    def free() -> str:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return str(s.getsockname()[1])
+
+    socket_dir = Path("/tmp") / f"taskhive-haproxy-{os.getpid()}"  # noqa: S108
+    socket_dir.mkdir(exist_ok=True)
+    return {
+        "RAY_SERVE_HAPROXY_METRICS_PORT": free(),
+        "RAY_SERVE_HAPROXY_STATS_PORT": free(),
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": free(),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": free(),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(socket_dir / "metrics.sock"),
+        "RAY_SERVE_HAPROXY_NBTHREAD": str(min(4, os.cpu_count() or 1)),
+    }
 
 
 def _ray_temp_dir() -> Path:

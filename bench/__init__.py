@@ -1,0 +1,1 @@
+"""Benchmarks of the Taskhive stack (`make bench` runs `python -m bench.run`)."""

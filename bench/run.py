@@ -1,0 +1,376 @@
+"""The foundation benchmark: the stack as the product starts it, seeded, measured with wrk.
+
+Starts `cluster.stack.Stack` (embedded PostgreSQL/Redis unless TASKHIVE_DATABASE_URL /
+TASKHIVE_REDIS_URL are set), seeds projects and tasks, then measures with wrk:
+GET one task, list a project's open tasks, PUT a task's title, and the same GET
+against a plain FastAPI + uvicorn reference app. Prints a table and writes it as
+JSON and Markdown to `bench/results/foundation-<UTC timestamp>.{json,md}`.
+
+    python -m bench.run                                        # 100 x 1,000, 15 s each
+    python -m bench.run --projects 10 --tasks 100 --duration 5 # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+from bench import report, seed
+from bench.wrk import WrkResult, WrkTarget, ensure_wrk, run_wrk, wrk_version
+from cluster.settings import Settings
+from cluster.stack import Stack
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+_T0 = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Taskhive foundation benchmark (wrk against the full stack)"
+    )
+    p.add_argument("--projects", type=int, default=100, help="projects to seed (default 100)")
+    p.add_argument("--tasks", type=int, default=1000, help="tasks per project (default 1000)")
+    p.add_argument("--duration", type=int, default=15, help="seconds per scenario (default 15)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    p.add_argument("--timeout", type=int, default=10, help="wrk request timeout in s (default 10)")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the results go")
+    args = p.parse_args(argv)
+    if not 1 <= args.projects <= 26**3 or args.tasks < 1 or args.duration < 1:
+        p.error("--projects must be 1..17576, --tasks and --duration at least 1")
+    if args.connections < args.threads:
+        p.error("--connections must be at least --threads")
+    return args
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def start_reference(port: int, tasks_file: Path, log_file: Path) -> subprocess.Popen[bytes]:
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.reference_app",
+                "--port",
+                str(port),
+                "--tasks-file",
+                str(tasks_file),
+            ],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 120, proc)
+    except Exception:
+        stop_process(proc)
+        raise RuntimeError(f"reference app did not start: {log_file.read_text()[-2000:]}") from None
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def sanity_check(
+    client: httpx.Client, headers: dict[str, str], tasks: list[Any], project_id: str
+) -> None:
+    """Before measuring: the API serves the seeded bodies, and lists filter by status."""
+    for task in (tasks[0], tasks[len(tasks) // 2], tasks[-1]):
+        got = client.get(f"/api/v1/tasks/{task.id}", headers=headers)
+        if got.status_code != 200 or got.json() != task.as_json():
+            raise RuntimeError(f"GET task {task.key}: {got.status_code} {got.text[:500]}")
+    got = client.get(f"/api/v1/tasks?project_id={project_id}&status=open", headers=headers)
+    items = got.json().get("items", []) if got.status_code == 200 else None
+    if not items or any(i["status"] != "open" for i in items):
+        raise RuntimeError(f"GET open tasks of {project_id}: {got.status_code} {got.text[:500]}")
+
+
+async def _db_versions(database_url: str) -> tuple[int, int, int, list[dict[str, Any]]]:
+    conn = await asyncpg.connect(seed.asyncpg_url(database_url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE version > 1) AS changed, "
+            "coalesce(sum(version - 1), 0) AS increments FROM tasks"
+        )
+        events = await conn.fetchval("SELECT count(*) FROM events WHERE type = 'task.updated'")
+        top = await conn.fetch(
+            "SELECT id, key, title, version FROM tasks WHERE version > 1 ORDER BY version DESC, key LIMIT 5"
+        )
+        return int(row["changed"]), int(row["increments"]), int(events), [dict(r) for r in top]
+    finally:
+        await conn.close()
+
+
+def verify_writes(
+    client: httpx.Client,
+    headers: dict[str, str],
+    database_url: str,
+    put: WrkResult,
+    connections: int,
+) -> dict[str, Any]:
+    """After the PUT run: PostgreSQL and the API (the grains) agree the writes happened."""
+    time.sleep(1.0)  # requests wrk abandoned at the end may still commit
+    changed, increments, events, top = asyncio.run(_db_versions(database_url))
+    checks = []
+    for row in top:
+        got = client.get(f"/api/v1/tasks/{row['id']}", headers=headers)
+        body = got.json() if got.status_code == 200 else {}
+        ok = body.get("version") == row["version"] > 1 and body.get("title") == row["title"]
+        checks.append(f"{row['key']} v{body.get('version')} {'ok' if ok else 'MISMATCH'}")
+    consistent = put.ok <= increments <= put.ok + connections
+    result = {
+        "put_2xx_responses": put.ok,
+        "tasks_with_version_gt_1": changed,
+        "version_increments_in_db": increments,
+        "task_updated_events": events,
+        "db_matches_responses": consistent,
+        "api_readback": ", ".join(checks),
+        "api_readback_ok": bool(checks) and all(c.endswith(" ok") for c in checks),
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = ensure_wrk()
+    started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    work = Path(tempfile.mkdtemp(prefix="taskhive-bench-"))
+    settings = Settings(
+        data_dir=work / "data",
+        port=free_port(),
+        database_url=os.environ.get("TASKHIVE_DATABASE_URL") or None,
+        redis_url=os.environ.get("TASKHIVE_REDIS_URL") or None,
+        access_token_ttl_s=4 * 3600,  # one token for the whole run
+    )
+    stack = Stack(settings)
+    reference: subprocess.Popen[bytes] | None = None
+    results: list[tuple[str, str, WrkResult]] = []
+    verification: dict[str, Any] = {}
+    seed_info: dict[str, Any] = {}
+    warnings: list[str] = []
+    db_version = ""
+    try:
+        t = time.monotonic()
+        log(f"starting storage in {work}")
+        stack.start_storage()
+        log("starting compute (Ray, project hosts, Serve)")
+        stack.start_compute()
+        seed_info["stack_start_s"] = round(time.monotonic() - t, 1)
+        log(f"stack up at {stack.url} in {seed_info['stack_start_s']} s")
+
+        t = time.monotonic()
+        with httpx.Client(base_url=stack.url, timeout=60.0) as client:
+            account = seed.create_account(client)
+            projects = seed.create_projects(client, account, args.projects)
+        tasks = seed.make_tasks(account, projects, args.tasks)
+        asyncio.run(seed.insert_tasks(stack.database_url, projects, tasks, args.tasks))
+        db_version = asyncio.run(_server_version(stack.database_url))
+        seed_info["seed_s"] = round(time.monotonic() - t, 1)
+        log(f"seeded {len(projects)} projects x {args.tasks} tasks in {seed_info['seed_s']} s")
+
+        headers = {"Authorization": f"Bearer {account.token}"}
+        t = time.monotonic()
+        with httpx.Client(base_url=stack.url, timeout=60.0) as client:
+            for project in projects:  # activates every grain (loads its tasks)
+                got = client.get(f"/api/v1/tasks?project_id={project.id}&limit=1", headers=headers)
+                if got.status_code != 200:
+                    raise RuntimeError(
+                        f"warm-up of {project.key}: {got.status_code} {got.text[:500]}"
+                    )
+            sanity_check(client, headers, tasks, str(projects[0].id))
+        seed_info["warm_up_s"] = round(time.monotonic() - t, 1)
+        log(f"warmed up {len(projects)} grains in {seed_info['warm_up_s']} s")
+
+        task_ids = work / "task_ids.txt"
+        task_ids.write_text("".join(f"{x.id}\n" for x in tasks))
+        project_ids = work / "project_ids.txt"
+        project_ids.write_text("".join(f"{p.id}\n" for p in projects))
+        bodies = work / "task_bodies.json"
+        bodies.write_bytes(orjson.dumps({str(x.id): x.as_json() for x in tasks}))
+        ref_port = free_port()
+        reference = start_reference(ref_port, bodies, work / "reference.log")
+        ref_url = f"http://127.0.0.1:{ref_port}"
+        with httpx.Client(base_url=ref_url) as client:
+            if client.get(f"/tasks/{tasks[0].id}").json() != tasks[0].as_json():
+                raise RuntimeError("the reference app does not serve the seeded body")
+        del tasks[1:-1]  # the tail and head remain for the log; free the rest
+
+        scenarios = [
+            (
+                "get_task",
+                "GET /api/v1/tasks/{id}, random task of any project",
+                WrkTarget(stack.url, "GET", "/api/v1/tasks/", task_ids, headers=headers),
+            ),
+            (
+                "list_open",
+                "GET /api/v1/tasks?project_id=…&status=open (first page, 50), random project",
+                WrkTarget(
+                    stack.url,
+                    "GET",
+                    "/api/v1/tasks?project_id=",
+                    project_ids,
+                    path_suffix="&status=open",
+                    headers=headers,
+                ),
+            ),
+            (
+                "put_task",
+                'PUT /api/v1/tasks/{id} {"title": …} without If-Match, random task of any project',
+                WrkTarget(
+                    stack.url, "PUT", "/api/v1/tasks/", task_ids, body="title", headers=headers
+                ),
+            ),
+            (
+                "reference_get",
+                "plain FastAPI + uvicorn (1 worker) GET /tasks/{id} from a dict",
+                WrkTarget(ref_url, "GET", "/tasks/", task_ids),
+            ),
+        ]
+        for name, description, target in scenarios:
+            log(f"wrk: {name} for {args.duration} s ...")
+            result = run_wrk(
+                wrk,
+                target,
+                work / f"{name}.lua",
+                duration_s=args.duration,
+                threads=args.threads,
+                connections=args.connections,
+                timeout_s=args.timeout,
+            )
+            results.append((name, description, result))
+            log(
+                f"  {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
+                f"errors {result.errors} {result.statuses} {result.socket_errors}"
+            )
+            if result.errors:
+                warnings.append(
+                    f"{name}: {result.errors} errors; first: {result.first_error[:300]}"
+                )
+            if not result.percentiles_agree:
+                warnings.append(
+                    f"{name}: done() percentiles disagree with the --latency text "
+                    f"{result.text_percentiles_ms}"
+                )
+            if name == "put_task":
+                with httpx.Client(base_url=stack.url, timeout=30.0) as client:
+                    verification = verify_writes(
+                        client, headers, stack.database_url, result, args.connections
+                    )
+                log(f"  write verification: {verification}")
+                if not (verification["db_matches_responses"] and verification["api_readback_ok"]):
+                    warnings.append(f"write verification failed: {verification}")
+    finally:
+        if reference is not None:
+            stop_process(reference)
+        log("stopping the stack")
+        try:
+            stack.stop()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    reference_rps = next((r.rps for n, _, r in results if n == "reference_get"), None)
+    rows = []
+    for name, description, result in results:
+        row = {"scenario": name, "description": description, **result.as_json()}
+        row["ratio_to_reference"] = round(result.rps / reference_rps, 4) if reference_rps else None
+        rows.append(row)
+    out = {
+        "name": "foundation",
+        "timestamp": started.isoformat(timespec="seconds"),
+        "machine": report.machine_info(wrk_version(wrk)) | {"postgresql": db_version},
+        "settings": {
+            "projects": args.projects,
+            "tasks_per_project": args.tasks,
+            "duration_s": args.duration,
+            "threads": args.threads,
+            "connections": args.connections,
+            "timeout_s": args.timeout,
+            "stack": _describe_stack(settings),
+        },
+        "timings": seed_info,
+        "results": rows,
+        "verification": verification,
+        "warnings": warnings,
+    }
+    json_path, md_path = report.write(out, args.out, f"foundation-{stamp}")
+    print()
+    print(report.console_table(rows))
+    print()
+    for key, value in verification.items():
+        print(f"  {key}: {value}")
+    for warning in warnings:
+        print(f"WARNING: {warning}")
+    print(
+        f"\nwritten: {json_path.relative_to(REPO) if json_path.is_relative_to(REPO) else json_path}"
+    )
+    print(f"         {md_path.relative_to(REPO) if md_path.is_relative_to(REPO) else md_path}")
+    return 1 if warnings else 0
+
+
+def _describe_stack(settings: Settings) -> str:
+    db = "external PostgreSQL" if settings.database_url else "embedded PostgreSQL"
+    cache = "external Redis" if settings.redis_url else "embedded Redis"
+    return (
+        f"{db}, {cache}, {settings.hosts} project hosts, {settings.replicas} API replica(s), "
+        f"db_pool_size {settings.db_pool_size}, idle_seconds {settings.idle_seconds:g}"
+    )
+
+
+async def _server_version(database_url: str) -> str:
+    conn = await asyncpg.connect(seed.asyncpg_url(database_url))
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The integration stack: one PostgreSQL database, one Redis, one Ray with the API
+deployed, for the whole test session.
+
+`TASKHIVE_TEST_DATABASE_URL` / `TASKHIVE_TEST_REDIS_URL` point at running servers
+(the suite creates and drops its own database there); without them the suite
+starts an embedded PostgreSQL and Redis in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from cluster.settings import Settings
+from cluster.stack import Stack
+from storage.embedded import EmbeddedPostgres, EmbeddedRedis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = os.environ.get("TASKHIVE_TEST_DATABASE_URL")
+    if server is None:
+        with EmbeddedPostgres(tmp_path_factory.mktemp("postgres")) as url:
+            yield url
+        return
+    name = f"taskhive_test_{uuid.uuid4().hex[:12]}"
+    admin = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = os.environ.get("TASKHIVE_TEST_REDIS_URL")
+    if server is not None:
+        yield server
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def stack(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        port=free_port(),
+        hosts=2,
+        replicas=1,
+        idle_seconds=600,
+        jwt_secret="integration-test-secret-0123456789abcdef",
+    )
+    running = Stack(settings)
+    try:
+        running.start_storage()
+        running.start_compute(num_cpus=2)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(stack: Stack) -> str:
+    return stack.url
+
+
+@pytest.fixture
+async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits) as c:
+        yield c
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection for checking what really is in PostgreSQL."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@dataclass
+class User:
+    id: str
+    org_id: str
+    email: str
+    token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def signup(client: httpx.AsyncClient, **extra: Any) -> User:
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    body = {"email": email, "name": "Test User", "password": "correct horse", **extra}
+    r = await client.post("/api/v1/auth/signup", json=body)
+    assert r.status_code == 201, r.text
+    data = r.json()
+    return User(data["user"]["id"], data["org"]["id"], email, data["access_token"], data["refresh_token"])
+
+
+@pytest.fixture
+async def alice(client: httpx.AsyncClient) -> User:
+    return await signup(client, org_name="Acme")
+
+
+@pytest.fixture
+async def mallory(client: httpx.AsyncClient) -> User:
+    """A user of another organisation."""
+    return await signup(client, org_name="Evil Corp")
+
+
+async def create_project(client: httpx.AsyncClient, user: User, **body: Any) -> dict[str, Any]:
+    payload = {"name": f"Project {uuid.uuid4().hex[:6]}", **body}
+    r = await client.post("/api/v1/projects", json=payload, headers=user.headers)
+    assert r.status_code == 201, r.text
+    project: dict[str, Any] = r.json()
+    return project
+
+
+async def create_task(
+    client: httpx.AsyncClient, user: User, project_id: str, **body: Any
+) -> dict[str, Any]:
+    payload = {"project_id": project_id, "title": "A task", **body}
+    r = await client.post("/api/v1/tasks", json=payload, headers=user.headers)
+    assert r.status_code == 201, r.text
+    task: dict[str, Any] = r.json()
+    return task
+
+
+@pytest.fixture
+async def project(client: httpx.AsyncClient, alice: User) -> dict[str, Any]:
+    return await create_project(client, alice)
