@@ -274,6 +274,11 @@ class _Stage:
         self._decided: dict[tuple[UUID, UUID, str], tuple[str, Reply]] = {}
         self.now = datetime.now(UTC)
 
+    def _current_tasks(self) -> list[Task]:
+        """Every task as the batch has left it so far."""
+        current = [t for tid, t in self._base.items() if tid not in self._overlay]
+        return current + [t for t in self._overlay.values() if t is not None]
+
     def _task(self, task_id: UUID) -> Task:
         task = self._overlay[task_id] if task_id in self._overlay else self._base.get(task_id)
         if task is None:
@@ -301,18 +306,28 @@ class _Stage:
             return error
         if key is not None:
             self.batch.replies.append((key, reply))
-            self._decided[(key.org_id, key.user_id, key.key)] = (key.request_hash, reply)
+            replay = dataclasses.replace(reply, replayed=True)
+            self._decided[(key.org_id, key.user_id, key.key)] = (key.request_hash, replay)
         return reply
 
-    def _event(self, type_: EventType, actor: UUID, task_id: UUID | None, payload: dict[str, Any]) -> None:
-        project = self.batch.project
-        version = project.version + 1
-        self.batch.project = dataclasses.replace(project, version=version)
+    def _event(
+        self,
+        type_: EventType,
+        actor: UUID,
+        task_id: UUID | None,
+        payload: dict[str, Any] | Callable[[Project], dict[str, Any]],
+    ) -> None:
+        """Record one event and bump the project's version to number it."""
+        project = dataclasses.replace(self.batch.project, version=self.batch.project.version + 1)
+        self.batch.project = project
+        body = payload(project) if callable(payload) else payload
         self.batch.events.append(
-            Event(project.id, version, type_, actor, task_id, payload, self.now)
+            Event(project.id, project.version, type_, actor, task_id, body, self.now)
         )
 
     def _decide(self, command: Command) -> Reply:
+        if self.batch.project_deleted:
+            raise NotFound("project not found")
         project = self.batch.project
         match command:
             case CreateTask(actor_id=actor, fields=fields):
@@ -391,9 +406,7 @@ class _Stage:
         if "settings" in changes:
             settings = dict(changes["settings"])
             statuses = project_rules.statuses_from_settings(settings)
-            in_use = {t.status for t in self._base.values()} | {
-                t.status for t in self._overlay.values() if t is not None
-            }
+            in_use = {t.status for t in self._current_tasks()}
             orphaned = sorted(in_use - set(statuses))
             if orphaned:
                 raise InvalidInput.field("settings", f"status {orphaned[0]!r} is still used by tasks")
@@ -404,5 +417,6 @@ class _Stage:
         if new != project:
             self.batch.project = new
             self.batch.project_changed = True
-            self._event(EventType.PROJECT_UPDATED, actor, None, {"project": new.as_json()})
+            # The payload must carry the version this very event gives the project.
+            self._event(EventType.PROJECT_UPDATED, actor, None, lambda p: {"project": p.as_json()})
         return Reply(200, self.batch.project.as_json())

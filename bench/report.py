@@ -12,6 +12,8 @@ from typing import Any
 
 import psutil
 
+from bench import cpu
+
 COLUMNS = ("scenario", "requests/s", "p50 ms", "p99 ms", "errors", "vs reference")
 
 
@@ -102,6 +104,8 @@ def markdown(report: dict[str, Any]) -> str:
             if r["first_error"]:
                 detail += f"; first error: `{r['first_error'][:200]}`"
         lines.append(detail + ".")
+        if r.get("cpu"):
+            lines.append(f"  CPU (% of one core): {cpu.summary(r['cpu'])}.")
     v = report.get("verification") or {}
     if v:
         lines += ["", "Write verification (after the PUT run):", ""]

@@ -29,7 +29,7 @@ import asyncpg
 import httpx
 import orjson
 
-from bench import report, seed
+from bench import cpu, report, seed
 from bench.wrk import WrkResult, WrkTarget, ensure_wrk, run_wrk, wrk_version
 from cluster.settings import Settings
 from cluster.stack import Stack
@@ -38,6 +38,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 _T0 = time.monotonic()
+#: Warn when processes not started by this run used more than this (% of one CPU).
+FOREIGN_CPU_WARN_PCT = 10.0
 
 
 def log(message: str) -> None:
@@ -54,6 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
     p.add_argument("--timeout", type=int, default=10, help="wrk request timeout in s (default 10)")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=60.0,
+        help="before each scenario wait up to this many seconds for other processes on the "
+        "machine to go quiet (default 60; 0 = do not wait)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the results go")
     args = p.parse_args(argv)
     if not 1 <= args.projects <= 26**3 or args.tasks < 1 or args.duration < 1:
@@ -192,10 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     stack = Stack(settings)
     reference: subprocess.Popen[bytes] | None = None
-    results: list[tuple[str, str, WrkResult]] = []
+    results: list[tuple[str, str, WrkResult, dict[str, Any]]] = []
     verification: dict[str, Any] = {}
     seed_info: dict[str, Any] = {}
-    warnings: list[str] = []
+    warnings: list[str] = []  # the numbers are disturbed
+    failures: list[str] = []  # the numbers are wrong: errors, failed verification
     db_version = ""
     try:
         t = time.monotonic()
@@ -276,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for name, description, target in scenarios:
             log(f"wrk: {name} for {args.duration} s ...")
+            if args.wait_quiet > 0:
+                foreign = cpu.wait_quiet(
+                    str(work), max_wait_s=args.wait_quiet, limit_pct=FOREIGN_CPU_WARN_PCT
+                )
+                if foreign > FOREIGN_CPU_WARN_PCT:
+                    log(f"  other processes still use {foreign:.0f}% of a CPU; measuring anyway")
+            before = cpu.snapshot(str(work))
             result = run_wrk(
                 wrk,
                 target,
@@ -285,13 +302,20 @@ def main(argv: list[str] | None = None) -> int:
                 connections=args.connections,
                 timeout_s=args.timeout,
             )
-            results.append((name, description, result))
+            used = cpu.usage(before, cpu.snapshot(str(work)))
+            results.append((name, description, result, used))
             log(
                 f"  {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
                 f"errors {result.errors} {result.statuses} {result.socket_errors}"
             )
-            if result.errors:
+            log(f"  CPU (% of one core): {cpu.summary(used)}")
+            if used["foreign_pct"] > FOREIGN_CPU_WARN_PCT:
                 warnings.append(
+                    f"{name}: other processes on this machine used {used['foreign_pct']:.0f}% of a "
+                    f"CPU during the run; its numbers are disturbed"
+                )
+            if result.errors:
+                failures.append(
                     f"{name}: {result.errors} errors; first: {result.first_error[:300]}"
                 )
             if not result.percentiles_agree:
@@ -306,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 log(f"  write verification: {verification}")
                 if not (verification["db_matches_responses"] and verification["api_readback_ok"]):
-                    warnings.append(f"write verification failed: {verification}")
+                    failures.append(f"write verification failed: {verification}")
     finally:
         if reference is not None:
             stop_process(reference)
@@ -316,10 +340,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    reference_rps = next((r.rps for n, _, r in results if n == "reference_get"), None)
+    reference_rps = next((r.rps for n, _, r, _ in results if n == "reference_get"), None)
     rows = []
-    for name, description, result in results:
-        row = {"scenario": name, "description": description, **result.as_json()}
+    for name, description, result, used in results:
+        row = {"scenario": name, "description": description, **result.as_json(), "cpu": used}
         row["ratio_to_reference"] = round(result.rps / reference_rps, 4) if reference_rps else None
         rows.append(row)
     out = {
@@ -333,12 +357,14 @@ def main(argv: list[str] | None = None) -> int:
             "threads": args.threads,
             "connections": args.connections,
             "timeout_s": args.timeout,
+            "wait_quiet_s": args.wait_quiet,
             "stack": _describe_stack(settings),
         },
         "timings": seed_info,
         "results": rows,
         "verification": verification,
         "warnings": warnings,
+        "failures": failures,
     }
     json_path, md_path = report.write(out, args.out, f"foundation-{stamp}")
     print()
@@ -348,11 +374,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {key}: {value}")
     for warning in warnings:
         print(f"WARNING: {warning}")
+    for failure in failures:
+        print(f"FAILURE: {failure}")
     print(
         f"\nwritten: {json_path.relative_to(REPO) if json_path.is_relative_to(REPO) else json_path}"
     )
     print(f"         {md_path.relative_to(REPO) if md_path.is_relative_to(REPO) else md_path}")
-    return 1 if warnings else 0
+    return 1 if failures else 0
 
 
 def _describe_stack(settings: Settings) -> str:

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from domain.errors import InvalidInput
 
-KEY_PATTERN = re.compile(r"^[A-Z]{2,10}$")
+KEY_PATTERN = re.compile(r"[A-Z]{2,10}")
 NAME_MAX = 120
 DESCRIPTION_MAX = 10_000
 
@@ -69,7 +69,7 @@ def derive_key(name: str) -> str:
 
 
 def check_key(key: str) -> str:
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise InvalidInput.field("key", "must be 2 to 10 uppercase letters")
     return key
 

@@ -90,8 +90,13 @@ def check_fields(fields: Mapping[str, Any], *, statuses: tuple[str, ...]) -> dic
             out["description"] = ""
         elif not isinstance(description, str):
             raise InvalidInput.field("description", "must be a string")
-        elif len(description.encode()) > DESCRIPTION_MAX_BYTES:
-            raise InvalidInput.field("description", "must be at most 100 KB")
+        else:
+            try:
+                size = len(description.encode())
+            except UnicodeEncodeError:
+                raise InvalidInput.field("description", "must be valid Unicode text") from None
+            if size > DESCRIPTION_MAX_BYTES:
+                raise InvalidInput.field("description", "must be at most 100 KB")
     if "status" in out and out["status"] not in statuses:
         raise InvalidInput.field("status", f"must be one of: {', '.join(statuses)}")
     if "priority" in out:

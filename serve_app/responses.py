@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import orjson
 from fastapi.responses import Response
 
 from domain.errors import InvalidInput
+
+_VERSION = re.compile(r"[0-9]{1,18}")
 
 
 def json_response(
@@ -28,7 +31,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None or value.strip() == "*":
         return None
     raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not _VERSION.fullmatch(raw):
         raise InvalidInput("If-Match must be a task version as given in its ETag, e.g. \"3\"")
     return int(raw)
 

@@ -78,7 +78,7 @@ def decode_access_token(token: str, *, secret: str) -> Principal:
             leeway=5,
         )
         return Principal(user_id=UUID(claims["sub"]), org_id=UUID(claims["org"]))
-    except (jwt.PyJWTError, KeyError, ValueError) as exc:
+    except (jwt.PyJWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise Unauthenticated(f"invalid access token: {exc}") from None
 
 

@@ -89,7 +89,10 @@ def test_precondition_failed_keeps_current_version_through_pickle() -> None:
 
 
 def test_invalid_input_keeps_field_errors_through_pickle() -> None:
-    fe = (FieldError(("body", "title"), "too long"), FieldError(("body", "tags", 2), "bad", "type_error"))
+    fe = (
+        FieldError(("body", "title"), "too long"),
+        FieldError(("body", "tags", 2), "bad", "type_error"),
+    )
     copy = pickle.loads(pickle.dumps(InvalidInput("two problems", fe)))
     assert copy.errors == fe
     assert copy.detail == "two problems"

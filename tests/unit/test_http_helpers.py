@@ -31,7 +31,7 @@ JSON_PROPERTY = settings(database=None, deadline=None, max_examples=60)
         ("3", 3),
         (' "3" ', 3),
         ('"0"', 0),
-        ('"12345678901234567890"', 12345678901234567890),
+        ('"123456789012345678"', 123456789012345678),
     ],
 )
 def test_if_match_versions(header: str, version: int) -> None:
@@ -58,12 +58,6 @@ def test_if_match_accepts_our_own_etag(version: int) -> None:
     assert parse_if_match("W/" + etag(version)) == version
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse_if_match checks str.isdigit() then calls int(): '²' (U+00B2, which a "
-    "latin-1-decoded header byte 0xB2 becomes) and digit strings longer than 4300 "
-    "characters pass isdigit() but make int() raise ValueError, not InvalidInput (→ 500)",
-)
 @pytest.mark.parametrize("header", ['"\u00b2"', '"1\u00b3"', '"' + "9" * 5000 + '"'])
 def test_if_match_digit_lookalikes_and_huge_numbers_are_invalid_input(header: str) -> None:
     with pytest.raises(InvalidInput):
@@ -81,7 +75,9 @@ JSON_SCALARS = (
 )
 JSON = st.recursive(
     JSON_SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 PAYLOADS = st.dictionaries(st.text(max_size=8), JSON, max_size=4)
@@ -93,7 +89,9 @@ def test_cursor_examples_round_trip() -> None:
         assert decode_cursor(cursor) == payload
         # URL-safe and unpadded: it goes into a query string as is
         assert "=" not in cursor
-        assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        assert set(cursor) <= set(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        )
 
 
 @JSON_PROPERTY
@@ -182,7 +180,9 @@ def test_request_hash_depends_on_body_method_and_path() -> None:
 @JSON_PROPERTY
 @given(PAYLOADS, PAYLOADS)
 def test_request_hash_differs_for_different_bodies(a: dict[str, Any], b: dict[str, Any]) -> None:
-    same = orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
+    same = orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        b, option=orjson.OPT_SORT_KEYS
+    )
     assert (request_hash("POST", "/p", a) == request_hash("POST", "/p", b)) == same
 
 
