@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import dataclasses
 import logging
 import time
@@ -87,7 +88,9 @@ class _Pending:
 class ProjectGrain:
     """Hot state and single writer of one project. Create with `activate`."""
 
-    def __init__(self, project: Project, tasks: list[Task], store: ProjectStore, publish: Publisher):
+    def __init__(
+        self, project: Project, tasks: list[Task], store: ProjectStore, publish: Publisher
+    ):
         self.project = project
         self._tasks: dict[UUID, Task] = {t.id: t for t in tasks}
         self._numbers: list[int] = [t.number for t in tasks]
@@ -98,6 +101,7 @@ class ProjectGrain:
         self._state = GrainState.ACTIVATING
         self.last_used = time.monotonic()
         self._consumer: asyncio.Task[None] | None = None
+        self._committing = False
 
     @classmethod
     async def activate(
@@ -124,7 +128,12 @@ class ProjectGrain:
         self._state = to
 
     def is_idle(self, idle_seconds: float) -> bool:
-        return self._mailbox.empty() and time.monotonic() - self.last_used > idle_seconds
+        """Nothing queued, nothing being committed, and unused for `idle_seconds`."""
+        return (
+            not self._committing
+            and self._mailbox.empty()
+            and time.monotonic() - self.last_used > idle_seconds
+        )
 
     async def passivate(self) -> None:
         """Stop the consumer. Commands still queued are answered `Unavailable`."""
@@ -133,10 +142,8 @@ class ProjectGrain:
         self._move(GrainState.PASSIVATED)
         if self._consumer is not None:
             self._consumer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._consumer
-            except asyncio.CancelledError:
-                pass
         self._fail_queued(Unavailable("project is moving; retry"))
 
     # -- reads -----------------------------------------------------------------
@@ -196,11 +203,14 @@ class ProjectGrain:
             batch = [await self._mailbox.get()]
             while len(batch) < MAX_BATCH and not self._mailbox.empty():
                 batch.append(self._mailbox.get_nowait())
+            self._committing = True
             try:
                 await self._commit(batch)
             except Exception as exc:  # the consumer must outlive any one batch
                 log.exception("grain %s: batch of %d failed", self.project.id, len(batch))
                 _fail(batch, Unavailable(f"write failed: {type(exc).__name__}"))
+            finally:
+                self._committing = False
             if self._state is not GrainState.READY:
                 self._fail_queued(Unavailable("project moved to another host; retry"))
                 return
@@ -360,7 +370,9 @@ class _Stage:
                     body = updated.as_json()
                     changed = {k: body[k] for k in diff}
                     self._event(
-                        EventType.TASK_UPDATED, actor, task.id,
+                        EventType.TASK_UPDATED,
+                        actor,
+                        task.id,
                         {"task_id": str(task.id), "version": updated.version, "changes": changed},
                     )
                 return Reply(200, updated.as_json())
@@ -369,7 +381,12 @@ class _Stage:
                 task_rules.check_version(task, if_match)
                 self._overlay[task.id] = None
                 self._drop_from_batch(task)
-                self._event(EventType.TASK_DELETED, actor, task.id, {"task_id": str(task.id), "key": task.key})
+                self._event(
+                    EventType.TASK_DELETED,
+                    actor,
+                    task.id,
+                    {"task_id": str(task.id), "key": task.key},
+                )
                 return Reply(204, None)
             case UpdateProject(actor_id=actor, changes=changes):
                 return self._update_project(actor, changes)
@@ -409,7 +426,9 @@ class _Stage:
             in_use = {t.status for t in self._current_tasks()}
             orphaned = sorted(in_use - set(statuses))
             if orphaned:
-                raise InvalidInput.field("settings", f"status {orphaned[0]!r} is still used by tasks")
+                raise InvalidInput.field(
+                    "settings", f"status {orphaned[0]!r} is still used by tasks"
+                )
             new = dataclasses.replace(new, settings=settings, statuses=statuses)
         if "team_ids" in changes:
             new = dataclasses.replace(new, team_ids=tuple(changes["team_ids"]))

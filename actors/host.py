@@ -131,6 +131,17 @@ class ProjectHost:
         """Diagnostics: process id and the grains this host holds."""
         return {"name": self.name, "pid": os.getpid(), "grains": len(self._grains)}
 
+    async def close(self) -> None:
+        """Passivate every grain and release connections (graceful shutdown)."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await self.passivate_all()
+        await self._store.engine.dispose()
+        if self._redis is not None:
+            await self._redis.aclose()
+
     async def passivate_all(self) -> int:
         """Passivate every grain (used by tests and graceful shutdown)."""
         count = 0

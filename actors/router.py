@@ -36,12 +36,12 @@ class HostConfig:
     pool_size: int = 10
 
 
-def ensure_hosts(config: HostConfig) -> dict[str, ActorHandle]:
+def ensure_hosts(config: HostConfig) -> dict[str, ActorHandle[ProjectHost]]:
     """Get or create the named host actors. Safe to call from every replica at once."""
     remote = ray.remote(ProjectHost)
-    handles: dict[str, ActorHandle] = {}
+    handles: dict[str, ActorHandle[ProjectHost]] = {}
     for name in host_names(config.count):
-        handles[name] = remote.options(  # type: ignore[attr-defined]
+        handles[name] = remote.options(  # type: ignore[assignment]
             name=name,
             namespace=NAMESPACE,
             lifetime="detached",
@@ -61,14 +61,14 @@ def ensure_hosts(config: HostConfig) -> dict[str, ActorHandle]:
 
 
 class HostRouter:
-    def __init__(self, handles: dict[str, ActorHandle]) -> None:
+    def __init__(self, handles: dict[str, ActorHandle[ProjectHost]]) -> None:
         self._handles = handles
         self._names = sorted(handles)
 
     def host_name(self, project_id: UUID) -> str:
         return host_for(project_id, self._names)
 
-    def handle(self, project_id: UUID) -> ActorHandle:
+    def handle(self, project_id: UUID) -> ActorHandle[ProjectHost]:
         return self._handles[self.host_name(project_id)]
 
     async def call(self, project_id: UUID, method: str, *args: Any) -> Any:
@@ -96,5 +96,7 @@ class HostRouter:
 
     async def all_hosts(self, method: str, *args: Any) -> list[Any]:
         return list(
-            await asyncio.gather(*(getattr(h, method).remote(*args) for h in self._handles.values()))
+            await asyncio.gather(
+                *(getattr(h, method).remote(*args) for h in self._handles.values())
+            )
         )

@@ -69,7 +69,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     parser = argparse.ArgumentParser(prog="taskhive", description="Run and operate Taskhive.")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start Taskhive (embedded database and cache unless configured)")

@@ -100,7 +100,7 @@ class Stack:
             access_token_ttl_s=self.settings.access_token_ttl_s,
             db_pool_size=self.settings.db_pool_size,
         )
-        app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)
+        app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         _wait_http(self.url + "/healthz")
 
@@ -111,7 +111,7 @@ class Stack:
             from ray import serve
 
             try:
-                serve.shutdown()
+                serve.shutdown()  # type: ignore[no-untyped-call]
             finally:
                 ray.shutdown()
                 self._ray_started = False

@@ -105,9 +105,9 @@ def check_fields(fields: Mapping[str, Any], *, statuses: tuple[str, ...]) -> dic
         except ValueError:
             allowed = ", ".join(p.value for p in Priority)
             raise InvalidInput.field("priority", f"must be one of: {allowed}") from None
-    if "assignee_id" in out and out["assignee_id"] is not None:
-        if not isinstance(out["assignee_id"], UUID):
-            raise InvalidInput.field("assignee_id", "must be a user id")
+    assignee = out.get("assignee_id")
+    if assignee is not None and not isinstance(assignee, UUID):
+        raise InvalidInput.field("assignee_id", "must be a user id")
     return out
 
 

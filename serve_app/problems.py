@@ -16,7 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError, InvalidInput, PreconditionFailed, Unauthenticated, Unavailable
+from domain.errors import (
+    DomainError,
+    InvalidInput,
+    PreconditionFailed,
+    Unauthenticated,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,9 @@ def problem(
         "detail": detail,
         **extra,
     }
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def _validation_errors(errors: Any) -> list[dict[str, Any]]:
@@ -79,7 +87,7 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
     title = titles.get(exc.status_code, "Error")
-    return problem(exc.status_code, title, str(exc.detail), headers=exc.headers)
+    return problem(exc.status_code, title, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

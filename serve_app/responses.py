@@ -32,7 +32,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     raw = value.strip().removeprefix("W/").strip('"')
     if not _VERSION.fullmatch(raw):
-        raise InvalidInput("If-Match must be a task version as given in its ETag, e.g. \"3\"")
+        raise InvalidInput('If-Match must be a task version as given in its ETag, e.g. "3"')
     return int(raw)
 
 

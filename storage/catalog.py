@@ -20,7 +20,7 @@ from storage import tables as t
 from storage.project_store import project_from_row, task_from_row
 
 _TEAM_IDS = (
-    select(func.coalesce(array_agg(t.project_teams.c.team_id), []))
+    select(func.coalesce(array_agg(t.project_teams.c.team_id), []))  # type: ignore[no-untyped-call]
     .where(t.project_teams.c.project_id == t.projects.c.id)
     .scalar_subquery()
     .label("team_ids")
@@ -52,7 +52,9 @@ async def get_project(conn: AsyncConnection, *, org_id: UUID, project_id: UUID) 
 async def key_taken(conn: AsyncConnection, *, org_id: UUID, key: str) -> bool:
     found = await conn.scalar(
         select(t.projects.c.id).where(
-            t.projects.c.org_id == org_id, t.projects.c.key == key, t.projects.c.deleted_at.is_(None)
+            t.projects.c.org_id == org_id,
+            t.projects.c.key == key,
+            t.projects.c.deleted_at.is_(None),
         )
     )
     return found is not None
@@ -78,12 +80,17 @@ async def insert_project(conn: AsyncConnection, project: Project) -> Project:
     if project.team_ids:
         await conn.execute(
             insert(t.project_teams),
-            [{"org_id": project.org_id, "project_id": project.id, "team_id": x} for x in project.team_ids],
+            [
+                {"org_id": project.org_id, "project_id": project.id, "team_id": x}
+                for x in project.team_ids
+            ],
         )
     return project_from_row(row, project.team_ids)
 
 
-async def existing_teams(conn: AsyncConnection, *, org_id: UUID, team_ids: Sequence[UUID]) -> set[UUID]:
+async def existing_teams(
+    conn: AsyncConnection, *, org_id: UUID, team_ids: Sequence[UUID]
+) -> set[UUID]:
     if not team_ids:
         return set()
     rows = await conn.scalars(
@@ -101,11 +108,15 @@ async def is_org_member(conn: AsyncConnection, *, org_id: UUID, user_id: UUID) -
     return found is not None
 
 
-async def resolve_task(conn: AsyncConnection, *, org_id: UUID, ref: str | UUID) -> tuple[UUID, UUID] | None:
+async def resolve_task(
+    conn: AsyncConnection, *, org_id: UUID, ref: str | UUID
+) -> tuple[UUID, UUID] | None:
     """`(project_id, task_id)` of a task of `org_id` by id or human key, or None."""
     c = t.task_lookup.c
     cond = c.id == ref if isinstance(ref, UUID) else c.key == ref
-    row = (await conn.execute(select(c.project_id, c.id).where(c.org_id == org_id, cond))).one_or_none()
+    row = (
+        await conn.execute(select(c.project_id, c.id).where(c.org_id == org_id, cond))
+    ).one_or_none()
     return None if row is None else (row.project_id, row.id)
 
 
@@ -118,10 +129,14 @@ async def list_org_tasks(
     limit: int,
 ) -> list[Task]:
     """Tasks across the organisation's live projects in `(created_at, id)` order."""
-    live = select(t.projects.c.id).where(t.projects.c.org_id == org_id, t.projects.c.deleted_at.is_(None))
+    live = select(t.projects.c.id).where(
+        t.projects.c.org_id == org_id, t.projects.c.deleted_at.is_(None)
+    )
     query = select(t.tasks).where(t.tasks.c.org_id == org_id, t.tasks.c.project_id.in_(live))
     for name, value in filters.items():
-        query = query.where(t.tasks.c[name].is_(None) if value is None else t.tasks.c[name] == value)
+        query = query.where(
+            t.tasks.c[name].is_(None) if value is None else t.tasks.c[name] == value
+        )
     if after is not None:
         created, task_id = after
         query = query.where(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 _PARTITION = re.compile(r"^tasks_p\d+$")
 
 
-def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+def include_name(name: str | None, type_: str, parent_names: Mapping[str, Any]) -> bool:
     """Schema comparison filter: partitions of `tasks` (and their indexes) are made
     by the migration itself and are not tables of their own in the metadata."""
     if type_ == "table":

@@ -148,7 +148,9 @@ class ProjectStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(c.org_id, c.user_id, c.key, c.request_hash, c.status_code, c.response).where(
-                    tuple_(c.org_id, c.user_id, c.key).in_([(k.org_id, k.user_id, k.key) for k in keys])
+                    tuple_(c.org_id, c.user_id, c.key).in_(
+                        [(k.org_id, k.user_id, k.key) for k in keys]
+                    )
                 )
             )
             return {
@@ -206,7 +208,10 @@ class ProjectStore:
             if p.team_ids:
                 await conn.execute(
                     insert(t.project_teams),
-                    [{"org_id": p.org_id, "project_id": p.id, "team_id": tid} for tid in p.team_ids],
+                    [
+                        {"org_id": p.org_id, "project_id": p.id, "team_id": tid}
+                        for tid in p.team_ids
+                    ],
                 )
 
     async def _write_replies(
@@ -215,7 +220,11 @@ class ProjectStore:
         if not replies:
             return
         c = t.idempotency_keys.c
-        stmt = pg_insert(t.idempotency_keys).on_conflict_do_nothing().returning(c.org_id, c.user_id, c.key)
+        stmt = (
+            pg_insert(t.idempotency_keys)
+            .on_conflict_do_nothing()
+            .returning(c.org_id, c.user_id, c.key)
+        )
         written = await conn.execute(
             stmt,
             [

@@ -31,7 +31,9 @@ metadata = MetaData()
 
 
 def _now() -> Column[object]:
-    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()"))
+    return Column(
+        "created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
 
 
 orgs = Table(
@@ -58,7 +60,9 @@ org_members = Table(
     "org_members",
     metadata,
     Column("org_id", UUID(as_uuid=True), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("role", String(16), nullable=False),
     _now(),
     PrimaryKeyConstraint("org_id", "user_id"),
@@ -80,8 +84,12 @@ team_members = Table(
     "team_members",
     metadata,
     Column("org_id", UUID(as_uuid=True), nullable=False),
-    Column("team_id", UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "team_id", UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     PrimaryKeyConstraint("team_id", "user_id"),
     Index("team_members_user_idx", "org_id", "user_id"),
 )
@@ -105,15 +113,28 @@ projects = Table(
     Column("deleted_at", DateTime(timezone=True)),
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
-    Index("projects_org_key_key", "org_id", "key", unique=True, postgresql_where=text("deleted_at IS NULL")),
+    Index(
+        "projects_org_key_key",
+        "org_id",
+        "key",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
 )
 
 project_teams = Table(
     "project_teams",
     metadata,
     Column("org_id", UUID(as_uuid=True), nullable=False),
-    Column("project_id", UUID(as_uuid=True), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("team_id", UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "project_id",
+        UUID(as_uuid=True),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "team_id", UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False
+    ),
     PrimaryKeyConstraint("project_id", "team_id"),
 )
 
@@ -121,8 +142,15 @@ project_members = Table(
     "project_members",
     metadata,
     Column("org_id", UUID(as_uuid=True), nullable=False),
-    Column("project_id", UUID(as_uuid=True), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "project_id",
+        UUID(as_uuid=True),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("role", String(16), nullable=False),
     PrimaryKeyConstraint("project_id", "user_id"),
     CheckConstraint("role IN ('admin', 'member', 'viewer')", name="project_members_role_check"),
@@ -236,7 +264,9 @@ refresh_tokens = Table(
     "refresh_tokens",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("org_id", UUID(as_uuid=True), nullable=False),
     Column("family_id", UUID(as_uuid=True), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
@@ -258,4 +288,3 @@ idempotency_keys = Table(
     _now(),
     PrimaryKeyConstraint("org_id", "user_id", "key"),
 )
-

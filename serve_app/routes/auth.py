@@ -28,7 +28,9 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 _LOGIN_FAILED = "email or password is wrong"
 
 
-async def _tokens(conn: AsyncConnection, ctx: AppContext, principal: Principal) -> dict[str, object]:
+async def _tokens(
+    conn: AsyncConnection, ctx: AppContext, principal: Principal
+) -> dict[str, object]:
     refresh, refresh_hash = new_refresh_token()
     await accounts.store_refresh_token(
         conn,
@@ -64,8 +66,13 @@ async def signup(body: SignupIn, request: Request, ctx: Ctx) -> Response:
             )
             await accounts.add_org_member(conn, org_id=org_id, user_id=user_id, role="owner")
             await accounts.audit(
-                conn, org_id=org_id, actor_id=user_id, action="user.signup",
-                target_type="user", target_id=str(user_id), client_ip=_client_ip(request),
+                conn,
+                org_id=org_id,
+                actor_id=user_id,
+                action="user.signup",
+                target_type="user",
+                target_id=str(user_id),
+                client_ip=_client_ip(request),
             )
             tokens = await _tokens(conn, ctx, Principal(user_id=user_id, org_id=org_id))
     except IntegrityError:
@@ -90,15 +97,25 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
         if found is None or not ok or found.org_id is None:
             if found is not None and found.org_id is not None:
                 await accounts.audit(
-                    conn, org_id=found.org_id, actor_id=found.id, action="auth.login_failed",
-                    target_type="user", target_id=str(found.id), client_ip=_client_ip(request),
+                    conn,
+                    org_id=found.org_id,
+                    actor_id=found.id,
+                    action="auth.login_failed",
+                    target_type="user",
+                    target_id=str(found.id),
+                    client_ip=_client_ip(request),
                 )
             failed = True
         else:
             org_id: UUID = found.org_id
             await accounts.audit(
-                conn, org_id=org_id, actor_id=found.id, action="auth.login",
-                target_type="user", target_id=str(found.id), client_ip=_client_ip(request),
+                conn,
+                org_id=org_id,
+                actor_id=found.id,
+                action="auth.login",
+                target_type="user",
+                target_id=str(found.id),
+                client_ip=_client_ip(request),
             )
             tokens = await _tokens(conn, ctx, Principal(user_id=found.id, org_id=org_id))
             failed = False

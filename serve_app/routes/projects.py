@@ -55,13 +55,21 @@ async def create_project(
     await _check_teams(ctx, principal, body.team_ids)
     name = rules.check_name(body.name)
     idem = key_for(
-        principal, idempotency_key, method="POST", path="/api/v1/projects",
+        principal,
+        idempotency_key,
+        method="POST",
+        path="/api/v1/projects",
         body=body.model_dump(mode="json"),
     )
     project = Project(
-        id=uuid4(), org_id=principal.org_id, key=body.key or rules.derive_key(name), name=name,
-        description=body.description, owner_id=principal.user_id,
-        team_ids=tuple(dict.fromkeys(body.team_ids)), settings=body.settings,
+        id=uuid4(),
+        org_id=principal.org_id,
+        key=body.key or rules.derive_key(name),
+        name=name,
+        description=body.description,
+        owner_id=principal.user_id,
+        team_ids=tuple(dict.fromkeys(body.team_ids)),
+        settings=body.settings,
         created_at=None,  # type: ignore[arg-type]  # set by the database
     )
     async with ctx.engine.begin() as conn:
@@ -74,15 +82,21 @@ async def create_project(
             async with conn.begin_nested():
                 created = await catalog.insert_project(conn, project)
         except IntegrityError:
-            raise Conflict(f"project key {project.key} is already used in this organisation") from None
+            raise Conflict(
+                f"project key {project.key} is already used in this organisation"
+            ) from None
         out = created.as_json()
         try:
             await idempotency.store_reply(conn, idem, status=201, body=out)
         except IntegrityError:
             raise Conflict("a request with this Idempotency-Key is in progress; retry") from None
         await accounts.audit(
-            conn, org_id=principal.org_id, actor_id=principal.user_id, action="project.created",
-            target_type="project", target_id=str(created.id),
+            conn,
+            org_id=principal.org_id,
+            actor_id=principal.user_id,
+            action="project.created",
+            target_type="project",
+            target_id=str(created.id),
             client_ip=request.client.host if request.client else None,
         )
     return json_response(out, status=201, headers=_location(out))
@@ -119,7 +133,9 @@ async def update_project(
     if changes.get("team_ids"):
         await _check_teams(ctx, principal, changes["team_ids"])
     command = UpdateProject(actor_id=principal.user_id, changes=changes)
-    idem = key_for(principal, None, method="PATCH", path=f"/api/v1/projects/{project_id}", body=None)
+    idem = key_for(
+        principal, None, method="PATCH", path=f"/api/v1/projects/{project_id}", body=None
+    )
     reply = await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
     return json_response(reply.body, status=reply.status)
 
@@ -127,7 +143,9 @@ async def update_project(
 @router.delete("/{project_id}", status_code=204)
 async def delete_project(project_id: UUID, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     await access_project(ctx, principal, project_id)
-    idem = key_for(principal, None, method="DELETE", path=f"/api/v1/projects/{project_id}", body=None)
+    idem = key_for(
+        principal, None, method="DELETE", path=f"/api/v1/projects/{project_id}", body=None
+    )
     command = DeleteProject(actor_id=principal.user_id)
     await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
     return Response(status_code=204)

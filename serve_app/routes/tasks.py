@@ -64,15 +64,21 @@ async def list_tasks(
         if position and position.get("p") != str(project_id):
             raise InvalidInput("cursor belongs to another list")
         query = TaskQuery(
-            status=status, assignee_id=assignee, unassigned=assignee_id == "none",
-            priority=priority, after=int(position.get("a", 0)), limit=limit,
+            status=status,
+            assignee_id=assignee,
+            unassigned=assignee_id == "none",
+            priority=priority,
+            after=int(position.get("a", 0)),
+            limit=limit,
         )
         items, after = await ctx.router.call(
             project_id, "list_tasks", principal.org_id, project_id, query
         )
         next_cursor = encode_cursor({"p": str(project_id), "a": after}) if after else None
         return json_response({"items": items, "next_cursor": next_cursor})
-    return await _list_org_tasks(ctx, principal, status, assignee, assignee_id, priority, limit, position)
+    return await _list_org_tasks(
+        ctx, principal, status, assignee, assignee_id, priority, limit, position
+    )
 
 
 async def _list_org_tasks(
@@ -121,7 +127,10 @@ async def create_task(
     await _check_assignee(ctx, principal, body.assignee_id)
     fields = body.model_dump(exclude={"project_id"}, exclude_none=True)
     idem = key_for(
-        principal, idempotency_key, method="POST", path="/api/v1/tasks",
+        principal,
+        idempotency_key,
+        method="POST",
+        path="/api/v1/tasks",
         body=body.model_dump(mode="json"),
     )
     command = CreateTask(actor_id=principal.user_id, fields=fields)
@@ -142,7 +151,11 @@ async def get_task(ref: str, principal: CurrentPrincipal, ctx: Ctx) -> Response:
 
 
 async def _update(
-    ref: str, body: TaskPatch, request: Request, principal: Principal, ctx: AppContext,
+    ref: str,
+    body: TaskPatch,
+    request: Request,
+    principal: Principal,
+    ctx: AppContext,
     if_match: str | None,
 ) -> Response:
     expected = parse_if_match(if_match)
@@ -163,7 +176,11 @@ async def _update(
 
 @router.put("/{ref}", response_model=TaskOut)
 async def put_task(
-    ref: str, body: TaskPatch, request: Request, principal: CurrentPrincipal, ctx: Ctx,
+    ref: str,
+    body: TaskPatch,
+    request: Request,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Change any subset of the editable fields. A stale `If-Match` gives 412."""
@@ -172,7 +189,11 @@ async def put_task(
 
 @router.patch("/{ref}", response_model=TaskOut)
 async def patch_task(
-    ref: str, body: TaskPatch, request: Request, principal: CurrentPrincipal, ctx: Ctx,
+    ref: str,
+    body: TaskPatch,
+    request: Request,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Same as PUT: any subset of the editable fields."""
@@ -181,7 +202,10 @@ async def patch_task(
 
 @router.delete("/{ref}", status_code=204)
 async def delete_task(
-    ref: str, request: Request, principal: CurrentPrincipal, ctx: Ctx,
+    ref: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     expected = parse_if_match(if_match)

@@ -23,7 +23,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         compare_type=True,
-        include_name=include_name,
+        include_name=include_name,  # type: ignore[arg-type]
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -131,7 +131,9 @@ async def signup(client: httpx.AsyncClient, **extra: Any) -> User:
     r = await client.post("/api/v1/auth/signup", json=body)
     assert r.status_code == 201, r.text
     data = r.json()
-    return User(data["user"]["id"], data["org"]["id"], email, data["access_token"], data["refresh_token"])
+    return User(
+        data["user"]["id"], data["org"]["id"], email, data["access_token"], data["refresh_token"]
+    )
 
 
 @pytest.fixture

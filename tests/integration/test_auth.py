@@ -28,7 +28,8 @@ async def test_signup_creates_user_org_and_tokens(client: httpx.AsyncClient, db)
     assert body["access_token"] and body["refresh_token"]
     role = await db.fetchval(
         "SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2",
-        uuid.UUID(body["org"]["id"]), uuid.UUID(body["user"]["id"]),
+        uuid.UUID(body["org"]["id"]),
+        uuid.UUID(body["user"]["id"]),
     )
     assert role == "owner"
     stored = await db.fetchval("SELECT password_hash FROM users WHERE email = $1", email)
@@ -38,13 +39,19 @@ async def test_signup_creates_user_org_and_tokens(client: httpx.AsyncClient, db)
 async def test_signup_without_org_name_names_org_after_user(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/v1/auth/signup",
-        json={"email": f"solo-{uuid.uuid4().hex[:8]}@example.com", "name": "Solo", "password": "12345678"},
+        json={
+            "email": f"solo-{uuid.uuid4().hex[:8]}@example.com",
+            "name": "Solo",
+            "password": "12345678",
+        },
     )
     assert r.status_code == 201
     assert "Solo" in r.json()["org"]["name"]
 
 
-async def test_duplicate_email_is_409_case_insensitive(client: httpx.AsyncClient, alice: User) -> None:
+async def test_duplicate_email_is_409_case_insensitive(
+    client: httpx.AsyncClient, alice: User
+) -> None:
     r = await client.post(
         "/api/v1/auth/signup",
         json={"email": alice.email.upper(), "name": "Again", "password": "another one"},
@@ -56,7 +63,8 @@ async def test_duplicate_email_is_409_case_insensitive(client: httpx.AsyncClient
 
 async def test_short_password_is_422_naming_the_field(client: httpx.AsyncClient) -> None:
     r = await client.post(
-        "/api/v1/auth/signup", json={"email": "short@example.com", "name": "S", "password": "1234567"}
+        "/api/v1/auth/signup",
+        json={"email": "short@example.com", "name": "S", "password": "1234567"},
     )
     assert r.status_code == 422
     problem = r.json()
@@ -65,7 +73,9 @@ async def test_short_password_is_422_naming_the_field(client: httpx.AsyncClient)
 
 
 async def test_signup_rejects_bad_email_and_unknown_fields(client: httpx.AsyncClient) -> None:
-    r = await client.post("/api/v1/auth/signup", json={"email": "nope", "name": "x", "password": "12345678"})
+    r = await client.post(
+        "/api/v1/auth/signup", json={"email": "nope", "name": "x", "password": "12345678"}
+    )
     assert r.status_code == 422
     r = await client.post(
         "/api/v1/auth/signup",
@@ -76,7 +86,9 @@ async def test_signup_rejects_bad_email_and_unknown_fields(client: httpx.AsyncCl
 
 
 async def test_login_returns_working_tokens(client: httpx.AsyncClient, alice: User) -> None:
-    r = await client.post("/api/v1/auth/login", json={"email": alice.email, "password": "correct horse"})
+    r = await client.post(
+        "/api/v1/auth/login", json={"email": alice.email, "password": "correct horse"}
+    )
     assert r.status_code == 200
     token = r.json()["access_token"]
     me = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
@@ -84,7 +96,9 @@ async def test_login_returns_working_tokens(client: httpx.AsyncClient, alice: Us
 
 
 async def test_login_failures_look_identical(client: httpx.AsyncClient, alice: User) -> None:
-    wrong = await client.post("/api/v1/auth/login", json={"email": alice.email, "password": "wrong pass"})
+    wrong = await client.post(
+        "/api/v1/auth/login", json={"email": alice.email, "password": "wrong pass"}
+    )
     unknown = await client.post(
         "/api/v1/auth/login", json={"email": "nobody@example.com", "password": "wrong pass"}
     )
@@ -97,7 +111,9 @@ async def test_failed_and_successful_logins_are_audited(
     client: httpx.AsyncClient, alice: User, db
 ) -> None:
     await client.post("/api/v1/auth/login", json={"email": alice.email, "password": "wrong pass"})
-    await client.post("/api/v1/auth/login", json={"email": alice.email, "password": "correct horse"})
+    await client.post(
+        "/api/v1/auth/login", json={"email": alice.email, "password": "correct horse"}
+    )
     actions = await db.fetch(
         "SELECT action FROM audit_log WHERE actor_id = $1 ORDER BY id", uuid.UUID(alice.id)
     )
@@ -108,8 +124,12 @@ async def test_me_shows_identity_role_and_teams(client: httpx.AsyncClient, alice
     r = await client.get("/api/v1/users/me", headers=alice.headers)
     assert r.status_code == 200
     assert r.json() == {
-        "id": alice.id, "email": alice.email, "name": "Test User",
-        "org_id": alice.org_id, "role": "owner", "team_ids": [],
+        "id": alice.id,
+        "email": alice.email,
+        "name": "Test User",
+        "org_id": alice.org_id,
+        "role": "owner",
+        "team_ids": [],
     }
 
 
@@ -130,8 +150,14 @@ async def test_api_requires_a_bearer_token(client: httpx.AsyncClient) -> None:
 
 def _token(**claims: object) -> str:
     now = int(time.time())
-    base = {"sub": str(uuid.uuid4()), "org": str(uuid.uuid4()), "iat": now, "exp": now + 60,
-            "iss": ISSUER, "aud": AUDIENCE}
+    base = {
+        "sub": str(uuid.uuid4()),
+        "org": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 60,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
     base.update(claims)
     return jwt.encode({k: v for k, v in base.items() if v is not None}, SECRET, algorithm="HS256")
 
@@ -143,10 +169,30 @@ async def test_invalid_tokens_are_rejected(client: httpx.AsyncClient, alice: Use
         "wrong issuer": _token(sub=alice.id, org=alice.org_id, iss="someone-else"),
         "wrong audience": _token(sub=alice.id, org=alice.org_id, aud="other"),
         "no expiry": _token(sub=alice.id, org=alice.org_id, exp=None),
-        "wrong key": jwt.encode({"sub": alice.id, "org": alice.org_id, "iat": now, "exp": now + 60,
-                                 "iss": ISSUER, "aud": AUDIENCE}, "not-the-secret-" * 3, algorithm="HS256"),
-        "alg none": jwt.encode({"sub": alice.id, "org": alice.org_id, "iat": now, "exp": now + 60,
-                                "iss": ISSUER, "aud": AUDIENCE}, None, algorithm="none"),
+        "wrong key": jwt.encode(
+            {
+                "sub": alice.id,
+                "org": alice.org_id,
+                "iat": now,
+                "exp": now + 60,
+                "iss": ISSUER,
+                "aud": AUDIENCE,
+            },
+            "not-the-secret-" * 3,
+            algorithm="HS256",
+        ),
+        "alg none": jwt.encode(
+            {
+                "sub": alice.id,
+                "org": alice.org_id,
+                "iat": now,
+                "exp": now + 60,
+                "iss": ISSUER,
+                "aud": AUDIENCE,
+            },
+            None,
+            algorithm="none",
+        ),
         "garbage": "not.a.jwt",
     }
     for name, token in bad.items():

@@ -26,7 +26,9 @@ async def test_50_concurrent_puts_with_one_if_match(
     headers = {**alice.headers, "If-Match": '"1"'}
 
     async def put(i: int) -> httpx.Response:
-        return await client.put(f"/api/v1/tasks/{task['id']}", json={"title": f"writer {i}"}, headers=headers)
+        return await client.put(
+            f"/api/v1/tasks/{task['id']}", json={"title": f"writer {i}"}, headers=headers
+        )
 
     responses = await asyncio.gather(*(put(i) for i in range(50)))
     codes = sorted(r.status_code for r in responses)
@@ -41,13 +43,19 @@ async def test_50_concurrent_puts_with_one_if_match(
 async def test_concurrent_creates_all_land_with_distinct_keys(
     client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
 ) -> None:
-    made = await asyncio.gather(*(create_task(client, alice, project["id"], title=f"c{i}") for i in range(40)))
+    made = await asyncio.gather(
+        *(create_task(client, alice, project["id"], title=f"c{i}") for i in range(40))
+    )
     keys = {t["key"] for t in made}
     assert keys == {f"{project['key']}-{n}" for n in range(1, 41)}
     pid = uuid.UUID(project["id"])
     assert await db.fetchval("SELECT count(*) FROM tasks WHERE project_id = $1", pid) == 40
-    versions = [r["version"] for r in await db.fetch(
-        "SELECT version FROM events WHERE project_id = $1 ORDER BY version", pid)]
+    versions = [
+        r["version"]
+        for r in await db.fetch(
+            "SELECT version FROM events WHERE project_id = $1 ORDER BY version", pid
+        )
+    ]
     assert versions == list(range(1, 41))
     assert await db.fetchval("SELECT version FROM projects WHERE id = $1", pid) == 40
 
@@ -85,6 +93,10 @@ async def test_stale_grain_is_fenced_and_loses_nothing(
         await fresh.passivate()
     finally:
         await engine.dispose()
-    titles = [r["title"] for r in await db.fetch(
-        "SELECT title FROM tasks WHERE project_id = $1 ORDER BY number", pid)]
+    titles = [
+        r["title"]
+        for r in await db.fetch(
+            "SELECT title FROM tasks WHERE project_id = $1 ORDER BY number", pid
+        )
+    ]
     assert titles == ["before", "from fresh", "after"]

@@ -57,7 +57,9 @@ async def test_kill_9_of_the_owning_host_loses_no_acknowledged_write(
     killed_at = time.monotonic()
     count_at_kill = len(acknowledged)
     deadline = killed_at + 20
-    while (first_ok_after_kill is None or len(acknowledged) < count_at_kill + 20) and time.monotonic() < deadline:
+    while (
+        first_ok_after_kill is None or len(acknowledged) < count_at_kill + 20
+    ) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     stop.set()
     await asyncio.gather(*writers)
@@ -71,6 +73,10 @@ async def test_kill_9_of_the_owning_host_loses_no_acknowledged_write(
     stored = {r["id"] for r in await db.fetch("SELECT id FROM tasks WHERE project_id = $1", pid)}
     missing = {uuid.UUID(a) for a in acknowledged} - stored
     assert not missing, f"{len(missing)} acknowledged writes lost"
-    numbers = [r["number"] for r in await db.fetch(
-        "SELECT number FROM tasks WHERE project_id = $1 ORDER BY number", pid)]
+    numbers = [
+        r["number"]
+        for r in await db.fetch(
+            "SELECT number FROM tasks WHERE project_id = $1 ORDER BY number", pid
+        )
+    ]
     assert numbers == list(range(1, len(numbers) + 1)), "task numbers must have no gaps or repeats"

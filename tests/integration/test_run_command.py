@@ -25,7 +25,16 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKHIVE_", "RAY_"))}
     env["TASKHIVE_HOSTS"] = "1"
     return subprocess.Popen(
-        [sys.executable, "-m", "cluster.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "cluster.cli",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -87,8 +96,10 @@ def test_up_starts_from_empty_dir_and_keeps_data(tmp_path: Path) -> None:
         assert signup.status_code == 201
         token = signup.json()["access_token"]
         project = httpx.post(
-            f"{url}/api/v1/projects", json={"name": "Durable"},
-            headers={"Authorization": f"Bearer {token}"}, timeout=30,
+            f"{url}/api/v1/projects",
+            json={"name": "Durable"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
         )
         assert project.status_code == 201
     finally:
@@ -102,12 +113,14 @@ def test_up_starts_from_empty_dir_and_keeps_data(tmp_path: Path) -> None:
         _wait_ready(proc)
         login = httpx.post(
             f"{url}/api/v1/auth/login",
-            json={"email": "keep@example.com", "password": "persist me"}, timeout=30,
+            json={"email": "keep@example.com", "password": "persist me"},
+            timeout=30,
         )
         assert login.status_code == 200
         listed = httpx.get(
             f"{url}/api/v1/projects",
-            headers={"Authorization": f"Bearer {login.json()['access_token']}"}, timeout=30,
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+            timeout=30,
         )
         assert [p["name"] for p in listed.json()["items"]] == ["Durable"]
     finally:

@@ -42,14 +42,16 @@ async def test_task_lookup_by_key_uses_its_index(stack: Stack, db) -> None:
     await db.execute("SET enable_seqscan = off")
     plan = await db.fetchval(
         "EXPLAIN (FORMAT TEXT) SELECT project_id, id FROM task_lookup WHERE org_id = $1 AND key = $2",
-        uuid.uuid4(), "WEB-1",
+        uuid.uuid4(),
+        "WEB-1",
     )
     assert "task_lookup_org_key_key" in plan
 
 
 async def test_project_tasks_load_prunes_to_one_partition(stack: Stack, db) -> None:
     plan = "\n".join(
-        r[0] for r in await db.fetch(
+        r[0]
+        for r in await db.fetch(
             "EXPLAIN SELECT * FROM tasks WHERE project_id = $1 ORDER BY number", uuid.uuid4()
         )
     )

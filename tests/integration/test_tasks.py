@@ -12,11 +12,18 @@ import httpx
 from tests.integration.conftest import User, create_project, create_task, signup
 
 
-async def test_create_get_by_id_and_key(client: httpx.AsyncClient, alice: User, project: dict[str, Any]) -> None:
+async def test_create_get_by_id_and_key(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
     r = await client.post(
         "/api/v1/tasks",
-        json={"project_id": project["id"], "title": "Fix login", "description": "*now*",
-              "priority": "high", "assignee_id": alice.id},
+        json={
+            "project_id": project["id"],
+            "title": "Fix login",
+            "description": "*now*",
+            "priority": "high",
+            "assignee_id": alice.id,
+        },
         headers=alice.headers,
     )
     assert r.status_code == 201
@@ -44,30 +51,45 @@ async def test_keys_are_sequential_per_project(client: httpx.AsyncClient, alice:
     assert keys2 == [f"{p2['key']}-{n}" for n in (1, 2)]
 
 
-async def test_update_put_and_patch(client: httpx.AsyncClient, alice: User, project: dict[str, Any], db) -> None:
+async def test_update_put_and_patch(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
+) -> None:
     task = await create_task(client, alice, project["id"])
     r = await client.put(
-        f"/api/v1/tasks/{task['id']}", json={"status": "in_progress", "priority": "urgent"},
+        f"/api/v1/tasks/{task['id']}",
+        json={"status": "in_progress", "priority": "urgent"},
         headers={**alice.headers, "If-Match": '"1"'},
     )
     assert r.status_code == 200
     assert r.json()["status"] == "in_progress" and r.json()["version"] == 2
     assert r.headers["etag"] == '"2"'
-    r = await client.patch(f"/api/v1/tasks/{task['key']}", json={"title": "Renamed"}, headers=alice.headers)
+    r = await client.patch(
+        f"/api/v1/tasks/{task['key']}", json={"title": "Renamed"}, headers=alice.headers
+    )
     assert r.status_code == 200 and r.json()["title"] == "Renamed" and r.json()["version"] == 3
     assert r.json()["priority"] == "urgent"
-    row = await db.fetchrow("SELECT title, status, priority, version FROM tasks WHERE id = $1",
-                            uuid.UUID(task["id"]))
-    assert dict(row) == {"title": "Renamed", "status": "in_progress", "priority": "urgent", "version": 3}
+    row = await db.fetchrow(
+        "SELECT title, status, priority, version FROM tasks WHERE id = $1", uuid.UUID(task["id"])
+    )
+    assert dict(row) == {
+        "title": "Renamed",
+        "status": "in_progress",
+        "priority": "urgent",
+        "version": 3,
+    }
 
 
 async def test_unassign_with_null_and_noop_keeps_version(
     client: httpx.AsyncClient, alice: User, project: dict[str, Any]
 ) -> None:
     task = await create_task(client, alice, project["id"], assignee_id=alice.id)
-    r = await client.put(f"/api/v1/tasks/{task['id']}", json={"assignee_id": None}, headers=alice.headers)
+    r = await client.put(
+        f"/api/v1/tasks/{task['id']}", json={"assignee_id": None}, headers=alice.headers
+    )
     assert r.json()["assignee_id"] is None and r.json()["version"] == 2
-    same = await client.put(f"/api/v1/tasks/{task['id']}", json={"assignee_id": None}, headers=alice.headers)
+    same = await client.put(
+        f"/api/v1/tasks/{task['id']}", json={"assignee_id": None}, headers=alice.headers
+    )
     assert same.status_code == 200 and same.json()["version"] == 2
 
 
@@ -77,35 +99,48 @@ async def test_stale_if_match_is_412_and_changes_nothing(
     task = await create_task(client, alice, project["id"])
     await client.put(f"/api/v1/tasks/{task['id']}", json={"title": "v2"}, headers=alice.headers)
     r = await client.put(
-        f"/api/v1/tasks/{task['id']}", json={"title": "stale"}, headers={**alice.headers, "If-Match": '"1"'}
+        f"/api/v1/tasks/{task['id']}",
+        json={"title": "stale"},
+        headers={**alice.headers, "If-Match": '"1"'},
     )
     assert r.status_code == 412
     assert r.json()["current_version"] == 2
     current = await client.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
     assert current.json()["title"] == "v2"
     bad = await client.put(
-        f"/api/v1/tasks/{task['id']}", json={"title": "x"}, headers={**alice.headers, "If-Match": "banana"}
+        f"/api/v1/tasks/{task['id']}",
+        json={"title": "x"},
+        headers={**alice.headers, "If-Match": "banana"},
     )
     assert bad.status_code == 422
 
 
-async def test_delete_then_404(client: httpx.AsyncClient, alice: User, project: dict[str, Any], db) -> None:
+async def test_delete_then_404(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
+) -> None:
     task = await create_task(client, alice, project["id"])
     r = await client.delete(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
     assert r.status_code == 204
     for ref in (task["id"], task["key"]):
         assert (await client.get(f"/api/v1/tasks/{ref}", headers=alice.headers)).status_code == 404
-    assert (await client.put(f"/api/v1/tasks/{task['id']}", json={"title": "x"}, headers=alice.headers)).status_code == 404
-    assert (await client.delete(f"/api/v1/tasks/{task['id']}", headers=alice.headers)).status_code == 404
+    assert (
+        await client.put(f"/api/v1/tasks/{task['id']}", json={"title": "x"}, headers=alice.headers)
+    ).status_code == 404
+    assert (
+        await client.delete(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
+    ).status_code == 404
     assert await db.fetchval("SELECT count(*) FROM tasks WHERE id = $1", uuid.UUID(task["id"])) == 0
     events = await db.fetch(
-        "SELECT version, type FROM events WHERE project_id = $1 ORDER BY version", uuid.UUID(project["id"])
+        "SELECT version, type FROM events WHERE project_id = $1 ORDER BY version",
+        uuid.UUID(project["id"]),
     )
     assert [e["type"] for e in events] == ["task.created", "task.deleted"]
     assert [e["version"] for e in events] == [1, 2]
 
 
-async def test_validation_errors(client: httpx.AsyncClient, alice: User, project: dict[str, Any]) -> None:
+async def test_validation_errors(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
     pid = project["id"]
     cases: list[tuple[dict[str, Any], str]] = [
         ({"project_id": pid}, "title"),
@@ -122,36 +157,60 @@ async def test_validation_errors(client: httpx.AsyncClient, alice: User, project
         r = await client.post("/api/v1/tasks", json=body, headers=alice.headers)
         assert r.status_code == 422, (body, r.text)
         problem = r.json()
-        assert field in problem["detail"] or any(e["loc"][-1] == field for e in problem.get("errors", [])), problem
+        assert field in problem["detail"] or any(
+            e["loc"][-1] == field for e in problem.get("errors", [])
+        ), problem
     not_json = await client.post(
-        "/api/v1/tasks", content=b"{oops", headers={**alice.headers, "content-type": "application/json"}
+        "/api/v1/tasks",
+        content=b"{oops",
+        headers={**alice.headers, "content-type": "application/json"},
     )
     assert not_json.status_code == 422
 
 
-async def test_server_owned_fields_are_422(client: httpx.AsyncClient, alice: User, project: dict[str, Any]) -> None:
+async def test_server_owned_fields_are_422(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
     task = await create_task(client, alice, project["id"])
-    for field, value in [("id", str(uuid.uuid4())), ("org_id", alice.org_id), ("reporter_id", alice.id),
-                         ("version", 9), ("created_at", "2020-01-01T00:00:00Z"), ("key", "X-1")]:
-        r = await client.post("/api/v1/tasks", json={"project_id": project["id"], "title": "t", field: value},
-                              headers=alice.headers)
+    for field, value in [
+        ("id", str(uuid.uuid4())),
+        ("org_id", alice.org_id),
+        ("reporter_id", alice.id),
+        ("version", 9),
+        ("created_at", "2020-01-01T00:00:00Z"),
+        ("key", "X-1"),
+    ]:
+        r = await client.post(
+            "/api/v1/tasks",
+            json={"project_id": project["id"], "title": "t", field: value},
+            headers=alice.headers,
+        )
         assert r.status_code == 422, field
-        r = await client.put(f"/api/v1/tasks/{task['id']}", json={field: value}, headers=alice.headers)
+        r = await client.put(
+            f"/api/v1/tasks/{task['id']}", json={field: value}, headers=alice.headers
+        )
         assert r.status_code == 422, field
-    moved = await client.put(f"/api/v1/tasks/{task['id']}", json={"project_id": str(uuid.uuid4())},
-                             headers=alice.headers)
+    moved = await client.put(
+        f"/api/v1/tasks/{task['id']}", json={"project_id": str(uuid.uuid4())}, headers=alice.headers
+    )
     assert moved.status_code == 422
-    assert (await client.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)).json()["version"] == 1
+    assert (await client.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)).json()[
+        "version"
+    ] == 1
 
 
-async def test_list_filters(client: httpx.AsyncClient, alice: User, project: dict[str, Any]) -> None:
+async def test_list_filters(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
     pid = project["id"]
     a = await create_task(client, alice, pid, title="a", priority="high", assignee_id=alice.id)
     b = await create_task(client, alice, pid, title="b", status="done")
     c = await create_task(client, alice, pid, title="c", priority="high")
 
     async def keys(**params: Any) -> list[str]:
-        r = await client.get("/api/v1/tasks", params={"project_id": pid, **params}, headers=alice.headers)
+        r = await client.get(
+            "/api/v1/tasks", params={"project_id": pid, **params}, headers=alice.headers
+        )
         assert r.status_code == 200, r.text
         return [t["key"] for t in r.json()["items"]]
 
@@ -162,8 +221,16 @@ async def test_list_filters(client: httpx.AsyncClient, alice: User, project: dic
     assert await keys(assignee_id=alice.id) == [a["key"]]
     assert await keys(assignee_id="none") == [b["key"], c["key"]]
     assert await keys(status="open", priority="high", assignee_id=alice.id) == [a["key"]]
-    for bad in ({"limit": 0}, {"limit": 201}, {"priority": "x"}, {"assignee_id": "bob"}, {"cursor": "!!"}):
-        r = await client.get("/api/v1/tasks", params={"project_id": pid, **bad}, headers=alice.headers)
+    for bad in (
+        {"limit": 0},
+        {"limit": 201},
+        {"priority": "x"},
+        {"assignee_id": "bob"},
+        {"cursor": "!!"},
+    ):
+        r = await client.get(
+            "/api/v1/tasks", params={"project_id": pid, **bad}, headers=alice.headers
+        )
         assert r.status_code == 422, bad
 
 
@@ -195,7 +262,10 @@ async def test_pagination_is_stable_under_concurrent_inserts(
 async def test_org_wide_list_without_project(client: httpx.AsyncClient) -> None:
     user = await signup(client)
     p1, p2 = await create_project(client, user), await create_project(client, user)
-    made = [await create_task(client, user, pid, priority="low") for pid in (p1["id"], p2["id"], p1["id"])]
+    made = [
+        await create_task(client, user, pid, priority="low")
+        for pid in (p1["id"], p2["id"], p1["id"])
+    ]
     seen: list[str] = []
     cursor = None
     while True:
@@ -224,7 +294,8 @@ async def test_idempotency_key_replays_first_response(
     assert first.status_code == second.status_code == third.status_code == 201
     assert first.json() == second.json() == third.json()
     count = await db.fetchval(
-        "SELECT count(*) FROM tasks WHERE project_id = $1 AND title = 'only once'", uuid.UUID(project["id"])
+        "SELECT count(*) FROM tasks WHERE project_id = $1 AND title = 'only once'",
+        uuid.UUID(project["id"]),
     )
     assert count == 1
     different = await client.post("/api/v1/tasks", json={**body, "title": "other"}, headers=headers)
@@ -239,17 +310,28 @@ async def test_other_org_gets_404_on_every_task_endpoint(
     for ref in (task["id"], task["key"]):
         url = f"/api/v1/tasks/{ref}"
         assert (await client.get(url, headers=mallory.headers)).status_code == 404
-        assert (await client.put(url, json={"title": "x"}, headers=mallory.headers)).status_code == 404
-        assert (await client.patch(url, json={"title": "x"}, headers=mallory.headers)).status_code == 404
+        assert (
+            await client.put(url, json={"title": "x"}, headers=mallory.headers)
+        ).status_code == 404
+        assert (
+            await client.patch(url, json={"title": "x"}, headers=mallory.headers)
+        ).status_code == 404
         assert (await client.delete(url, headers=mallory.headers)).status_code == 404
-    r = await client.post("/api/v1/tasks", json={"project_id": project["id"], "title": "x"}, headers=mallory.headers)
+    r = await client.post(
+        "/api/v1/tasks", json={"project_id": project["id"], "title": "x"}, headers=mallory.headers
+    )
     assert r.status_code == 404
-    r = await client.get("/api/v1/tasks", params={"project_id": project["id"]}, headers=mallory.headers)
+    r = await client.get(
+        "/api/v1/tasks", params={"project_id": project["id"]}, headers=mallory.headers
+    )
     assert r.status_code == 404
     r = await client.get("/api/v1/tasks", headers=mallory.headers)
     assert task["id"] not in [t["id"] for t in r.json()["items"]]
-    r = await client.post("/api/v1/tasks", json={"project_id": project["id"], "title": "x", "assignee_id": mallory.id},
-                          headers=alice.headers)
+    r = await client.post(
+        "/api/v1/tasks",
+        json={"project_id": project["id"], "title": "x", "assignee_id": mallory.id},
+        headers=alice.headers,
+    )
     assert r.status_code == 422
     unchanged = await client.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
     assert unchanged.json() == task
@@ -257,6 +339,10 @@ async def test_other_org_gets_404_on_every_task_endpoint(
 
 async def test_unknown_refs_are_404(client: httpx.AsyncClient, alice: User) -> None:
     for ref in (str(uuid.uuid4()), "NOPE-1", "garbage", "WP-0"):
-        assert (await client.get(f"/api/v1/tasks/{ref}", headers=alice.headers)).status_code == 404, ref
-    r = await client.get("/api/v1/tasks", params={"project_id": str(uuid.uuid4())}, headers=alice.headers)
+        assert (
+            await client.get(f"/api/v1/tasks/{ref}", headers=alice.headers)
+        ).status_code == 404, ref
+    r = await client.get(
+        "/api/v1/tasks", params={"project_id": str(uuid.uuid4())}, headers=alice.headers
+    )
     assert r.status_code == 404
