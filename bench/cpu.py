@@ -3,7 +3,8 @@
 "Ours" is this process and all its descendants (Ray and its workers, HAProxy,
 the reference app), the processes whose command line names the run's work
 directory and their descendants (embedded PostgreSQL and Redis, which detach),
-and wrk (counted from the driver's reaped-children usage, since it has exited by
+including children they reaped meanwhile (backends of closed database
+connections), and wrk (counted from the driver's reaped-children usage, since it has exited by
 the second snapshot). Everything else that ran (e.g. someone's test suite on the
 same machine) is "foreign": the whole machine's busy time minus ours. Figures
 are percent of one CPU.
@@ -75,7 +76,11 @@ def snapshot(marker: str | None = None) -> Snapshot:
         for proc in procs:
             try:
                 times = proc.cpu_times()
-                ours[proc.pid] = (_label(proc), times.user + times.system)
+                used = times.user + times.system
+                if proc.pid != os.getpid():  # the driver's reaped children are wrk: see below
+                    # Children it waited for, e.g. PostgreSQL backends of closed connections.
+                    used += times.children_user + times.children_system
+                ours[proc.pid] = (_label(proc), used)
             except psutil.Error:
                 continue
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN)

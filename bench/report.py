@@ -105,7 +105,10 @@ def markdown(report: dict[str, Any]) -> str:
                 detail += f"; first error: `{r['first_error'][:200]}`"
         lines.append(detail + ".")
         if r.get("cpu"):
-            lines.append(f"  CPU (% of one core): {cpu.summary(r['cpu'])}.")
+            lines.append(
+                f"  CPU (% of one core): {cpu.summary(r['cpu'])}; "
+                f"{r['cpu'].get('new_db_sessions', '?')} new PostgreSQL sessions opened."
+            )
     v = report.get("verification") or {}
     if v:
         lines += ["", "Write verification (after the PUT run):", ""]

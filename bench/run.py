@@ -141,6 +141,19 @@ def sanity_check(
         raise RuntimeError(f"GET open tasks of {project_id}: {got.status_code} {got.text[:500]}")
 
 
+async def _pg_sessions(database_url: str) -> int:
+    """Sessions ever opened to the database (PostgreSQL ≥ 14): counts connection churn."""
+    conn = await asyncpg.connect(seed.asyncpg_url(database_url))
+    try:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        value = await conn.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(value or 0)
+    finally:
+        await conn.close()
+
+
 async def _db_versions(database_url: str) -> tuple[int, int, int, list[dict[str, Any]]]:
     conn = await asyncpg.connect(seed.asyncpg_url(database_url))
     try:
@@ -292,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if foreign > FOREIGN_CPU_WARN_PCT:
                     log(f"  other processes still use {foreign:.0f}% of a CPU; measuring anyway")
+            sessions_before = asyncio.run(_pg_sessions(stack.database_url))
             before = cpu.snapshot(str(work))
             result = run_wrk(
                 wrk,
@@ -303,12 +317,20 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout,
             )
             used = cpu.usage(before, cpu.snapshot(str(work)))
+            time.sleep(1.1)  # backends flush their statistics at most once a second
+            # Minus the session of the first _pg_sessions call (the second's is not counted yet).
+            used["new_db_sessions"] = (
+                asyncio.run(_pg_sessions(stack.database_url)) - sessions_before - 1
+            )
             results.append((name, description, result, used))
             log(
                 f"  {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
                 f"errors {result.errors} {result.statuses} {result.socket_errors}"
             )
-            log(f"  CPU (% of one core): {cpu.summary(used)}")
+            log(
+                f"  CPU (% of one core): {cpu.summary(used)}; "
+                f"{used['new_db_sessions']} new PostgreSQL sessions"
+            )
             if used["foreign_pct"] > FOREIGN_CPU_WARN_PCT:
                 warnings.append(
                     f"{name}: other processes on this machine used {used['foreign_pct']:.0f}% of a "

@@ -65,13 +65,27 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def _leftovers(data_dir: Path) -> list[str]:
+def _leftovers(data_dir: Path, session: int) -> list[str]:
+    """Live processes of the server's session (Ray, HAProxy, ...) or of its data dir."""
     found = []
-    for p in psutil.process_iter(["cmdline"]):
+    for p in psutil.process_iter(["pid", "cmdline", "status"]):
+        if p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
         cmd = " ".join(p.info["cmdline"] or [])
-        if str(data_dir) in cmd:
-            found.append(cmd)
+        try:
+            in_session = os.getsid(p.info["pid"]) == session
+        except (ProcessLookupError, PermissionError):
+            continue
+        if in_session or str(data_dir) in cmd:
+            found.append(f"{p.info['pid']}: {cmd}")
     return found
+
+
+def _assert_nothing_left(data_dir: Path, session: int) -> None:
+    deadline = time.monotonic() + 10
+    while (left := _leftovers(data_dir, session)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == [], left
 
 
 def test_up_starts_from_empty_dir_and_keeps_data(tmp_path: Path) -> None:
@@ -105,8 +119,7 @@ def test_up_starts_from_empty_dir_and_keeps_data(tmp_path: Path) -> None:
     finally:
         out = _stop(proc)
     assert "stopped" in out
-    time.sleep(1)
-    assert _leftovers(data_dir) == []
+    _assert_nothing_left(data_dir, proc.pid)
 
     proc = _start(data_dir, port)
     try:
@@ -125,5 +138,4 @@ def test_up_starts_from_empty_dir_and_keeps_data(tmp_path: Path) -> None:
         assert [p["name"] for p in listed.json()["items"]] == ["Durable"]
     finally:
         _stop(proc)
-    time.sleep(1)
-    assert _leftovers(data_dir) == []
+    _assert_nothing_left(data_dir, proc.pid)
