@@ -22,8 +22,9 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Idempotent: a database already at `revision` is left as it is."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Idempotent: a database already at `revision` is left as it is. The default
+    applies every branch head, so independently added migrations all run."""
     command.upgrade(alembic_config(url), revision)
 
 
