@@ -2,6 +2,8 @@
 
 Tasks are bulk-copied into `tasks` and `task_lookup` and each project's `task_seq`
 is set, before any grain is activated, so the grains load them from the database.
+Rows are made by the same mapping the grains write with (`project_store._task_row`),
+so the seed follows the schema as it grows; ranks are evenly spread in number order.
 """
 
 from __future__ import annotations
@@ -14,30 +16,16 @@ import asyncpg
 import httpx
 
 from domain.projects import DEFAULT_STATUSES
+from domain.ranks import spread
 from domain.tasks import Priority, Task
+from storage.project_store import _task_row
 
-EMAIL = "bench@taskhive.io"
 PASSWORD = "bench-password-123"  # a throw-away account in a throw-away database
 
-STATUSES: tuple[str, ...] = DEFAULT_STATUSES  # open, in_progress, in_review, done
+#: A new project's workflow, cycled through. (The brief's open/in_progress/in_review/done
+#: was the default when this was written; the product's default workflow decides.)
+STATUSES: tuple[str, ...] = DEFAULT_STATUSES
 PRIORITIES: tuple[Priority, ...] = tuple(Priority)  # none, low, medium, high, urgent
-
-TASK_COLUMNS = (
-    "project_id",
-    "id",
-    "org_id",
-    "number",
-    "key",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "assignee_id",
-    "reporter_id",
-    "created_at",
-    "updated_at",
-    "version",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +63,15 @@ def _check(response: httpx.Response, expected: int) -> dict[str, object]:
 
 
 def create_account(client: httpx.Client) -> Account:
-    """Sign up one user with a new organisation; returns its bearer token and ids."""
+    """Sign up one user with a new organisation; returns its bearer token and ids.
+
+    The email is new every run, so an external database may hold earlier runs.
+    """
+    email = f"bench-{uuid4().hex[:12]}@taskhive.io"
     body = _check(
         client.post(
             "/api/v1/auth/signup",
-            json={"email": EMAIL, "name": "Bench", "password": PASSWORD, "org_name": "Bench org"},
+            json={"email": email, "name": "Bench", "password": PASSWORD, "org_name": "Bench org"},
         ),
         201,
     )
@@ -110,10 +102,11 @@ def create_projects(client: httpx.Client, account: Account, count: int) -> list[
 def make_tasks(account: Account, projects: list[SeededProject], per_project: int) -> list[Task]:
     """The seeded tasks: keys `<KEY>-<n>`, version 1, status and priority cycling."""
     base = datetime.now(UTC).replace(microsecond=0)
+    ranks = spread(per_project)
     tasks = []
     tick = 0
     for project in projects:
-        for n in range(1, per_project + 1):
+        for n, rank in enumerate(ranks, start=1):
             at = base + timedelta(microseconds=tick)
             tick += 1
             tasks.append(
@@ -132,6 +125,7 @@ def make_tasks(account: Account, projects: list[SeededProject], per_project: int
                     created_at=at,
                     updated_at=at,
                     version=1,
+                    rank=rank,
                 )
             )
     return tasks
@@ -152,28 +146,10 @@ async def insert_tasks(
     conn = await asyncpg.connect(asyncpg_url(database_url))
     try:
         async with conn.transaction():
+            rows = [_task_row(t) for t in tasks]
+            columns = list(rows[0])
             await conn.copy_records_to_table(
-                "tasks",
-                columns=list(TASK_COLUMNS),
-                records=[
-                    (
-                        t.project_id,
-                        t.id,
-                        t.org_id,
-                        t.number,
-                        t.key,
-                        t.title,
-                        t.description,
-                        t.status,
-                        t.priority.value,
-                        t.assignee_id,
-                        t.reporter_id,
-                        t.created_at,
-                        t.updated_at,
-                        t.version,
-                    )
-                    for t in tasks
-                ],
+                "tasks", columns=columns, records=[tuple(r[c] for c in columns) for r in rows]
             )
             await conn.copy_records_to_table(
                 "task_lookup",
