@@ -1,0 +1,73 @@
+"""Fractional ranks: string keys that order a project's cards (LexoRank-style).
+
+A rank is a base-36 fraction written with the digits `0-9a-z` and never ending in
+`0`, so between any two distinct ranks there is always another one and plain
+string comparison is the order. Moving a card writes only that card's rank.
+Inserting repeatedly at one spot makes keys grow (about one character per five
+inserts); past `REBALANCE_LENGTH` the grain re-spaces all ranks in the background.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+BASE = len(DIGITS)
+_VALUE = {d: i for i, d in enumerate(DIGITS)}
+
+#: A rank longer than this asks for a rebalance.
+REBALANCE_LENGTH = 12
+
+
+def is_rank(value: str) -> bool:
+    return bool(value) and all(c in _VALUE for c in value) and not value.endswith("0")
+
+
+def between(low: str | None, high: str | None) -> str:
+    """A rank strictly between `low` and `high` (None: the open end), as short as possible.
+
+    Raises `ValueError` unless `low < high`.
+    """
+    a, b = low or "", high
+    if b is not None and not a < b:
+        raise ValueError(f"no rank between {low!r} and {high!r}")
+    return _midpoint(a, b)
+
+
+def _midpoint(a: str, b: str | None) -> str:
+    # a < b as fractions, neither ends in '0'; "" is zero and None is one.
+    if b is not None:
+        n = 0
+        while n < len(b) and (a[n] if n < len(a) else "0") == b[n]:
+            n += 1
+        if n > 0:
+            return b[:n] + _midpoint(a[n:], b[n:])
+    low = _VALUE[a[0]] if a else 0
+    high = _VALUE[b[0]] if b else BASE
+    if high - low > 1:
+        return DIGITS[(low + high + 1) // 2]
+    if b is not None and len(b) > 1:
+        return b[0]
+    return DIGITS[low] + _midpoint(a[1:], None)
+
+
+def spread(count: int) -> list[str]:
+    """`count` evenly spaced, strictly increasing ranks of equal (minimal) width."""
+    if count <= 0:
+        return []
+    width = max(1, math.ceil(math.log(count + 1, BASE)) + 1)
+    span = BASE**width
+    ranks = []
+    for i in range(1, count + 1):
+        value = i * span // (count + 1)
+        digits = []
+        for _ in range(width):
+            value, d = divmod(value, BASE)
+            digits.append(DIGITS[d])
+        ranks.append("".join(reversed(digits)).rstrip("0"))
+    return ranks
+
+
+def needs_rebalance(ranks: Sequence[str]) -> bool:
+    return any(len(r) > REBALANCE_LENGTH for r in ranks)

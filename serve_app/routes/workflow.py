@@ -1,0 +1,102 @@
+"""A project's workflow, label set and board. Reads come from the project's grain;
+edits are grain commands committed like any other change (versioned, with events)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from actors.views import TaskQuery
+from domain.commands import SetLabels, UpdateWorkflow
+from domain.errors import InvalidInput
+from serve_app.access import access_project
+from serve_app.context import Ctx, CurrentPrincipal
+from serve_app.idempotency import key_for
+from serve_app.planning_schemas import LabelsIn, WorkflowIn
+from serve_app.responses import json_response
+from serve_app.schemas import Priority
+
+router = APIRouter(prefix="/api/v1/projects", tags=["workflow"])
+
+
+@router.get("/{project_id}/workflow")
+async def get_workflow(project_id: UUID, principal: CurrentPrincipal, ctx: Ctx) -> Response:
+    """`{version, statuses, transitions}`; a transition `from` of `*` means any status."""
+    await access_project(ctx, principal, project_id)
+    body = await ctx.router.call(project_id, "get_workflow", principal.org_id, project_id)
+    return json_response(body)
+
+
+@router.put("/{project_id}/workflow")
+async def put_workflow(
+    project_id: UUID, body: WorkflowIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
+) -> Response:
+    """Replace the workflow as a whole. Tasks of a removed status need a target in
+    `moves` and are moved in the same commit; `version` (optional) must be current."""
+    await access_project(ctx, principal, project_id)
+    command = UpdateWorkflow(
+        actor_id=principal.user_id,
+        workflow={"statuses": body.statuses, "transitions": body.transitions},
+        moves=dict(body.moves),
+        if_version=body.version,
+    )
+    idem = key_for(principal, None, method="PUT", path=request.url.path, body=None)
+    reply = await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
+    return json_response(reply.body, status=reply.status)
+
+
+@router.get("/{project_id}/labels")
+async def get_labels(project_id: UUID, principal: CurrentPrincipal, ctx: Ctx) -> Response:
+    await access_project(ctx, principal, project_id)
+    body = await ctx.router.call(project_id, "get_labels", principal.org_id, project_id)
+    return json_response(body)
+
+
+@router.put("/{project_id}/labels")
+async def put_labels(
+    project_id: UUID, body: LabelsIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
+) -> Response:
+    """Replace the label set; a removed label is taken off its tasks in the same commit."""
+    await access_project(ctx, principal, project_id)
+    labels = [label.model_dump() for label in body.labels]
+    command = SetLabels(actor_id=principal.user_id, labels=labels)
+    idem = key_for(principal, None, method="PUT", path=request.url.path, body=None)
+    reply = await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
+    return json_response(reply.body, status=reply.status)
+
+
+@router.get("/{project_id}/board")
+async def get_board(
+    project_id: UUID,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    status: Annotated[str | None, Query(max_length=64)] = None,
+    assignee_id: Annotated[str | None, Query(description="a user id, or `none`")] = None,
+    priority: Priority | None = None,
+    label: Annotated[str | None, Query(max_length=64)] = None,
+    sprint_id: UUID | None = None,
+    parent_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="cards per column")] = 200,
+) -> Response:
+    """Columns in workflow order, cards in rank order, filtered like the task list."""
+    await access_project(ctx, principal, project_id)
+    assignee: UUID | None = None
+    if assignee_id not in (None, "none"):
+        try:
+            assignee = UUID(assignee_id)
+        except ValueError:
+            raise InvalidInput("assignee_id must be a user id or 'none'") from None
+    query = TaskQuery(
+        status=status,
+        assignee_id=assignee,
+        unassigned=assignee_id == "none",
+        priority=priority,
+        label=label,
+        sprint_id=sprint_id,
+        parent_id=parent_id,
+    )
+    body = await ctx.router.call(project_id, "board", principal.org_id, project_id, query, limit)
+    return json_response(body)

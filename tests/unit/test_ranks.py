@@ -1,0 +1,88 @@
+"""Fractional ranks in `domain.ranks`: ordering under any inserts, moves and rebalances."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.ranks import REBALANCE_LENGTH, between, is_rank, needs_rebalance, spread
+
+PROPERTY = settings(database=None, deadline=None, max_examples=300)
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [
+        (None, None),
+        (None, "1"),
+        ("a", "a1"),
+        ("az", "b"),
+        ("zz", None),
+        ("0001", "0002"),
+        ("9", "a"),
+    ],
+)
+def test_between_is_strictly_between(low: str | None, high: str | None) -> None:
+    key = between(low, high)
+    assert is_rank(key)
+    assert (low is None or low < key) and (high is None or key < high)
+
+
+@pytest.mark.parametrize(("low", "high"), [("b", "a"), ("a", "a")])
+def test_between_needs_order(low: str, high: str) -> None:
+    with pytest.raises(ValueError):
+        between(low, high)
+
+
+def test_spread_is_ordered_and_short() -> None:
+    for count in (1, 2, 35, 36, 1000, 50_000):
+        ranks = spread(count)
+        assert len(ranks) == count
+        assert ranks == sorted(ranks) and len(set(ranks)) == count
+        assert all(is_rank(r) for r in ranks)
+        assert max(len(r) for r in ranks) <= 5
+
+
+def test_inserting_at_the_top_grows_keys_until_a_rebalance() -> None:
+    ranks = [between(None, None)]
+    while not needs_rebalance(ranks):
+        ranks.insert(0, between(None, ranks[0]))
+    assert len(ranks) > 40  # about five inserts per character
+    assert len(ranks[0]) == REBALANCE_LENGTH + 1
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["insert", "move", "rebalance"]),
+        st.integers(0, 10**6),
+        st.integers(0, 10**6),
+    ),
+    max_size=200,
+)
+
+
+@PROPERTY
+@given(ops)
+def test_ranks_stay_strictly_ordered_under_any_inserts_and_moves(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    cards: list[str] = []  # the board's total order, by rank
+    for op, a, b in steps:
+        if op == "rebalance":
+            cards = spread(len(cards))
+        elif op == "insert" or not cards:
+            i = a % (len(cards) + 1)
+            cards.insert(
+                i, between(cards[i - 1] if i else None, cards[i] if i < len(cards) else None)
+            )
+        else:
+            cards.pop(a % len(cards))  # take a card out and place it anywhere
+            i = b % (len(cards) + 1)
+            cards.insert(
+                i, between(cards[i - 1] if i else None, cards[i] if i < len(cards) else None)
+            )
+        assert all(x < y for x, y in itertools.pairwise(cards))
+        assert all(is_rank(x) for x in cards)
