@@ -1,0 +1,212 @@
+"""The in-app inbox, notification preferences, and the user look-ups of delivery.
+
+Functions take an open connection and never commit. Every inbox query is scoped
+by both `org_id` and `user_id`: a notification of another user or organisation
+is simply not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.notification_prefs import Preferences, preferences_from_stored
+from storage import tables as t
+
+n = t.notifications.c
+
+
+def notification_json(row: Any) -> dict[str, Any]:
+    """The public representation of a notification row (API and live push)."""
+    return {
+        "id": str(row.id),
+        "kind": row.kind,
+        "project_id": str(row.project_id),
+        "task_id": str(row.task_id) if row.task_id else None,
+        "actor_id": str(row.actor_id) if row.actor_id else None,
+        "version": row.version,
+        "title": row.title,
+        "summary": row.summary,
+        "payload": row.payload,
+        "created_at": row.created_at.isoformat(),
+        "read_at": row.read_at.isoformat() if row.read_at else None,
+    }
+
+
+# -- writes of the notification consumer -------------------------------------------
+
+
+async def insert_notifications(conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[Any]:
+    """Insert notifications; return only those that were new.
+
+    A row whose `(user_id, project_id, version, kind)` exists already is an
+    event delivered again, and is skipped.
+    """
+    if not rows:
+        return []
+    result = await conn.execute(
+        pg_insert(t.notifications)
+        .on_conflict_do_nothing(constraint="notifications_event_key")
+        .returning(*t.notifications.c),
+        rows,
+    )
+    return list(result)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    id: UUID
+    email: str
+    name: str
+    is_active: bool
+
+
+async def users(conn: AsyncConnection, ids: Collection[UUID]) -> dict[UUID, Recipient]:
+    if not ids:
+        return {}
+    u = t.users.c
+    rows = await conn.execute(select(u.id, u.email, u.name, u.is_active).where(u.id.in_(list(ids))))
+    return {r.id: Recipient(r.id, r.email, r.name, r.is_active) for r in rows}
+
+
+async def members_matching(
+    conn: AsyncConnection, org_id: UUID, tokens: Collection[str]
+) -> list[tuple[UUID, str]]:
+    """`(user_id, email)` of active members whose email, or its local part, is a token.
+
+    Every member sharing a matched local part is returned, so that the caller
+    can tell an ambiguous `@name` from an unambiguous one.
+    """
+    if not tokens:
+        return []
+    u = t.users.c
+    email = func.lower(u.email)
+    local = func.split_part(email, "@", 1)
+    rows = await conn.execute(
+        select(u.id, u.email)
+        .join(t.org_members, t.org_members.c.user_id == u.id)
+        .where(
+            t.org_members.c.org_id == org_id,
+            u.is_active,
+            or_(email.in_(list(tokens)), local.in_(list(tokens))),
+        )
+    )
+    return [(r.id, r.email) for r in rows]
+
+
+# -- preferences ---------------------------------------------------------------------
+
+
+async def preferences(conn: AsyncConnection, user_ids: Iterable[UUID]) -> dict[UUID, Preferences]:
+    """Every requested user's preferences (the defaults for users who never chose)."""
+    wanted = list(user_ids)
+    found = {u: Preferences() for u in wanted}
+    if not wanted:
+        return found
+    s = t.notification_settings.c
+    rows = await conn.execute(
+        select(s.user_id, s.email_enabled, s.channels).where(s.user_id.in_(wanted))
+    )
+    for r in rows:
+        found[r.user_id] = preferences_from_stored(r.email_enabled, r.channels)
+    return found
+
+
+async def save_preferences(conn: AsyncConnection, user_id: UUID, prefs: Preferences) -> None:
+    channels = {k.value: c.value for k, c in prefs.channels.items()}
+    stmt = pg_insert(t.notification_settings).values(
+        user_id=user_id, email_enabled=prefs.email_enabled, channels=channels
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["user_id"],
+            set_={
+                "email_enabled": stmt.excluded.email_enabled,
+                "channels": stmt.excluded.channels,
+                "updated_at": func.now(),
+            },
+        )
+    )
+
+
+async def disable_email(conn: AsyncConnection, user_id: UUID) -> bool:
+    """Turn email off for a user; False if there is no such user."""
+    exists = await conn.scalar(select(t.users.c.id).where(t.users.c.id == user_id))
+    if exists is None:
+        return False
+    stmt = pg_insert(t.notification_settings).values(user_id=user_id, email_enabled=False)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["user_id"], set_={"email_enabled": False, "updated_at": func.now()}
+        )
+    )
+    return True
+
+
+# -- the inbox -------------------------------------------------------------------------
+
+
+def _mine(org_id: UUID, user_id: UUID) -> Any:
+    return and_(n.user_id == user_id, n.org_id == org_id)
+
+
+async def list_inbox(
+    conn: AsyncConnection,
+    *,
+    org_id: UUID,
+    user_id: UUID,
+    unread_only: bool,
+    before: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Any]:
+    """Newest first, in `(created_at, id)` order; fetches `limit + 1` rows so the
+    caller can tell whether another page follows."""
+    query = select(t.notifications).where(_mine(org_id, user_id))
+    if unread_only:
+        query = query.where(n.read_at.is_(None))
+    if before is not None:
+        created, nid = before
+        query = query.where(or_(n.created_at < created, and_(n.created_at == created, n.id < nid)))
+    rows = await conn.execute(query.order_by(n.created_at.desc(), n.id.desc()).limit(limit + 1))
+    return list(rows)
+
+
+async def unread_count(conn: AsyncConnection, *, org_id: UUID, user_id: UUID) -> int:
+    count = await conn.scalar(
+        select(func.count()).where(_mine(org_id, user_id), n.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def mark_read(
+    conn: AsyncConnection, *, org_id: UUID, user_id: UUID, notification_id: UUID, now: datetime
+) -> Any | None:
+    """Mark one notification read (keeping the first read time); None if not the caller's."""
+    await conn.execute(
+        update(t.notifications)
+        .where(_mine(org_id, user_id), n.id == notification_id, n.read_at.is_(None))
+        .values(read_at=now)
+    )
+    return (
+        await conn.execute(
+            select(t.notifications).where(_mine(org_id, user_id), n.id == notification_id)
+        )
+    ).one_or_none()
+
+
+async def mark_all_read(
+    conn: AsyncConnection, *, org_id: UUID, user_id: UUID, now: datetime
+) -> int:
+    result = await conn.execute(
+        update(t.notifications)
+        .where(_mine(org_id, user_id), n.read_at.is_(None))
+        .values(read_at=now)
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,122 @@
+"""Reading the transactional outbox (`events`) and keeping consumers' offsets.
+
+A consumer's offset for a project is the version of the last event it handled.
+Events of a project are gap-free and commit-ordered (its grain is the only
+writer and numbers them by the project version in the committing transaction),
+so "every event after my offset" is exactly what a consumer has not seen yet.
+
+Functions take an open connection and never commit: the relay owns the
+transaction, which also holds the consumer's own writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One committed event as stored. `type` stays a string: consumers skip types
+    they do not know, including ones added after they were written."""
+
+    project_id: UUID
+    version: int
+    org_id: UUID
+    type: str
+    actor_id: UUID
+    task_id: UUID | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+async def lagging_projects(conn: AsyncConnection, consumer: str, *, limit: int) -> list[UUID]:
+    """Projects with events after `consumer`'s offset, those furthest behind first."""
+    o = t.consumer_offsets
+    offset = func.coalesce(o.c.version, 0)
+    rows = await conn.scalars(
+        select(t.projects.c.id)
+        .select_from(
+            t.projects.outerjoin(
+                o, (o.c.project_id == t.projects.c.id) & (o.c.consumer == consumer)
+            )
+        )
+        .where(t.projects.c.version > offset)
+        .order_by((t.projects.c.version - offset).desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def claim_offset(conn: AsyncConnection, consumer: str, project_id: UUID) -> int | None:
+    """Lock `consumer`'s offset of a project for this transaction and return it.
+
+    None when another relay holds it: that one is delivering these events now.
+    """
+    o = t.consumer_offsets
+    await conn.execute(
+        pg_insert(o)
+        .values(consumer=consumer, project_id=project_id, version=0)
+        .on_conflict_do_nothing()
+    )
+    version: int | None = await conn.scalar(
+        select(o.c.version)
+        .where(o.c.consumer == consumer, o.c.project_id == project_id)
+        .with_for_update(skip_locked=True)
+    )
+    return version
+
+
+async def read_events(
+    conn: AsyncConnection, project_id: UUID, *, after: int, limit: int
+) -> list[StoredEvent]:
+    e = t.events.c
+    rows = await conn.execute(
+        select(t.events)
+        .where(e.project_id == project_id, e.version > after)
+        .order_by(e.version)
+        .limit(limit)
+    )
+    return [
+        StoredEvent(
+            project_id=r.project_id,
+            version=r.version,
+            org_id=r.org_id,
+            type=r.type,
+            actor_id=r.actor_id,
+            task_id=r.task_id,
+            payload=r.payload,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+async def advance(conn: AsyncConnection, consumer: str, project_id: UUID, version: int) -> None:
+    o = t.consumer_offsets
+    await conn.execute(
+        update(o)
+        .where(o.c.consumer == consumer, o.c.project_id == project_id)
+        .values(version=version, updated_at=func.now())
+    )
+
+
+async def task_history(
+    conn: AsyncConnection, project_id: UUID, task_id: UUID, *, before: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """`(type, payload)` of a task's events older than version `before`, oldest first."""
+    e = t.events.c
+    rows = await conn.execute(
+        select(e.type, e.payload)
+        .where(e.task_id == task_id, e.project_id == project_id, e.version < before)
+        .order_by(e.version)
+    )
+    return [(r.type, r.payload) for r in rows]
