@@ -17,33 +17,24 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from domain import projects as project_rules
-from domain import tasks as task_rules
-from domain.commands import (
-    Command,
-    CreateTask,
-    DeleteProject,
-    DeleteTask,
-    IdempotencyKey,
-    Reply,
-    UpdateProject,
-    UpdateTask,
-)
-from domain.errors import DomainError, InvalidInput, NotFound, Unavailable
-from domain.events import Event, EventType
+from actors.stage import _Pending, _Stage
+from actors.views import TaskQuery, matches
+from domain import ranks as rank_rules
+from domain.commands import Command, IdempotencyKey, RebalanceRanks, Reply
+from domain.errors import DomainError, NotFound, Unavailable
+from domain.events import Event
 from domain.projects import Project
+from domain.sprints import Sprint
 from domain.tasks import Task
-from storage.project_store import Batch, Fenced, IdempotencyRace, ProjectStore
+from storage.project_store import Fenced, IdempotencyRace, ProjectStore
+
+__all__ = ["GrainState", "ProjectGrain", "TaskQuery", "_Pending", "_Stage"]
 
 log = logging.getLogger(__name__)
 
@@ -66,32 +57,20 @@ _TRANSITIONS: dict[GrainState, frozenset[GrainState]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class TaskQuery:
-    """Filters and page of a task list. `after` is the last task number already seen."""
-
-    status: str | None = None
-    assignee_id: UUID | None = None
-    unassigned: bool = False
-    priority: str | None = None
-    after: int = 0
-    limit: int = 50
-
-
-@dataclass(slots=True)
-class _Pending:
-    command: Command
-    idempotency: IdempotencyKey | None
-    future: asyncio.Future[Reply]
-
-
 class ProjectGrain:
     """Hot state and single writer of one project. Create with `activate`."""
 
     def __init__(
-        self, project: Project, tasks: list[Task], store: ProjectStore, publish: Publisher
+        self,
+        project: Project,
+        tasks: list[Task],
+        store: ProjectStore,
+        publish: Publisher,
+        sprints: list[Sprint] | None = None,
     ):
         self.project = project
+        self.sprints: dict[UUID, Sprint] = {s.id: s for s in sprints or []}
+        self._rebalancing = False
         self._tasks: dict[UUID, Task] = {t.id: t for t in tasks}
         self._numbers: list[int] = [t.number for t in tasks]
         self._by_number: dict[int, Task] = {t.number: t for t in tasks}
@@ -101,6 +80,7 @@ class ProjectGrain:
         self._state = GrainState.ACTIVATING
         self.last_used = time.monotonic()
         self._consumer: asyncio.Task[None] | None = None
+        self._background: asyncio.Task[None] | None = None
         self._committing = False
 
     @classmethod
@@ -111,7 +91,8 @@ class ProjectGrain:
         loaded = await store.activate(project_id)
         if loaded is None:
             return None
-        grain = cls(loaded[0], loaded[1], store, publish)
+        project, tasks, sprints = loaded
+        grain = cls(project, tasks, store, publish, sprints)
         grain._move(GrainState.READY)
         grain._consumer = asyncio.create_task(grain._consume(), name=f"grain-{project_id}")
         return grain
@@ -160,18 +141,19 @@ class ProjectGrain:
             raise NotFound("task not found")
         return task
 
+    @property
+    def tasks(self) -> dict[UUID, Task]:
+        """The committed tasks by id (read-only use)."""
+        self.last_used = time.monotonic()
+        return self._tasks
+
     def list_tasks(self, query: TaskQuery) -> tuple[list[Task], int | None]:
         """A page of tasks in number order and the cursor of the next page (or None)."""
         self.last_used = time.monotonic()
         page: list[Task] = []
+        accept = matches(query, self.project.workflow)
         for task in self._iter_from(query.after):
-            if query.status is not None and task.status != query.status:
-                continue
-            if query.priority is not None and task.priority != query.priority:
-                continue
-            if query.unassigned and task.assignee_id is not None:
-                continue
-            if query.assignee_id is not None and task.assignee_id != query.assignee_id:
+            if not accept(task):
                 continue
             if len(page) == query.limit:
                 return page, page[-1].number
@@ -219,7 +201,7 @@ class ProjectGrain:
         for _attempt in range(3):
             keys = [p.idempotency for p in batch if p.idempotency is not None]
             stored = await self._store.find_replies(keys)
-            staged = _Stage(self.project, self._tasks)
+            staged = _Stage(self.project, self._tasks, self.sprints)
             outcomes: list[Reply | DomainError] = []
             for pending in batch:
                 outcomes.append(staged.decide(pending, stored))
@@ -244,11 +226,34 @@ class ProjectGrain:
                 self._move(GrainState.PASSIVATED)
             if staged.batch.events:
                 await self._publish(self.project, staged.batch.events)
+            self._maybe_rebalance(staged)
             return
         _fail(batch, Unavailable("idempotency keys are being used concurrently; retry"))
 
+    def _maybe_rebalance(self, staged: _Stage) -> None:
+        """Queue a rank rebalance when this batch wrote an over-long rank. It runs as an
+        ordinary command behind whatever is queued, so it races with no move."""
+        if self._rebalancing or self._state is not GrainState.READY:
+            return
+        written = [t.rank for t in staged.batch.created + staged.batch.updated]
+        if not rank_rules.needs_rebalance(written):
+            return
+        self._rebalancing = True
+
+        async def run() -> None:
+            try:
+                await self.submit(RebalanceRanks(), None)
+            except DomainError as exc:  # the next long rank asks again
+                log.info("grain %s: rank rebalance skipped (%s)", self.project.id, exc)
+            finally:
+                self._rebalancing = False
+
+        self._background = asyncio.get_running_loop().create_task(run())
+
     def _apply(self, staged: _Stage) -> None:
         self.project = staged.batch.project
+        for sprint in staged.batch.sprints:
+            self.sprints[sprint.id] = sprint
         for task in staged.batch.created:
             self._tasks[task.id] = task
             self._by_number[task.number] = task
@@ -272,170 +277,3 @@ def _fail(batch: list[_Pending], error: DomainError) -> None:
     for pending in batch:
         if not pending.future.done():
             pending.future.set_exception(error)
-
-
-class _Stage:
-    """Decides a batch's commands against the state as changed by earlier ones."""
-
-    def __init__(self, project: Project, tasks: dict[UUID, Task]) -> None:
-        self.batch = Batch(project=project)
-        self._base = tasks
-        self._overlay: dict[UUID, Task | None] = {}
-        self._decided: dict[tuple[UUID, UUID, str], tuple[str, Reply]] = {}
-        self.now = datetime.now(UTC)
-
-    def _current_tasks(self) -> list[Task]:
-        """Every task as the batch has left it so far."""
-        current = [t for tid, t in self._base.items() if tid not in self._overlay]
-        return current + [t for t in self._overlay.values() if t is not None]
-
-    def _task(self, task_id: UUID) -> Task:
-        task = self._overlay[task_id] if task_id in self._overlay else self._base.get(task_id)
-        if task is None:
-            raise NotFound("task not found")
-        return task
-
-    def decide(
-        self, pending: _Pending, stored: dict[tuple[UUID, UUID, str], tuple[str, Reply]]
-    ) -> Reply | DomainError:
-        key = pending.idempotency
-        if key is not None:
-            ident = (key.org_id, key.user_id, key.key)
-            # A retry may arrive in the same batch as its first attempt.
-            hit = stored.get(ident) or self._decided.get(ident)
-            if hit is not None:
-                request_hash, reply = hit
-                if request_hash != key.request_hash:
-                    return InvalidInput(
-                        "Idempotency-Key was already used with a different request body"
-                    )
-                return reply
-        try:
-            reply = self._decide(pending.command)
-        except DomainError as error:
-            return error
-        if key is not None:
-            self.batch.replies.append((key, reply))
-            replay = dataclasses.replace(reply, replayed=True)
-            self._decided[(key.org_id, key.user_id, key.key)] = (key.request_hash, replay)
-        return reply
-
-    def _event(
-        self,
-        type_: EventType,
-        actor: UUID,
-        task_id: UUID | None,
-        payload: dict[str, Any] | Callable[[Project], dict[str, Any]],
-    ) -> None:
-        """Record one event and bump the project's version to number it."""
-        project = dataclasses.replace(self.batch.project, version=self.batch.project.version + 1)
-        self.batch.project = project
-        body = payload(project) if callable(payload) else payload
-        self.batch.events.append(
-            Event(project.id, project.version, type_, actor, task_id, body, self.now)
-        )
-
-    def _decide(self, command: Command) -> Reply:
-        if self.batch.project_deleted:
-            raise NotFound("project not found")
-        project = self.batch.project
-        match command:
-            case CreateTask(actor_id=actor, fields=fields):
-                number = project.task_seq + 1
-                task = task_rules.new_task(
-                    id=uuid4(),
-                    org_id=project.org_id,
-                    project_id=project.id,
-                    project_key=project.key,
-                    number=number,
-                    reporter_id=actor,
-                    fields=fields,
-                    statuses=project.statuses,
-                    now=self.now,
-                )
-                self.batch.project = dataclasses.replace(project, task_seq=number)
-                self._overlay[task.id] = task
-                self.batch.created.append(task)
-                body = task.as_json()
-                self._event(EventType.TASK_CREATED, actor, task.id, {"task": body})
-                return Reply(201, body)
-            case UpdateTask(actor_id=actor, task_id=task_id, changes=changes, if_match=if_match):
-                task = self._task(task_id)
-                updated, diff = task_rules.changed_task(
-                    task, changes, if_match=if_match, statuses=project.statuses, now=self.now
-                )
-                if diff:
-                    self._overlay[task.id] = updated
-                    self._replace_updated(updated)
-                    body = updated.as_json()
-                    changed = {k: body[k] for k in diff}
-                    self._event(
-                        EventType.TASK_UPDATED,
-                        actor,
-                        task.id,
-                        {"task_id": str(task.id), "version": updated.version, "changes": changed},
-                    )
-                return Reply(200, updated.as_json())
-            case DeleteTask(actor_id=actor, task_id=task_id, if_match=if_match):
-                task = self._task(task_id)
-                task_rules.check_version(task, if_match)
-                self._overlay[task.id] = None
-                self._drop_from_batch(task)
-                self._event(
-                    EventType.TASK_DELETED,
-                    actor,
-                    task.id,
-                    {"task_id": str(task.id), "key": task.key},
-                )
-                return Reply(204, None)
-            case UpdateProject(actor_id=actor, changes=changes):
-                return self._update_project(actor, changes)
-            case DeleteProject(actor_id=actor):
-                self.batch.project_deleted = True
-                self._event(EventType.PROJECT_DELETED, actor, None, {"project_id": str(project.id)})
-                return Reply(204, None)
-        raise InvalidInput(f"unknown command {type(command).__name__}")
-
-    def _replace_updated(self, task: Task) -> None:
-        for i, created in enumerate(self.batch.created):
-            if created.id == task.id:
-                self.batch.created[i] = task
-                return
-        self.batch.updated = [u for u in self.batch.updated if u.id != task.id] + [task]
-
-    def _drop_from_batch(self, task: Task) -> None:
-        if any(c.id == task.id for c in self.batch.created):
-            self.batch.created = [c for c in self.batch.created if c.id != task.id]
-            return
-        self.batch.updated = [u for u in self.batch.updated if u.id != task.id]
-        self.batch.deleted.append(task)
-
-    def _update_project(self, actor: UUID, changes: dict[str, Any]) -> Reply:
-        project = self.batch.project
-        unknown = sorted(set(changes) - project_rules.EDITABLE_FIELDS)
-        if unknown:
-            raise InvalidInput.field(unknown[0], "field cannot be changed")
-        new = project
-        if "name" in changes:
-            new = dataclasses.replace(new, name=project_rules.check_name(changes["name"]))
-        if "description" in changes:
-            new = dataclasses.replace(new, description=changes["description"] or "")
-        if "settings" in changes:
-            settings = dict(changes["settings"])
-            statuses = project_rules.statuses_from_settings(settings)
-            in_use = {t.status for t in self._current_tasks()}
-            orphaned = sorted(in_use - set(statuses))
-            if orphaned:
-                raise InvalidInput.field(
-                    "settings", f"status {orphaned[0]!r} is still used by tasks"
-                )
-            new = dataclasses.replace(new, settings=settings, statuses=statuses)
-        if "team_ids" in changes:
-            new = dataclasses.replace(new, team_ids=tuple(changes["team_ids"]))
-            self.batch.teams_changed = True
-        if new != project:
-            self.batch.project = new
-            self.batch.project_changed = True
-            # The payload must carry the version this very event gives the project.
-            self._event(EventType.PROJECT_UPDATED, actor, None, lambda p: {"project": p.as_json()})
-        return Reply(200, self.batch.project.as_json())

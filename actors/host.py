@@ -21,6 +21,7 @@ from uuid import UUID
 import orjson
 import redis.asyncio as aioredis
 
+from actors import views
 from actors.grain import GrainState, ProjectGrain, TaskQuery
 from domain.commands import Command, IdempotencyKey, Reply
 from domain.errors import NotFound
@@ -126,6 +127,51 @@ class ProjectHost:
     async def get_project(self, org_id: UUID, project_id: UUID) -> dict[str, Any]:
         grain = await self._grain(org_id, project_id)
         return grain.project.as_json()
+
+    async def get_workflow(self, org_id: UUID, project_id: UUID) -> dict[str, Any]:
+        grain = await self._grain(org_id, project_id)
+        return grain.project.workflow.as_json()
+
+    async def get_labels(self, org_id: UUID, project_id: UUID) -> dict[str, Any]:
+        grain = await self._grain(org_id, project_id)
+        return {"labels": grain.project.labels_json()}
+
+    async def board(
+        self, org_id: UUID, project_id: UUID, query: TaskQuery, per_column: int
+    ) -> dict[str, Any]:
+        grain = await self._grain(org_id, project_id)
+        project = grain.project
+        tasks = grain.tasks.values()
+        return views.board(project.workflow, tasks, query, per_column=per_column)
+
+    async def task_transitions(
+        self, org_id: UUID, project_id: UUID, task_id: UUID, role: str
+    ) -> dict[str, Any]:
+        grain = await self._grain(org_id, project_id)
+        task = grain.get_task(task_id)
+        return views.transitions_for(grain.project.workflow, task, grain.tasks, role)
+
+    async def task_progress(self, org_id: UUID, project_id: UUID, task_id: UUID) -> dict[str, Any]:
+        grain = await self._grain(org_id, project_id)
+        task = grain.get_task(task_id)
+        return views.progress_of(grain.project.workflow, task, grain.tasks)
+
+    async def list_sprints(self, org_id: UUID, project_id: UUID) -> list[dict[str, Any]]:
+        grain = await self._grain(org_id, project_id)
+        sprints = sorted(grain.sprints.values(), key=lambda s: s.created_at)
+        workflow = grain.project.workflow
+        out = []
+        for sprint in sprints:
+            tasks = [t for t in grain.tasks.values() if t.sprint_id == sprint.id]
+            out.append(
+                {
+                    **sprint.as_json(),
+                    "task_count": len(tasks),
+                    "done_count": sum(1 for t in tasks if workflow.is_done(t.status)),
+                    "estimate_total": sum(t.estimate or 0.0 for t in tasks),
+                }
+            )
+        return out
 
     async def stats(self) -> dict[str, Any]:
         """Diagnostics: process id and the grains this host holds."""

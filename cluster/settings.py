@@ -29,6 +29,24 @@ class Settings(BaseSettings):
     replicas: int = Field(default=1, ge=1, le=64, description="HTTP API replicas")
     access_token_ttl_s: int = Field(default=900, ge=30)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    ws_queue_limit: int = Field(default=1000, ge=8, description="per-session send queue")
+    ws_replay_limit: int = Field(default=1000, ge=1, description="events a resume may replay")
+
+    # -- notifications -----------------------------------------------------------
+    smtp_url: str | None = Field(
+        default=None, description="smtp://[user:pass@]host:port; unset: .eml files in data_dir/mail"
+    )
+    smtp_from: str = Field(default="Taskhive <taskhive@localhost>", description="From: of emails")
+    public_url: str | None = Field(
+        default=None, description="base URL in emails (unsubscribe links); default the API URL"
+    )
+    digest_window_s: float = Field(
+        default=120.0, ge=0, description="notifications arriving within this share one email"
+    )
+    email_retry_base_s: float = Field(
+        default=30.0, gt=0, description="first retry delay after an SMTP failure (doubles)"
+    )
+    outbox_poll_s: float = Field(default=0.2, gt=0, description="outbox relay poll interval")
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or the one kept in the data dir (created on first use)."""

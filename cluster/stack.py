@@ -99,10 +99,37 @@ class Stack:
             idle_seconds=self.settings.idle_seconds,
             access_token_ttl_s=self.settings.access_token_ttl_s,
             db_pool_size=self.settings.db_pool_size,
+            ws_queue_limit=self.settings.ws_queue_limit,
+            ws_replay_limit=self.settings.ws_replay_limit,
         )
         app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         _wait_http(self.url + "/healthz")
+        self.start_outbox()
+
+    def start_outbox(self) -> None:
+        """Start (or find) the outbox relay actor with its consumers (notifications)."""
+        from actors.outbox import OutboxConfig, ensure_outbox
+        from realtime.notify_consumer import NotifyConfig
+
+        s = self.settings
+        notify = NotifyConfig(
+            mail_dir=(s.data_dir / "mail").resolve(),
+            public_url=s.public_url or self.url,
+            unsubscribe_secret=s.resolved_jwt_secret(),
+            smtp_url=s.smtp_url,
+            from_addr=s.smtp_from,
+            digest_window_s=s.digest_window_s,
+            retry_base_s=s.email_retry_base_s,
+        )
+        ensure_outbox(
+            OutboxConfig(
+                database_url=self.database_url,
+                redis_url=self.redis_url,
+                consumers=(notify,),
+                poll_s=s.outbox_poll_s,
+            )
+        )
 
     def stop(self) -> None:
         """Stop everything this stack started, in reverse order. Idempotent."""

@@ -26,11 +26,20 @@ class IdempotencyKey:
     request_hash: str
 
 
+#: The role commands run with when the caller's role was not looked up. Status
+#: changes are checked against the workflow's transition roles with the real one.
+DEFAULT_ROLE = "member"
+
+#: The actor of changes the grain makes by itself (rank rebalancing).
+SYSTEM_ACTOR = UUID(int=0)
+
+
 @dataclass(frozen=True, slots=True)
 class CreateTask:
     actor_id: UUID
     fields: dict[str, Any]
     idempotency: IdempotencyKey | None = None
+    role: str = DEFAULT_ROLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,95 @@ class UpdateTask:
     task_id: UUID
     changes: dict[str, Any]
     if_match: int | None = None
+    role: str = DEFAULT_ROLE
+
+
+@dataclass(frozen=True, slots=True)
+class MoveTask:
+    """Change a card's status and/or position: before `before_id`, after `after_id`
+    (both must be in the target column), or at the column's end when neither."""
+
+    actor_id: UUID
+    task_id: UUID
+    status: str | None = None
+    before_id: UUID | None = None
+    after_id: UUID | None = None
+    role: str = DEFAULT_ROLE
+
+
+@dataclass(frozen=True, slots=True)
+class BulkUpdate:
+    """The same changes to many tasks of one project, committed together; each task
+    succeeds or fails on its own (the reply lists per-task results)."""
+
+    actor_id: UUID
+    task_ids: tuple[UUID, ...]
+    changes: dict[str, Any]
+    add_labels: tuple[str, ...] = ()
+    remove_labels: tuple[str, ...] = ()
+    role: str = DEFAULT_ROLE
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateWorkflow:
+    """Replace the workflow; `moves` maps each removed status to its tasks' new one."""
+
+    actor_id: UUID
+    workflow: dict[str, Any]
+    moves: dict[str, str] = field(default_factory=dict)
+    if_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetLabels:
+    """Replace the project's label set; a removed label is taken off its tasks."""
+
+    actor_id: UUID
+    labels: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RebalanceRanks:
+    actor_id: UUID = SYSTEM_ACTOR
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSprint:
+    actor_id: UUID
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateSprint:
+    actor_id: UUID
+    sprint_id: UUID
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StartSprint:
+    actor_id: UUID
+    sprint_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteSprint:
+    """Complete an active sprint; unfinished tasks go to `move_to`: a planned sprint's
+    id, `"next"` (the next planned sprint) or `"backlog"` (no sprint)."""
+
+    actor_id: UUID
+    sprint_id: UUID
+    move_to: str = "backlog"
+
+
+@dataclass(frozen=True, slots=True)
+class SprintScope:
+    """Add tasks to and remove tasks from a sprint."""
+
+    actor_id: UUID
+    sprint_id: UUID
+    add: tuple[UUID, ...] = ()
+    remove: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +157,23 @@ class DeleteProject:
     actor_id: UUID
 
 
-Command = CreateTask | UpdateTask | DeleteTask | UpdateProject | DeleteProject
+Command = (
+    CreateTask
+    | UpdateTask
+    | DeleteTask
+    | UpdateProject
+    | DeleteProject
+    | MoveTask
+    | BulkUpdate
+    | UpdateWorkflow
+    | SetLabels
+    | RebalanceRanks
+    | CreateSprint
+    | UpdateSprint
+    | StartSprint
+    | CompleteSprint
+    | SprintScope
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
     DomainError
      ├── NotFound            404: missing, or not visible to the caller (never 403)
      ├── Unauthenticated     401: no or bad credentials
-     ├── Conflict            409: a unique name is taken
+     ├── Conflict            409: a unique name is taken, a state forbids the change
+     │    ├── TransitionForbidden  the workflow does not allow the status change
+     │    └── WipLimitExceeded     the target status is at its WIP limit
      ├── PreconditionFailed  412: `If-Match` names a stale version
      ├── InvalidInput        422: a value breaks a rule; `errors` names the fields
      └── Unavailable         503: try again shortly (fenced grain, storage outage)
@@ -40,6 +42,14 @@ class DomainError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.detail,))
 
+    def extra(self) -> dict[str, Any]:
+        """Members the problem+json body carries besides type, title, status, detail."""
+        return {}
+
+    def as_json(self) -> dict[str, Any]:
+        """The error as a problem body member (bulk results carry one per task)."""
+        return {"status": self.status, "title": self.title, "detail": self.detail, **self.extra()}
+
 
 class NotFound(DomainError):
     status = 404
@@ -54,6 +64,33 @@ class Unauthenticated(DomainError):
 class Conflict(DomainError):
     status = 409
     title = "Conflict"
+
+
+class TransitionForbidden(Conflict):
+    """A status change the workflow does not allow; `allowed` lists the targets that are."""
+
+    def __init__(self, detail: str, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.allowed = allowed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.detail, self.allowed))
+
+    def extra(self) -> dict[str, Any]:
+        return {"allowed": list(self.allowed)}
+
+
+class WipLimitExceeded(Conflict):
+    def __init__(self, detail: str, status_id: str = "", wip_limit: int = 0) -> None:
+        super().__init__(detail)
+        self.status_id = status_id
+        self.wip_limit = wip_limit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.detail, self.status_id, self.wip_limit))
+
+    def extra(self) -> dict[str, Any]:
+        return {"status_id": self.status_id, "wip_limit": self.wip_limit}
 
 
 class PreconditionFailed(DomainError):
@@ -78,6 +115,9 @@ class InvalidInput(DomainError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.detail, self.errors))
+
+    def extra(self) -> dict[str, Any]:
+        return {"errors": [e.as_json() for e in self.errors]} if self.errors else {}
 
     @classmethod
     def field(cls, name: str, msg: str) -> InvalidInput:

@@ -20,6 +20,16 @@ class EventType(StrEnum):
     TASK_DELETED = "task.deleted"
     PROJECT_UPDATED = "project.updated"
     PROJECT_DELETED = "project.deleted"
+    WORKFLOW_UPDATED = "workflow.updated"
+    LABELS_UPDATED = "labels.updated"
+    #: Ranks re-spaced in the background; the payload maps task id → new rank.
+    TASKS_RERANKED = "tasks.reranked"
+    SPRINT_CREATED = "sprint.created"
+    SPRINT_UPDATED = "sprint.updated"
+    SPRINT_STARTED = "sprint.started"
+    SPRINT_COMPLETED = "sprint.completed"
+    #: A task joined or left an active sprint, or its estimate changed while in one.
+    SPRINT_SCOPE_CHANGED = "sprint.scope_changed"
 
 
 @dataclass(frozen=True, slots=True)

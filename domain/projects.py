@@ -10,13 +10,21 @@ from typing import Any
 from uuid import UUID
 
 from domain.errors import InvalidInput
+from domain.workflow import COLOR, Workflow
+from domain.workflow_templates import DEFAULT_STATUS_IDS, template
 
 KEY_PATTERN = re.compile(r"[A-Z]{2,10}")
 NAME_MAX = 120
 DESCRIPTION_MAX = 10_000
+LABEL_NAME_MAX = 64
+LABELS_MAX = 200
 
-#: Statuses a project starts with until it defines its own workflow.
-DEFAULT_STATUSES: tuple[str, ...] = ("open", "in_progress", "in_review", "done")
+#: Status ids of the default (Kanban) workflow a project starts with.
+DEFAULT_STATUSES: tuple[str, ...] = DEFAULT_STATUS_IDS
+
+#: `settings.wip_mode`: "enforce" (default) rejects a move past a WIP limit, "warn"
+#: lets it through and flags it in the event.
+WIP_MODES = ("enforce", "warn")
 
 #: Fields of a project a client may change after creation. The key is fixed for
 #: life: task keys (`WEB-42`) are derived from it and are referenced outside.
@@ -37,7 +45,25 @@ class Project:
     version: int = 0
     epoch: int = 0
     task_seq: int = 0
-    statuses: tuple[str, ...] = field(default=DEFAULT_STATUSES)
+    workflow: Workflow = field(default_factory=template)
+    #: The project's label set: name → colour.
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        """The status ids a task of this project may take, in workflow order."""
+        return self.workflow.ids
+
+    @property
+    def wip_warn_only(self) -> bool:
+        return self.settings.get("wip_mode") == "warn"
+
+    @property
+    def parallel_sprints(self) -> bool:
+        return self.settings.get("parallel_sprints") is True
+
+    def labels_json(self) -> list[dict[str, str]]:
+        return [{"name": n, "color": c} for n, c in self.labels.items()]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -82,16 +108,33 @@ def check_name(name: str) -> str:
     return name.strip()
 
 
-def statuses_from_settings(settings: Mapping[str, Any]) -> tuple[str, ...]:
-    """The statuses a task of this project may take (workflow-less default)."""
-    statuses = settings.get("statuses")
-    if statuses is None:
-        return DEFAULT_STATUSES
-    if (
-        not isinstance(statuses, list)
-        or not statuses
-        or not all(isinstance(s, str) and s.strip() for s in statuses)
-        or len(set(statuses)) != len(statuses)
-    ):
-        raise InvalidInput.field("settings", "statuses must be a non-empty list of unique names")
-    return tuple(statuses)
+def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the settings the server interprets; other keys are kept as given."""
+    out = dict(settings)
+    if "statuses" in out:
+        raise InvalidInput.field(
+            "settings", "statuses are defined by the workflow: PUT /projects/{id}/workflow"
+        )
+    if out.get("wip_mode", "enforce") not in WIP_MODES:
+        raise InvalidInput.field("settings", "wip_mode must be 'enforce' or 'warn'")
+    if not isinstance(out.get("parallel_sprints", False), bool):
+        raise InvalidInput.field("settings", "parallel_sprints must be true or false")
+    return out
+
+
+def check_labels(raw: Any) -> dict[str, str]:
+    """A label set: a list of `{name, color}` with unique names (case-insensitive)."""
+    if not isinstance(raw, list) or len(raw) > LABELS_MAX:
+        raise InvalidInput.field("labels", f"must be a list of at most {LABELS_MAX} labels")
+    out: dict[str, str] = {}
+    for item in raw:
+        name = item.get("name") if isinstance(item, Mapping) else None
+        color = item.get("color", "#8a8f98") if isinstance(item, Mapping) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > LABEL_NAME_MAX:
+            raise InvalidInput.field("labels", f"names must be 1 to {LABEL_NAME_MAX} characters")
+        if not isinstance(color, str) or not COLOR.fullmatch(color):
+            raise InvalidInput.field("labels", "colours must be like #1f6feb")
+        if name.strip().lower() in {n.lower() for n in out}:
+            raise InvalidInput.field("labels", f"label {name!r} is listed twice")
+        out[name.strip()] = color.lower()
+    return out

@@ -7,9 +7,10 @@ raise a `DomainError`) and never touch storage.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -18,10 +19,28 @@ from domain.errors import InvalidInput, PreconditionFailed
 
 TITLE_MAX = 255
 DESCRIPTION_MAX_BYTES = 100 * 1024
+ESTIMATE_MAX = 10_000
+LABELS_MAX = 50
+WATCHERS_MAX = 200
 
 #: Fields a client may set on create or change on update; everything else a task
-#: carries is owned by the server.
-EDITABLE_FIELDS = frozenset({"title", "description", "status", "priority", "assignee_id"})
+#: carries is owned by the server (`rank` changes only through a move).
+EDITABLE_FIELDS = frozenset(
+    {
+        "title",
+        "description",
+        "status",
+        "priority",
+        "assignee_id",
+        "parent_id",
+        "estimate",
+        "due_date",
+        "start_date",
+        "labels",
+        "watchers",
+        "sprint_id",
+    }
+)
 
 
 class Priority(StrEnum):
@@ -48,6 +67,14 @@ class Task:
     created_at: datetime
     updated_at: datetime
     version: int
+    rank: str = ""
+    parent_id: UUID | None = None
+    estimate: float | None = None
+    due_date: date | None = None
+    start_date: date | None = None
+    labels: tuple[str, ...] = ()
+    watchers: tuple[UUID, ...] = ()
+    sprint_id: UUID | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The public representation, shared by the API and the event payloads."""
@@ -64,7 +91,23 @@ class Task:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
+            "rank": self.rank,
+            "parent_id": _str_or_none(self.parent_id),
+            "estimate": self.estimate,
+            "due_date": _iso_or_none(self.due_date),
+            "start_date": _iso_or_none(self.start_date),
+            "labels": list(self.labels),
+            "watchers": [str(w) for w in self.watchers],
+            "sprint_id": _str_or_none(self.sprint_id),
         }
+
+
+def _str_or_none(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso_or_none(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def check_fields(fields: Mapping[str, Any], *, statuses: tuple[str, ...]) -> dict[str, Any]:
@@ -105,10 +148,50 @@ def check_fields(fields: Mapping[str, Any], *, statuses: tuple[str, ...]) -> dic
         except ValueError:
             allowed = ", ".join(p.value for p in Priority)
             raise InvalidInput.field("priority", f"must be one of: {allowed}") from None
-    assignee = out.get("assignee_id")
-    if assignee is not None and not isinstance(assignee, UUID):
-        raise InvalidInput.field("assignee_id", "must be a user id")
+    for name in ("assignee_id", "parent_id", "sprint_id"):
+        value = out.get(name)
+        if value is not None and not isinstance(value, UUID):
+            raise InvalidInput.field(name, "must be an id")
+    _check_planning_fields(out)
     return out
+
+
+def _check_planning_fields(out: dict[str, Any]) -> None:
+    """Estimate, dates, labels and watchers (normalised in place)."""
+    if out.get("estimate") is not None:
+        estimate = out["estimate"]
+        if (
+            isinstance(estimate, bool)
+            or not isinstance(estimate, int | float)
+            or not math.isfinite(estimate)
+            or not 0 <= estimate <= ESTIMATE_MAX
+        ):
+            raise InvalidInput.field("estimate", f"must be a number from 0 to {ESTIMATE_MAX}")
+        out["estimate"] = float(estimate)
+    for name in ("due_date", "start_date"):
+        value = out.get(name)
+        if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
+            raise InvalidInput.field(name, "must be a date")
+    if "labels" in out:
+        labels = out["labels"] or []
+        if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
+            raise InvalidInput.field("labels", "must be a list of label names")
+        if len(labels) > LABELS_MAX:
+            raise InvalidInput.field("labels", f"at most {LABELS_MAX} labels")
+        out["labels"] = tuple(dict.fromkeys(labels))
+    if "watchers" in out:
+        watchers = out["watchers"] or []
+        if not isinstance(watchers, list | tuple) or not all(isinstance(w, UUID) for w in watchers):
+            raise InvalidInput.field("watchers", "must be a list of user ids")
+        if len(watchers) > WATCHERS_MAX:
+            raise InvalidInput.field("watchers", f"at most {WATCHERS_MAX} watchers")
+        out["watchers"] = tuple(dict.fromkeys(watchers))
+
+
+def check_dates(task: Task) -> None:
+    """A task may not be due before it starts."""
+    if task.start_date and task.due_date and task.due_date < task.start_date:
+        raise InvalidInput.field("due_date", "must not be before start_date")
 
 
 def new_task(
@@ -122,12 +205,17 @@ def new_task(
     fields: Mapping[str, Any],
     statuses: tuple[str, ...],
     now: datetime,
+    rank: str = "",
 ) -> Task:
-    """Decide a new task. `fields` must contain a title; status defaults to the first."""
+    """Decide a new task. `fields` must contain a title; status defaults to the first.
+
+    References (`parent_id`, `sprint_id`, `labels`) are checked by the caller, who
+    knows the project.
+    """
     checked = check_fields(fields, statuses=statuses)
     if "title" not in checked:
         raise InvalidInput.field("title", "is required")
-    return Task(
+    task = Task(
         id=id,
         org_id=org_id,
         project_id=project_id,
@@ -142,7 +230,17 @@ def new_task(
         created_at=now,
         updated_at=now,
         version=1,
+        rank=rank,
+        parent_id=checked.get("parent_id"),
+        estimate=checked.get("estimate"),
+        due_date=checked.get("due_date"),
+        start_date=checked.get("start_date"),
+        labels=checked.get("labels") or (),
+        watchers=checked.get("watchers") or (),
+        sprint_id=checked.get("sprint_id"),
     )
+    check_dates(task)
+    return task
 
 
 def check_version(task: Task, if_match: int | None) -> None:
@@ -172,4 +270,5 @@ def changed_task(
     if not diff:
         return task, {}
     updated = dataclasses.replace(task, **diff, updated_at=now, version=task.version + 1)
+    check_dates(updated)
     return updated, diff

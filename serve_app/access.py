@@ -11,13 +11,22 @@ from __future__ import annotations
 import re
 from uuid import UUID
 
-from domain.errors import NotFound
+from domain.errors import NotFound, Unauthenticated
 from domain.projects import Project
 from serve_app.context import AppContext
 from serve_app.security import Principal
 from storage import catalog
 
 _TASK_KEY = re.compile(r"^[A-Z]{2,10}-[1-9][0-9]{0,17}$")
+
+
+async def caller_role(ctx: AppContext, principal: Principal) -> str:
+    """The caller's organisation role, which workflow transitions may be restricted to."""
+    async with ctx.engine.connect() as conn:
+        role = await catalog.member_role(conn, org_id=principal.org_id, user_id=principal.user_id)
+    if role is None:
+        raise Unauthenticated("the token's user is no longer a member of its organisation")
+    return role
 
 
 async def access_project(ctx: AppContext, principal: Principal, project_id: UUID) -> Project:

@@ -17,7 +17,9 @@ from actors.router import HostConfig, HostRouter, ensure_hosts
 from serve_app import problems
 from serve_app.config import AppConfig
 from serve_app.context import AppContext, get_ctx, install_context
-from serve_app.routes import auth, health, projects, tasks, users
+from serve_app.routes import auth, health, projects, tasks, users, ws
+from serve_app.routes import notifications as notification_routes
+from serve_app.routes import planning as planning_routes
 from storage.db import create_engine
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,11 @@ def build_app() -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     problems.install(app)
-    for module in (health, auth, users, projects, tasks):
+    for module in (health, auth, users, projects, tasks, ws):
         app.include_router(module.router)
+    app.include_router(notification_routes.router)
+    app.include_router(notification_routes.settings_router)
+    app.include_router(planning_routes.router)
     return app
 
 

@@ -15,3 +15,5 @@ class AppConfig:
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
     db_pool_size: int = 10
+    ws_queue_limit: int = 1000
+    ws_replay_limit: int = 1000

@@ -18,7 +18,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
     DomainError,
-    InvalidInput,
     PreconditionFailed,
     Unauthenticated,
     Unavailable,
@@ -61,13 +60,11 @@ def _validation_errors(errors: Any) -> list[dict[str, Any]]:
 async def _domain_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     headers: dict[str, str] = {}
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = exc.extra()
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="taskhive"'
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "1"
-    if isinstance(exc, InvalidInput) and exc.errors:
-        extra["errors"] = [e.as_json() for e in exc.errors]
     if isinstance(exc, PreconditionFailed) and exc.current_version is not None:
         extra["current_version"] = exc.current_version
         headers["ETag"] = f'"{exc.current_version}"'

@@ -3,8 +3,8 @@ sends a server-owned field (`id`, `version`, `reporter_id`, ...) gets 422."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
@@ -72,6 +72,7 @@ class ProjectIn(Strict):
     description: str = Field(default="", max_length=10_000)
     team_ids: list[UUID] = Field(default_factory=list, max_length=100)
     settings: dict[str, Any] = Field(default_factory=dict)
+    workflow_template: Literal["kanban", "scrum", "bug_tracking"] = "kanban"
 
 
 class ProjectPatch(Strict):
@@ -100,7 +101,21 @@ class ProjectList(BaseModel):
 # -- tasks -----------------------------------------------------------------------
 
 
-class TaskIn(Strict):
+class TaskPlanning(Strict):
+    """Planning fields shared by create and update; null clears one."""
+
+    parent_id: UUID | None = None
+    estimate: float | None = Field(default=None, ge=0, le=10_000, allow_inf_nan=False)
+    due_date: date | None = None
+    start_date: date | None = None
+    labels: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, max_length=50
+    )
+    watchers: list[UUID] | None = Field(default=None, max_length=200)
+    sprint_id: UUID | None = None
+
+
+class TaskIn(TaskPlanning):
     project_id: UUID
     title: str = Field(min_length=1, max_length=255)
     description: str = Field(default="", max_length=100 * 1024)
@@ -109,7 +124,7 @@ class TaskIn(Strict):
     assignee_id: UUID | None = None
 
 
-class TaskPatch(Strict):
+class TaskPatch(TaskPlanning):
     title: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=100 * 1024)
     status: str | None = Field(default=None, min_length=1, max_length=64)
@@ -130,6 +145,14 @@ class TaskOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    rank: str
+    parent_id: UUID | None
+    estimate: float | None
+    due_date: date | None
+    start_date: date | None
+    labels: list[str]
+    watchers: list[UUID]
+    sprint_id: UUID | None
 
 
 class TaskList(BaseModel):

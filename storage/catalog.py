@@ -5,12 +5,12 @@ Functions take an open connection and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, insert, or_, select
+from sqlalchemy import and_, false, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import array_agg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -73,6 +73,8 @@ async def insert_project(conn: AsyncConnection, project: Project) -> Project:
                 description=project.description,
                 owner_id=project.owner_id,
                 settings=dict(project.settings),
+                workflow=project.workflow.as_json(),
+                labels=project.labels_json(),
             )
             .returning(*t.projects.c)
         )
@@ -100,12 +102,30 @@ async def existing_teams(
 
 
 async def is_org_member(conn: AsyncConnection, *, org_id: UUID, user_id: UUID) -> bool:
-    found = await conn.scalar(
-        select(t.org_members.c.user_id).where(
+    return await member_role(conn, org_id=org_id, user_id=user_id) is not None
+
+
+async def member_role(conn: AsyncConnection, *, org_id: UUID, user_id: UUID) -> str | None:
+    """The user's role in the organisation, or None when not a member."""
+    role: str | None = await conn.scalar(
+        select(t.org_members.c.role).where(
             t.org_members.c.org_id == org_id, t.org_members.c.user_id == user_id
         )
     )
-    return found is not None
+    return role
+
+
+async def count_org_members(
+    conn: AsyncConnection, *, org_id: UUID, user_ids: Sequence[UUID]
+) -> int:
+    if not user_ids:
+        return 0
+    found = await conn.scalar(
+        select(func.count()).where(
+            t.org_members.c.org_id == org_id, t.org_members.c.user_id.in_(list(user_ids))
+        )
+    )
+    return int(found or 0)
 
 
 async def resolve_task(
@@ -127,13 +147,32 @@ async def list_org_tasks(
     filters: dict[str, Any],
     after: tuple[datetime, UUID] | None,
     limit: int,
+    statuses: Mapping[UUID, Collection[str]] | None = None,
 ) -> list[Task]:
-    """Tasks across the organisation's live projects in `(created_at, id)` order."""
+    """Tasks across the organisation's live projects in `(created_at, id)` order.
+
+    `statuses`, when given, keeps per project only tasks in the listed status ids
+    (a status category or `open` means different ids in different workflows).
+    """
     live = select(t.projects.c.id).where(
         t.projects.c.org_id == org_id, t.projects.c.deleted_at.is_(None)
     )
     query = select(t.tasks).where(t.tasks.c.org_id == org_id, t.tasks.c.project_id.in_(live))
+    if statuses is not None:
+        query = query.where(
+            or_(
+                false(),
+                *(
+                    and_(t.tasks.c.project_id == pid, t.tasks.c.status.in_(list(ids)))
+                    for pid, ids in statuses.items()
+                    if ids
+                ),
+            )
+        )
     for name, value in filters.items():
+        if name == "labels":  # one label the task carries
+            query = query.where(t.tasks.c.labels.any(value))
+            continue
         query = query.where(
             t.tasks.c[name].is_(None) if value is None else t.tasks.c[name] == value
         )

@@ -18,8 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.commands import IdempotencyKey, Reply
 from domain.events import Event
-from domain.projects import Project, statuses_from_settings
+from domain.projects import Project
+from domain.sprints import Sprint, SprintState
 from domain.tasks import Priority, Task
+from domain.workflow import parse_workflow
+from domain.workflow_templates import LEGACY_STATUSES, from_status_list
 from storage import tables as t
 
 
@@ -45,8 +48,11 @@ class Batch:
     deleted: list[Task] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     replies: list[tuple[IdempotencyKey, Reply]] = field(default_factory=list)
+    sprints: list[Sprint] = field(default_factory=list)
     project_changed: bool = False
     teams_changed: bool = False
+    workflow_changed: bool = False
+    labels_changed: bool = False
     project_deleted: bool = False
 
 
@@ -66,6 +72,14 @@ def _task_row(task: Task) -> dict[str, Any]:
         "created_at": task.created_at,
         "updated_at": task.updated_at,
         "version": task.version,
+        "rank": task.rank,
+        "parent_id": task.parent_id,
+        "estimate": task.estimate,
+        "due_date": task.due_date,
+        "start_date": task.start_date,
+        "labels": list(task.labels),
+        "watchers": list(task.watchers),
+        "sprint_id": task.sprint_id,
     }
 
 
@@ -85,6 +99,14 @@ def task_from_row(row: Any) -> Task:
         created_at=row.created_at,
         updated_at=row.updated_at,
         version=row.version,
+        rank=row.rank,
+        parent_id=row.parent_id,
+        estimate=row.estimate,
+        due_date=row.due_date,
+        start_date=row.start_date,
+        labels=tuple(row.labels or ()),
+        watchers=tuple(row.watchers or ()),
+        sprint_id=row.sprint_id,
     )
 
 
@@ -99,6 +121,14 @@ _UPDATE_TASK = (
         assignee_id=bindparam("assignee_id"),
         updated_at=bindparam("updated_at"),
         version=bindparam("version"),
+        rank=bindparam("rank"),
+        parent_id=bindparam("parent_id"),
+        estimate=bindparam("estimate"),
+        due_date=bindparam("due_date"),
+        start_date=bindparam("start_date"),
+        labels=bindparam("labels"),
+        watchers=bindparam("watchers"),
+        sprint_id=bindparam("sprint_id"),
     )
 )
 
@@ -109,8 +139,9 @@ class ProjectStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def activate(self, project_id: UUID) -> tuple[Project, list[Task]] | None:
-        """Take a new epoch and load the project with its tasks (in number order).
+    async def activate(self, project_id: UUID) -> tuple[Project, list[Task], list[Sprint]] | None:
+        """Take a new epoch and load the project with its tasks (in number order)
+        and its sprints.
 
         Returns None when the project does not exist or was deleted.
         """
@@ -136,7 +167,13 @@ class ProjectStore:
                 select(t.tasks).where(t.tasks.c.project_id == project_id).order_by(t.tasks.c.number)
             )
             tasks = [task_from_row(r) for r in rows]
-        return project_from_row(row, team_ids), tasks
+            sprint_rows = await conn.execute(
+                select(t.sprints)
+                .where(t.sprints.c.project_id == project_id)
+                .order_by(t.sprints.c.created_at)
+            )
+            sprints = [sprint_from_row(r) for r in sprint_rows]
+        return project_from_row(row, team_ids), tasks, sprints
 
     async def find_replies(
         self, keys: Sequence[IdempotencyKey]
@@ -171,6 +208,7 @@ class ProjectStore:
             await self._write_project(conn, batch, epoch=epoch)
             await self._write_replies(conn, batch.replies)
             await self._write_tasks(conn, batch)
+            await self._write_sprints(conn, batch.sprints)
             if batch.events:
                 await conn.execute(
                     insert(t.events),
@@ -194,6 +232,11 @@ class ProjectStore:
         values: dict[str, Any] = {"version": p.version, "task_seq": p.task_seq}
         if batch.project_changed:
             values.update(name=p.name, description=p.description, settings=dict(p.settings))
+        # With settings, since a pre-workflow project's statuses moved out of them.
+        if batch.workflow_changed or batch.project_changed:
+            values["workflow"] = p.workflow.as_json()
+        if batch.labels_changed:
+            values["labels"] = p.labels_json()
         if batch.project_deleted:
             values["deleted_at"] = batch.events[-1].created_at
         result = await conn.execute(
@@ -244,6 +287,27 @@ class ProjectStore:
         if taken:
             raise IdempotencyRace(taken)
 
+    async def _write_sprints(self, conn: AsyncConnection, sprints: list[Sprint]) -> None:
+        if not sprints:
+            return
+        stmt = pg_insert(t.sprints)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.sprints.c.id],
+            set_={
+                c: stmt.excluded[c]
+                for c in (
+                    "name",
+                    "goal",
+                    "start_date",
+                    "end_date",
+                    "state",
+                    "started_at",
+                    "completed_at",
+                )
+            },
+        )
+        await conn.execute(stmt, [_sprint_row(s) for s in sprints])
+
     async def _write_tasks(self, conn: AsyncConnection, batch: Batch) -> None:
         if batch.created:
             await conn.execute(insert(t.tasks), [_task_row(x) for x in batch.created])
@@ -271,8 +335,46 @@ class ProjectStore:
             await conn.execute(delete(t.task_lookup).where(t.task_lookup.c.id.in_(ids)))
 
 
+def _sprint_row(sprint: Sprint) -> dict[str, Any]:
+    return {
+        "id": sprint.id,
+        "org_id": sprint.org_id,
+        "project_id": sprint.project_id,
+        "name": sprint.name,
+        "goal": sprint.goal,
+        "start_date": sprint.start_date,
+        "end_date": sprint.end_date,
+        "state": sprint.state.value,
+        "created_at": sprint.created_at,
+        "started_at": sprint.started_at,
+        "completed_at": sprint.completed_at,
+    }
+
+
+def sprint_from_row(row: Any) -> Sprint:
+    return Sprint(
+        id=row.id,
+        org_id=row.org_id,
+        project_id=row.project_id,
+        name=row.name,
+        goal=row.goal,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        state=SprintState(row.state),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+    )
+
+
 def project_from_row(row: Any, team_ids: Iterable[UUID]) -> Project:
+    """A project from its row. A project stored before workflows existed (`workflow`
+    NULL) gets one built from its old `settings.statuses` list."""
     settings = dict(row.settings or {})
+    if row.workflow is not None:
+        workflow = parse_workflow(row.workflow, version=int(row.workflow.get("version", 1)))
+    else:
+        workflow = from_status_list(settings.pop("statuses", None) or LEGACY_STATUSES)
     return Project(
         id=row.id,
         org_id=row.org_id,
@@ -286,5 +388,6 @@ def project_from_row(row: Any, team_ids: Iterable[UUID]) -> Project:
         version=row.version,
         epoch=row.epoch,
         task_seq=row.task_seq,
-        statuses=statuses_from_settings(settings),
+        workflow=workflow,
+        labels={x["name"]: x["color"] for x in (row.labels or [])},
     )

@@ -13,9 +13,12 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
+    Double,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -25,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 
 metadata = MetaData()
 
@@ -110,6 +113,11 @@ projects = Table(
     Column("epoch", BigInteger, nullable=False, server_default="0"),
     # task_seq: the last task number handed out (keys are KEY-<number>).
     Column("task_seq", BigInteger, nullable=False, server_default="0"),
+    # workflow: statuses and transitions (domain.workflow); NULL for projects made
+    # before workflows, whose statuses are then read from settings.
+    Column("workflow", JSONB),
+    # labels: the project's label set, [{name, color}].
+    Column("labels", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("deleted_at", DateTime(timezone=True)),
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
@@ -174,6 +182,15 @@ tasks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("version", BigInteger, nullable=False),
+    # rank: the card's fractional position (domain.ranks); compared bytewise.
+    Column("rank", String(64, collation="C"), nullable=False, server_default=""),
+    Column("parent_id", UUID(as_uuid=True)),
+    Column("estimate", Double),
+    Column("due_date", Date),
+    Column("start_date", Date),
+    Column("labels", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
+    Column("watchers", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")),
+    Column("sprint_id", UUID(as_uuid=True)),
     PrimaryKeyConstraint("project_id", "id"),
     UniqueConstraint("project_id", "number", name="tasks_project_number_key"),
     CheckConstraint(
@@ -182,7 +199,31 @@ tasks = Table(
     Index("tasks_assignee_idx", "assignee_id"),
     Index("tasks_status_project_idx", "status", "project_id"),
     Index("tasks_org_created_idx", "org_id", "created_at", "id"),
+    Index("tasks_sprint_idx", "sprint_id", postgresql_where=text("sprint_id IS NOT NULL")),
     postgresql_partition_by="HASH (project_id)",
+)
+
+sprints = Table(
+    "sprints",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column(
+        "project_id",
+        UUID(as_uuid=True),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(120), nullable=False),
+    Column("goal", Text, nullable=False, server_default=""),
+    Column("start_date", Date),
+    Column("end_date", Date),
+    Column("state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    CheckConstraint("state IN ('planned', 'active', 'completed')", name="sprints_state_check"),
+    Index("sprints_project_idx", "project_id"),
 )
 
 task_lookup = Table(
@@ -287,4 +328,94 @@ idempotency_keys = Table(
     Column("response", JSONB),
     _now(),
     PrimaryKeyConstraint("org_id", "user_id", "key"),
+)
+
+# -- notifications (migration 0002) ------------------------------------------------
+
+# Per-(consumer, project) position in the outbox: the last event version handled.
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("consumer", String(64), nullable=False),
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    PrimaryKeyConstraint("consumer", "project_id"),
+)
+
+# The in-app inbox. One row per (recipient, event, kind): replays insert nothing.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("task_id", UUID(as_uuid=True)),
+    Column("actor_id", UUID(as_uuid=True)),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    _now(),
+    Column("read_at", DateTime(timezone=True)),
+    UniqueConstraint("user_id", "project_id", "version", "kind", name="notifications_event_key"),
+    Index("notifications_inbox_idx", "user_id", "org_id", "created_at", "id"),
+    Index(
+        "notifications_unread_idx",
+        "user_id",
+        "org_id",
+        postgresql_where=text("read_at IS NULL"),
+    ),
+)
+
+notification_settings = Table(
+    "notification_settings",
+    metadata,
+    Column(
+        "user_id",
+        UUID(as_uuid=True),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("email_enabled", Boolean, nullable=False, server_default=text("true")),
+    # kind → channel, only for kinds the user changed from the default.
+    Column("channels", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+# Durable email queue: one row per notification to email; a user's due rows are
+# sent together as one digest (`batch_id` names the email that carried them).
+email_queue = Table(
+    "email_queue",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "notification_id",
+        UUID(as_uuid=True),
+        ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("to_addr", String(320), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("failed_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("batch_id", UUID(as_uuid=True)),
+    _now(),
+    Index(
+        "email_queue_pending_idx",
+        "user_id",
+        "next_attempt_at",
+        postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+    ),
 )

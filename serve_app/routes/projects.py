@@ -15,6 +15,7 @@ from domain import projects as rules
 from domain.commands import DeleteProject, UpdateProject
 from domain.errors import Conflict, InvalidInput
 from domain.projects import Project
+from domain.workflow_templates import template
 from serve_app.access import access_project
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
@@ -51,7 +52,7 @@ async def create_project(
 ) -> Response:
     """Create a project. Its key is derived from the name when absent; a key that is
     taken gives 409 when the client chose it, and the next free variant otherwise."""
-    rules.statuses_from_settings(body.settings)
+    settings = rules.check_settings(body.settings)
     await _check_teams(ctx, principal, body.team_ids)
     name = rules.check_name(body.name)
     idem = key_for(
@@ -69,8 +70,9 @@ async def create_project(
         description=body.description,
         owner_id=principal.user_id,
         team_ids=tuple(dict.fromkeys(body.team_ids)),
-        settings=body.settings,
+        settings=settings,
         created_at=None,  # type: ignore[arg-type]  # set by the database
+        workflow=template(body.workflow_template),
     )
     async with ctx.engine.begin() as conn:
         replay = await idempotency.stored_reply(conn, idem)

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
 from actors.grain import TaskQuery
-from domain.commands import CreateTask, DeleteTask, UpdateTask
+from actors.views import statuses_matching
+from domain.commands import DEFAULT_ROLE, CreateTask, DeleteTask, UpdateTask
 from domain.errors import InvalidInput, NotFound
-from serve_app.access import access_task
+from serve_app.access import access_task, caller_role
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
 from serve_app.responses import decode_cursor, encode_cursor, etag, json_response, parse_if_match
@@ -40,6 +41,20 @@ async def _check_assignee(ctx: AppContext, principal: Principal, assignee: UUID 
         raise InvalidInput.field("assignee_id", "is not a member of this organisation")
 
 
+async def check_people(ctx: AppContext, principal: Principal, fields: dict[str, Any]) -> None:
+    """Assignee and watchers must be members of the caller's organisation."""
+    if "assignee_id" in fields:
+        await _check_assignee(ctx, principal, fields["assignee_id"])
+    watchers = list(dict.fromkeys(fields.get("watchers") or []))
+    if watchers:
+        async with ctx.engine.connect() as conn:
+            found = await catalog.count_org_members(
+                conn, org_id=principal.org_id, user_ids=watchers
+            )
+        if found != len(watchers):
+            raise InvalidInput.field("watchers", "must all be members of this organisation")
+
+
 @router.get("", response_model=TaskList)
 async def list_tasks(
     principal: CurrentPrincipal,
@@ -48,11 +63,17 @@ async def list_tasks(
     status: Annotated[str | None, Query(max_length=64)] = None,
     assignee_id: Annotated[str | None, Query(description="a user id, or `none`")] = None,
     priority: Priority | None = None,
+    label: Annotated[str | None, Query(max_length=64)] = None,
+    sprint_id: UUID | None = None,
+    parent_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> Response:
     """A page of tasks, oldest first. `next_cursor` fetches the next page; pages stay
-    stable while tasks are added."""
+    stable while tasks are added. `status` is a status id, a category (`todo`,
+    `in_progress`, `done`) or `open` (any status not in the done category)."""
+    planning: dict[str, Any] = {"sprint_id": sprint_id, "parent_id": parent_id, "labels": label}
+    planning = {k: v for k, v in planning.items() if v is not None}
     assignee: UUID | None = None
     if assignee_id not in (None, "none"):
         try:
@@ -70,6 +91,9 @@ async def list_tasks(
             priority=priority,
             after=int(position.get("a", 0)),
             limit=limit,
+            label=label,
+            sprint_id=sprint_id,
+            parent_id=parent_id,
         )
         items, after = await ctx.router.call(
             project_id, "list_tasks", principal.org_id, project_id, query
@@ -77,7 +101,7 @@ async def list_tasks(
         next_cursor = encode_cursor({"p": str(project_id), "a": after}) if after else None
         return json_response({"items": items, "next_cursor": next_cursor})
     return await _list_org_tasks(
-        ctx, principal, status, assignee, assignee_id, priority, limit, position
+        ctx, principal, status, assignee, assignee_id, priority, limit, position, planning
     )
 
 
@@ -90,10 +114,14 @@ async def _list_org_tasks(
     priority: str | None,
     limit: int,
     position: dict[str, Any],
+    planning: dict[str, Any],
 ) -> Response:
-    filters: dict[str, Any] = {}
+    filters: dict[str, Any] = dict(planning)
+    statuses = None
     if status is not None:
-        filters["status"] = status
+        async with ctx.engine.connect() as conn:
+            projects = await catalog.list_projects(conn, org_id=principal.org_id)
+        statuses = {p.id: statuses_matching(p.workflow, status) for p in projects}
     if priority is not None:
         filters["priority"] = priority
     if assignee is not None or assignee_id == "none":
@@ -106,7 +134,12 @@ async def _list_org_tasks(
             raise InvalidInput("cursor is not one this API returned") from None
     async with ctx.engine.connect() as conn:
         found = await catalog.list_org_tasks(
-            conn, org_id=principal.org_id, filters=filters, after=after, limit=limit
+            conn,
+            org_id=principal.org_id,
+            filters=filters,
+            after=after,
+            limit=limit,
+            statuses=statuses,
         )
     page = found[:limit]
     next_cursor = None
@@ -124,8 +157,8 @@ async def create_task(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Create a task. With `Idempotency-Key`, a retry returns the first response."""
-    await _check_assignee(ctx, principal, body.assignee_id)
     fields = body.model_dump(exclude={"project_id"}, exclude_none=True)
+    await check_people(ctx, principal, fields)
     idem = key_for(
         principal,
         idempotency_key,
@@ -163,12 +196,12 @@ async def _update(
     for field in ("title", "status", "priority"):
         if field in changes and changes[field] is None:
             raise InvalidInput.field(field, "may not be null")
-    if "assignee_id" in changes:
-        await _check_assignee(ctx, principal, changes["assignee_id"])
+    await check_people(ctx, principal, changes)
     project_id, task_id = await access_task(ctx, principal, ref)
+    role = await caller_role(ctx, principal) if "status" in changes else DEFAULT_ROLE
     idem = key_for(principal, None, method=request.method, path=request.url.path, body=None)
     command = UpdateTask(
-        actor_id=principal.user_id, task_id=task_id, changes=changes, if_match=expected
+        actor_id=principal.user_id, task_id=task_id, changes=changes, if_match=expected, role=role
     )
     reply = await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
     return _task_response(reply.body)

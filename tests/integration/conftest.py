@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from cluster.settings import Settings
 from cluster.stack import Stack
 from storage.embedded import EmbeddedPostgres, EmbeddedRedis
+from tests.integration.smtp_server import SmtpServer
 
 
 def free_port() -> int:
@@ -68,8 +69,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on loopback that the stack sends notification email to."""
+    server = SmtpServer(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def stack(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    redis_url: str,
+    smtp_server: SmtpServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     settings = Settings(
         database_url=database_url,
@@ -77,9 +92,14 @@ def stack(
         data_dir=tmp_path_factory.mktemp("data"),
         port=free_port(),
         hosts=2,
-        replicas=1,
+        replicas=2,  # two API replicas behind HAProxy: fan-out must work across them
+        ws_queue_limit=64,  # small, so a slow websocket client is found quickly
+        ws_replay_limit=100,
         idle_seconds=600,
         jwt_secret="integration-test-secret-0123456789abcdef",
+        smtp_url=smtp_server.url,
+        digest_window_s=2.0,  # short, so digest tests wait seconds, not minutes
+        email_retry_base_s=0.5,
     )
     running = Stack(settings)
     try:

@@ -128,20 +128,30 @@ async def test_tasks_of_a_deleted_project_are_gone(client: httpx.AsyncClient, al
 
 
 async def test_custom_statuses_apply_to_tasks(client: httpx.AsyncClient, alice: User) -> None:
-    p = await create_project(client, alice, settings={"statuses": ["todo", "doing", "done"]})
+    p = await create_project(client, alice, workflow_template="scrum")
     task = await create_task(client, alice, p["id"])
     assert task["status"] == "todo"
     r = await client.put(
         f"/api/v1/tasks/{task['id']}", json={"status": "open"}, headers=alice.headers
     )
     assert r.status_code == 422
-    removing_used = await client.patch(
+    workflow = (
+        await client.get(f"/api/v1/projects/{p['id']}/workflow", headers=alice.headers)
+    ).json()
+    workflow["statuses"] = workflow["statuses"][1:]
+    workflow["statuses"].insert(0, {"id": "ready", "name": "Ready", "category": "todo"})
+    workflow["transitions"] = [{"from": "*", "to": s["id"]} for s in workflow["statuses"]]
+    removing_used = await client.put(
+        f"/api/v1/projects/{p['id']}/workflow", json=workflow, headers=alice.headers
+    )
+    assert removing_used.status_code == 422
+    assert "todo" in removing_used.json()["detail"]
+    legacy = await client.patch(
         f"/api/v1/projects/{p['id']}",
         json={"settings": {"statuses": ["doing", "done"]}},
         headers=alice.headers,
     )
-    assert removing_used.status_code == 422
-    assert "todo" in removing_used.json()["detail"]
+    assert legacy.status_code == 422
 
 
 async def test_idempotent_create(client: httpx.AsyncClient, alice: User, db) -> None:

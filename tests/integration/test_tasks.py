@@ -29,7 +29,7 @@ async def test_create_get_by_id_and_key(
     assert r.status_code == 201
     task = r.json()
     assert task["key"] == f"{project['key']}-1"
-    assert task["status"] == "open" and task["priority"] == "high"
+    assert task["status"] == "backlog" and task["priority"] == "high"  # Kanban's first
     assert task["assignee_id"] == alice.id and task["reporter_id"] == alice.id
     assert task["version"] == 1
     assert r.headers["etag"] == '"1"'

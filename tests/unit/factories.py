@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain.projects import DEFAULT_STATUSES, Project
+from domain.projects import Project
 from domain.tasks import Priority, Task
 
 T0 = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -27,7 +27,6 @@ def make_project(**overrides: Any) -> Project:
         "version": 7,
         "epoch": 1,
         "task_seq": 0,
-        "statuses": DEFAULT_STATUSES,
     }
     values.update(overrides)
     return Project(**values)
@@ -37,7 +36,7 @@ def make_task(project: Project | None = None, number: int = 1, **overrides: Any)
     project_id: UUID = project.id if project else uuid4()
     org_id: UUID = project.org_id if project else uuid4()
     key = project.key if project else "WEB"
-    status = project.statuses[0] if project else "open"
+    status = project.statuses[0] if project else "backlog"
     values: dict[str, Any] = {
         "id": uuid4(),
         "org_id": org_id,

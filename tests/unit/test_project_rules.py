@@ -16,9 +16,10 @@ from domain.projects import (
     NAME_MAX,
     check_key,
     check_name,
+    check_settings,
     derive_key,
-    statuses_from_settings,
 )
+from domain.workflow_templates import LEGACY_STATUSES, from_status_list
 
 PROPERTY = settings(database=None, deadline=None, max_examples=300)
 
@@ -141,36 +142,39 @@ def test_name_length_limit() -> None:
     assert field_of(info.value) == "name"
 
 
-# -- statuses_from_settings -------------------------------------------------------
+# -- settings and pre-workflow status lists ----------------------------------------
 
 
-@pytest.mark.parametrize("settings_", [{}, {"statuses": None}, {"color": "red"}])
-def test_default_statuses(settings_: dict[str, Any]) -> None:
-    assert statuses_from_settings(settings_) == DEFAULT_STATUSES
-    assert DEFAULT_STATUSES[0] == "open"
+@pytest.mark.parametrize("settings_", [{}, {"color": "red"}, {"wip_mode": "warn"}])
+def test_settings_kept(settings_: dict[str, Any]) -> None:
+    assert check_settings(settings_) == settings_
 
 
-@pytest.mark.parametrize("statuses", [["todo"], ["backlog", "todo", "done"], ["ünïcode", "a b"]])
-def test_custom_statuses_kept_in_order(statuses: list[str]) -> None:
-    assert statuses_from_settings({"statuses": statuses}) == tuple(statuses)
+def test_default_statuses_are_the_kanban_template() -> None:
+    assert DEFAULT_STATUSES == ("backlog", "todo", "in_progress", "in_review", "done")
 
 
 @pytest.mark.parametrize(
-    "statuses",
+    "settings_",
     [
-        [],
-        "open",
-        {"open": 1},
-        5,
-        ["open", "open"],
-        ["open", ""],
-        ["open", "   "],
-        ["open", 3],
-        ["open", None],
-        [["open"]],
+        {"statuses": ["todo", "done"]},
+        {"wip_mode": "ignore"},
+        {"parallel_sprints": "yes"},
     ],
 )
-def test_invalid_statuses_rejected(statuses: Any) -> None:
+def test_invalid_settings_rejected(settings_: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput) as info:
-        statuses_from_settings({"statuses": statuses})
+        check_settings(settings_)
     assert field_of(info.value) == "settings"
+
+
+@pytest.mark.parametrize(
+    "statuses", [["todo"], ["backlog", "todo", "done"], list(LEGACY_STATUSES), ["a", "b"]]
+)
+def test_legacy_status_lists_become_valid_workflows_in_order(statuses: list[str]) -> None:
+    from domain.workflow import parse_workflow
+
+    workflow = from_status_list(statuses)
+    assert workflow.ids[: len(statuses) - 1] == tuple(statuses[:-1]) or workflow.ids[0] == "todo"
+    assert statuses[0] == workflow.initial
+    assert parse_workflow(workflow.as_json(), version=1) == workflow

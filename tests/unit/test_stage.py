@@ -19,6 +19,7 @@ from domain.commands import (
     Reply,
     UpdateProject,
     UpdateTask,
+    UpdateWorkflow,
 )
 from domain.errors import DomainError, InvalidInput, NotFound, PreconditionFailed
 from domain.projects import Project
@@ -156,6 +157,7 @@ async def test_create_then_update_is_one_created_row_with_the_update(h: Harness)
         "task_id": str(task_id),
         "version": 2,
         "changes": {"title": "final", "priority": "high"},
+        "from": {"title": "draft", "priority": "none"},
     }
     assert h.batch.project.version == 12
 
@@ -368,20 +370,36 @@ async def test_update_project_rejects_unknown_fields(h: Harness) -> None:
     assert h.batch.events == []
 
 
+def kanban_with(*extra: dict[str, Any]) -> dict[str, Any]:
+    wf = h_workflow().as_json()
+    wf["statuses"] = [*extra, *wf["statuses"]]
+    return wf
+
+
+def h_workflow() -> Any:
+    from domain.workflow_templates import template
+
+    return template()
+
+
 async def test_new_workflow_applies_to_later_creates_in_the_batch(h: Harness) -> None:
-    statuses = ["open", "in_progress", "in_review", "done", "blocked"]
-    ok(h.run(UpdateProject(ACTOR, {"settings": {"statuses": ["triage", *statuses]}}))[0])
+    triage = {"id": "triage", "name": "Triage", "category": "todo", "color": "#000000"}
+    ok(h.run(UpdateWorkflow(ACTOR, kanban_with(triage)))[0])
     reply = ok(h.run(create("after"))[0])
     assert reply.body is not None
     assert reply.body["status"] == "triage"
-    ok(h.run(create("blocked one", status="blocked"))[0])
+    assert h.batch.workflow_changed
+    assert h.event_types() == ["workflow.updated", "task.created"]
 
 
 async def test_removing_a_status_in_use_is_rejected(h: Harness) -> None:
-    # every existing task is "open"
-    [outcome] = h.run(UpdateProject(ACTOR, {"settings": {"statuses": ["todo", "done"]}}))
+    # every existing task is "backlog"
+    wf = h_workflow().as_json()
+    wf["statuses"] = wf["statuses"][1:]
+    wf["transitions"] = [t for t in wf["transitions"] if t["to"] != "backlog"]
+    [outcome] = h.run(UpdateWorkflow(ACTOR, wf))
     assert isinstance(outcome, InvalidInput)
-    assert "open" in outcome.detail
+    assert "backlog" in outcome.detail
     assert h.batch.project.statuses == h.project.statuses
 
 
@@ -392,8 +410,22 @@ async def test_status_freed_earlier_in_the_batch_can_be_removed(h: Harness, how:
             ok(h.run(UpdateTask(ACTOR, task_id, {"status": "done"}))[0])
         else:
             ok(h.run(DeleteTask(ACTOR, task_id))[0])
-    [outcome] = h.run(UpdateProject(ACTOR, {"settings": {"statuses": ["todo", "done"]}}))
+    wf = h_workflow().as_json()
+    wf["statuses"] = wf["statuses"][1:]
+    wf["transitions"] = [t for t in wf["transitions"] if t["to"] != "backlog"]
+    [outcome] = h.run(UpdateWorkflow(ACTOR, wf))
     assert isinstance(outcome, Reply), outcome
+
+
+async def test_removed_status_moves_its_tasks_in_the_same_batch(h: Harness) -> None:
+    wf = h_workflow().as_json()
+    wf["statuses"] = wf["statuses"][1:]
+    wf["transitions"] = [t for t in wf["transitions"] if t["to"] != "backlog"]
+    reply = ok(h.run(UpdateWorkflow(ACTOR, wf, moves={"backlog": "todo"}))[0])
+    assert reply.body is not None and reply.body["version"] == 2
+    assert {t.status for t in h.batch.updated} == {"todo"}
+    assert len(h.batch.updated) == 3
+    assert h.event_types() == ["workflow.updated"] + ["task.updated"] * 3
 
 
 async def test_delete_project(h: Harness) -> None:

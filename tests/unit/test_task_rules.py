@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -72,7 +72,7 @@ def test_several_unknown_fields_name_one_of_them() -> None:
 
 
 def test_all_editable_fields_accepted_together() -> None:
-    assignee = uuid4()
+    assignee, parent, sprint, watcher = uuid4(), uuid4(), uuid4(), uuid4()
     out = check(
         {
             "title": "t",
@@ -80,6 +80,13 @@ def test_all_editable_fields_accepted_together() -> None:
             "status": "doing",
             "priority": "high",
             "assignee_id": assignee,
+            "parent_id": parent,
+            "estimate": 3,
+            "due_date": date(2024, 2, 1),
+            "start_date": date(2024, 1, 1),
+            "labels": ["bug", "bug", "ui"],
+            "watchers": [watcher],
+            "sprint_id": sprint,
         }
     )
     assert set(out) == EDITABLE_FIELDS
@@ -89,7 +96,41 @@ def test_all_editable_fields_accepted_together() -> None:
         "status": "doing",
         "priority": Priority.HIGH,
         "assignee_id": assignee,
+        "parent_id": parent,
+        "estimate": 3.0,
+        "due_date": date(2024, 2, 1),
+        "start_date": date(2024, 1, 1),
+        "labels": ("bug", "ui"),
+        "watchers": (watcher,),
+        "sprint_id": sprint,
     }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("estimate", -1),
+        ("estimate", True),
+        ("estimate", float("nan")),
+        ("estimate", "3"),
+        ("due_date", "2024-01-01"),
+        ("due_date", datetime(2024, 1, 1)),  # noqa: DTZ001 - a datetime is not a date
+        ("labels", "bug"),
+        ("labels", [1]),
+        ("watchers", ["me"]),
+        ("parent_id", "x"),
+        ("sprint_id", 5),
+    ],
+)
+def test_bad_planning_fields_rejected(field: str, value: object) -> None:
+    assert rejected_field({field: value}) == field
+
+
+def test_due_date_before_start_date_rejected() -> None:
+    task = make_task(start_date=date(2024, 2, 1))
+    with pytest.raises(InvalidInput) as info:
+        update(task, {"due_date": date(2024, 1, 1)})
+    assert offending_field(info.value) == "due_date"
 
 
 def test_empty_fields_are_valid_and_input_is_not_mutated() -> None:

@@ -1,0 +1,266 @@
+"""The websocket protocol: ordered delivery, resume, fan-out across replicas,
+recovery from a lost Redis connection, backpressure, revocation, presence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+import uuid
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+import redis.asyncio as aioredis
+from websockets.exceptions import ConnectionClosed
+
+from tests.integration.conftest import User, create_project, create_task
+from tests.integration.wsclient import WsClient
+
+
+async def _writes(
+    client: httpx.AsyncClient, user: User, project_id: str, n: int
+) -> list[dict[str, Any]]:
+    return [await create_task(client, user, project_id, title=f"t{i}") for i in range(n)]
+
+
+def _versions(events: list[dict[str, Any]]) -> list[int]:
+    return [e["version"] for e in events]
+
+
+async def test_two_sessions_get_a_third_clients_writes_in_order(
+    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any]
+) -> None:
+    first = await WsClient.open(base_url, alice.token)
+    second = await WsClient.open(base_url, alice.token, header_auth=True)
+    assert second.conn.subprotocol == "taskhive"
+    try:
+        for ws in (first, second):
+            assert (await ws.subscribe(project["id"]))["version"] == 0
+        task = await create_task(client, alice, project["id"])
+        await client.put(
+            f"/api/v1/tasks/{task['id']}", json={"status": "done"}, headers=alice.headers
+        )
+        await client.delete(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
+        for ws in (first, second):
+            events = await ws.events(3)
+            assert _versions(events) == [1, 2, 3]
+            assert [e["event"] for e in events] == ["task.created", "task.updated", "task.deleted"]
+            assert events[0]["payload"]["task"]["id"] == task["id"]
+            assert events[1]["payload"]["changes"] == {"status": "done"}
+            assert all(e["project_id"] == project["id"] for e in events)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_resume_with_since_gets_exactly_what_was_missed(
+    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any]
+) -> None:
+    ws = await WsClient.open(base_url, alice.token)
+    await ws.subscribe(project["id"])
+    await _writes(client, alice, project["id"], 1)
+    seen = (await ws.events(1))[0]["version"]
+    await ws.close()
+
+    await asyncio.gather(*(create_task(client, alice, project["id"]) for _ in range(50)))
+
+    ws = await WsClient.open(base_url, alice.token)
+    try:
+        answer = await ws.subscribe(project["id"], since=seen)
+        assert answer == {"type": "subscribed", "project_id": project["id"], "version": seen + 50}
+        replayed = await ws.events(50)
+        assert _versions(replayed) == list(range(seen + 1, seen + 51))
+        await _writes(client, alice, project["id"], 1)
+        assert _versions(await ws.events(1)) == [seen + 51]
+    finally:
+        await ws.close()
+
+
+async def test_too_old_history_asks_for_a_snapshot(
+    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any], db
+) -> None:
+    await asyncio.gather(*(create_task(client, alice, project["id"]) for _ in range(101)))
+    current = await db.fetchval(
+        "SELECT version FROM projects WHERE id = $1", uuid.UUID(project["id"])
+    )
+    assert current > 100  # the replay limit in the test stack
+    ws = await WsClient.open(base_url, alice.token)
+    try:
+        answer = await ws.subscribe(project["id"], since=0)
+        assert answer["type"] == "snapshot_required" and answer["version"] == current
+        assert (await ws.next({"subscribed"}))["version"] == current
+        ahead = await ws.subscribe(project["id"], since=500)
+        assert ahead["type"] == "snapshot_required"
+    finally:
+        await ws.close()
+
+
+async def test_fan_out_across_two_replicas(
+    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any]
+) -> None:
+    sessions: dict[str, WsClient] = {}
+    extra: list[WsClient] = []
+    try:
+        for _ in range(12):
+            ws = await WsClient.open(base_url, alice.token)
+            if ws.ready["replica"] in sessions:
+                extra.append(ws)
+            else:
+                sessions[ws.ready["replica"]] = ws
+            if len(sessions) == 2:
+                break
+        assert len(sessions) == 2, "HAProxy never placed a session on the second replica"
+        for ws in sessions.values():
+            await ws.subscribe(project["id"])
+        await _writes(client, alice, project["id"], 5)
+        for ws in sessions.values():
+            assert _versions(await ws.events(5)) == [1, 2, 3, 4, 5]
+    finally:
+        for ws in [*sessions.values(), *extra]:
+            await ws.close()
+
+
+async def test_lost_pubsub_connection_is_caught_up_without_gap(
+    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any], redis_url: str
+) -> None:
+    ws = await WsClient.open(base_url, alice.token)
+    admin = aioredis.from_url(redis_url)
+    try:
+        await ws.subscribe(project["id"])
+        writer = asyncio.create_task(_writes(client, alice, project["id"], 40))
+        await asyncio.sleep(0.2)
+        killed = await admin.client_kill_filter(_type="pubsub")
+        assert killed >= 1
+        await writer
+        events = await ws.events(40, timeout=30)
+        assert _versions(events) == list(range(1, 41))
+    finally:
+        await admin.aclose()
+        await ws.close()
+
+
+async def test_a_client_that_stops_reading_does_not_slow_the_others(
+    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any]
+) -> None:
+    fast = await WsClient.open(base_url, alice.token, max_size=None)
+    # The stalled client talks to a replica directly through a tiny receive window.
+    port = _replica_ports()[0]
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    stalled = await WsClient.open(
+        f"http://127.0.0.1:{port}", alice.token, max_size=None, max_queue=1, sock=sock
+    )
+    try:
+        await fast.subscribe(project["id"])
+        await stalled.subscribe(project["id"])
+        big = "x" * 99_000
+        count = 100
+        reader = asyncio.create_task(fast.events(count, timeout=120))
+        started = time.monotonic()
+        for start in range(0, count, 20):
+            await asyncio.gather(
+                *(
+                    create_task(client, alice, project["id"], title=f"big {i}", description=big)
+                    for i in range(start, start + 20)
+                )
+            )
+        writes_took = time.monotonic() - started
+        events = await reader
+        assert _versions(events) == list(range(1, count + 1))
+        assert writes_took < 60, "writes were held up by a client that does not read"
+    finally:
+        await fast.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(stalled.close(), 5)
+
+
+def _replica_ports() -> list[int]:
+    """HTTP ports the API replicas listen on (behind HAProxy)."""
+    ports = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if "ServeReplica:taskhive:api" not in " ".join(proc.info["cmdline"] or []):
+            continue
+        with contextlib.suppress(psutil.Error):
+            ports += [c.laddr.port for c in proc.net_connections("tcp") if c.status == "LISTEN"]
+    assert ports, "no API replica found"
+    return sorted(ports)
+
+
+async def test_bad_auth_is_refused(base_url: str) -> None:
+    from websockets.asyncio.client import connect
+
+    url = base_url.replace("http://", "ws://") + "/api/v1/ws"
+    for first in ('{"type":"auth","token":"nope"}', '{"type":"ping"}', "not json"):
+        async with connect(url) as conn:
+            await conn.send(first)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(conn.recv(), 10)
+            assert conn.close_code == 4401, first
+
+
+async def test_protocol_errors_and_foreign_projects(
+    base_url: str, alice: User, mallory: User, project: dict[str, Any]
+) -> None:
+    ws = await WsClient.open(base_url, mallory.token)
+    try:
+        await ws.send({"type": "subscribe", "project_id": "not-a-uuid"})
+        assert (await ws.next({"error"}))["detail"].startswith("project_id")
+        await ws.send({"type": "dance"})
+        assert "unknown message type" in (await ws.next({"error"}))["detail"]
+        answer = await ws.subscribe(project["id"])
+        assert answer["type"] == "error" and answer["code"] == "not_found"
+        answer = await ws.subscribe(str(uuid.uuid4()))
+        assert answer["type"] == "error" and answer["code"] == "not_found"
+        await ws.send({"type": "ping"})
+        assert await ws.next({"pong"}) == {"type": "pong"}
+    finally:
+        await ws.close()
+
+
+async def test_deleting_the_project_ends_the_subscription(
+    client: httpx.AsyncClient, base_url: str, alice: User
+) -> None:
+    project = await create_project(client, alice)
+    ws = await WsClient.open(base_url, alice.token)
+    try:
+        await ws.subscribe(project["id"])
+        await client.delete(f"/api/v1/projects/{project['id']}", headers=alice.headers)
+        event = (await ws.events(1))[0]
+        assert event["event"] == "project.deleted"
+        revoked = await ws.next({"error"})
+        assert revoked["code"] == "access_revoked" and revoked["project_id"] == project["id"]
+        again = await ws.subscribe(project["id"])
+        assert again["type"] == "error"
+    finally:
+        await ws.close()
+
+
+async def test_presence_join_and_leave(
+    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any]
+) -> None:
+    watcher = await WsClient.open(base_url, alice.token)
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": alice.email, "password": "correct horse"}
+    )
+    viewer = await WsClient.open(base_url, login.json()["access_token"])
+    try:
+        await watcher.subscribe(project["id"])
+        await viewer.subscribe(project["id"])
+        task = await create_task(client, alice, project["id"])
+        await viewer.send({"type": "presence", "project_id": project["id"], "task_id": task["id"]})
+        own = await viewer.next({"presence"})
+        while "viewers" not in own:  # its own join broadcast may come first
+            own = await viewer.next({"presence"})
+        assert {"user_id": alice.id, "task_id": task["id"]} in own["viewers"]
+        joined = await watcher.next({"presence"})
+        assert joined["state"] == "join" and joined["task_id"] == task["id"]
+        await viewer.close()
+        left = await watcher.next({"presence"})
+        assert left["state"] == "leave" and left["user_id"] == alice.id
+    finally:
+        await watcher.close()
+        await viewer.close()
