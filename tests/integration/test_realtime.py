@@ -4,13 +4,16 @@ recovery from a lost Redis connection, backpressure, revocation, presence."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
 import socket
 import time
 import uuid
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 import pytest
 import redis.asyncio as aioredis
@@ -142,23 +145,86 @@ async def test_lost_pubsub_connection_is_caught_up_without_gap(
         await ws.close()
 
 
-async def test_a_client_that_stops_reading_does_not_slow_the_others(
+class StalledClient:
+    """A websocket client that stops reading after the handshake: a raw socket
+    with a tiny receive window, talking to a replica directly (through HAProxy,
+    tens of MB of autotuned socket buffers would hide it for a long time)."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\n"
+                f"Sec-WebSocket-Protocol: taskhive, bearer.{token}\r\n\r\n"
+            ).encode()
+        )
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(4096)
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+
+    def send(self, message: dict[str, Any]) -> None:
+        payload = orjson.dumps(message)
+        mask = os.urandom(4)
+        assert len(payload) < 126
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+
+    def drain(self, deadline_s: float) -> tuple[int, int | None]:
+        """Read everything now: (event frames seen, close code or None at EOF)."""
+        self.sock.settimeout(deadline_s)
+        events = 0
+        while True:
+            frame = self._frame()
+            if frame is None:
+                return events, None
+            opcode, body = frame
+            if opcode == 0x8:
+                return events, int.from_bytes(body[:2], "big")
+            if opcode == 0x1 and b'"type":"event"' in body[:40]:
+                events += 1
+
+    def _read(self, n: int) -> bytes | None:
+        while len(self.buffer) < n:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def _frame(self) -> tuple[int, bytes] | None:
+        head = self._read(2)
+        if head is None:
+            return None
+        length = head[1] & 0x7F
+        if length == 126:
+            ext = self._read(2)
+            length = int.from_bytes(ext or b"", "big")
+        elif length == 127:
+            ext = self._read(8)
+            length = int.from_bytes(ext or b"", "big")
+        body = self._read(length)
+        return None if body is None else (head[0] & 0x0F, body)
+
+
+async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(
     client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any]
 ) -> None:
     fast = await WsClient.open(base_url, alice.token, max_size=None)
-    # The stalled client talks to a replica directly through a tiny receive window.
-    port = _replica_ports()[0]
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    stalled = await WsClient.open(
-        f"http://127.0.0.1:{port}", alice.token, max_size=None, max_queue=1, sock=sock
-    )
+    stalled = StalledClient(_replica_ports()[0], alice.token)
     try:
         await fast.subscribe(project["id"])
-        await stalled.subscribe(project["id"])
+        stalled.send({"type": "subscribe", "project_id": project["id"]})
+        await asyncio.sleep(0.5)  # let the subscription register before writing
         big = "x" * 99_000
-        count = 100
+        count = 200
         reader = asyncio.create_task(fast.events(count, timeout=120))
         started = time.monotonic()
         for start in range(0, count, 20):
@@ -172,10 +238,13 @@ async def test_a_client_that_stops_reading_does_not_slow_the_others(
         events = await reader
         assert _versions(events) == list(range(1, count + 1))
         assert writes_took < 60, "writes were held up by a client that does not read"
+
+        seen, code = await asyncio.to_thread(stalled.drain, 30.0)
+        assert seen < count, "the stalled client was never cut off"
+        assert code in (4429, None), code  # the close frame, or the connection just ends
     finally:
         await fast.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(stalled.close(), 5)
+        stalled.sock.close()
 
 
 def _replica_ports() -> list[int]:
