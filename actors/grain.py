@@ -199,7 +199,12 @@ class ProjectGrain:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         for _attempt in range(3):
-            keys = [p.idempotency for p in batch if p.idempotency is not None]
+            # A key the replica has just made cannot have a stored reply yet.
+            keys = [
+                p.idempotency
+                for p in batch
+                if p.idempotency is not None and not p.idempotency.first_attempt
+            ]
             stored = await self._store.find_replies(keys)
             staged = _Stage(self.project, self._tasks, self.sprints)
             outcomes: list[Reply | DomainError] = []

@@ -10,6 +10,7 @@ a retried write that already committed returns its first reply.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from actors.host import ProjectHost
 from actors.placement import host_for, host_names
+from domain.commands import IdempotencyKey
 from domain.errors import Unavailable
 
 NAMESPACE = "taskhive"
@@ -79,7 +81,17 @@ class HostRouter:
         """
         deadline = time.monotonic() + RETRY_DEADLINE_S
         delay = 0.05
+        attempt = 0
         while True:
+            if attempt:
+                # The previous attempt may have committed: let the grain look the key up.
+                args = tuple(
+                    dataclasses.replace(a, first_attempt=False)
+                    if isinstance(a, IdempotencyKey)
+                    else a
+                    for a in args
+                )
+            attempt += 1
             try:
                 return await getattr(self.handle(project_id), method).remote(*args)
             except RayTaskError as exc:

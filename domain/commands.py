@@ -17,13 +17,16 @@ class IdempotencyKey:
     """A client's `Idempotency-Key`, scoped by organisation and user.
 
     `request_hash` fingerprints the request body: the same key with another body
-    is a client error, not a replay.
+    is a client error, not a replay. `first_attempt` is true only for a key the
+    server has just made and never sent before: nothing can be stored under it
+    yet, so the grain skips looking it up. Every retry clears it.
     """
 
     org_id: UUID
     user_id: UUID
     key: str
     request_hash: str
+    first_attempt: bool = False
 
 
 #: The role commands run with when the caller's role was not looked up. Status

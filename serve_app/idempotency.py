@@ -30,12 +30,13 @@ def key_for(
     if header is not None:
         if not 1 <= len(header) <= MAX_KEY_LENGTH or not header.isprintable():
             raise InvalidInput("Idempotency-Key must be 1 to 255 printable characters")
-        key = header
+        key, fresh = header, False
     else:
-        key = f"~{uuid.uuid4().hex}"  # '~' marks keys the server made
+        key, fresh = f"~{uuid.uuid4().hex}", True  # '~' marks keys the server made
     return IdempotencyKey(
         org_id=principal.org_id,
         user_id=principal.user_id,
         key=key,
         request_hash=request_hash(method, path, body),
+        first_attempt=fresh,
     )

@@ -20,7 +20,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # a round trip per checkout; stale connections fail fast and are retried
         pool_recycle=1800,
         connect_args={"server_settings": {"statement_timeout": "10000"}, "timeout": 5},
     )
