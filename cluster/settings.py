@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     ws_queue_limit: int = Field(default=1000, ge=8, description="per-session send queue")
     ws_replay_limit: int = Field(default=1000, ge=1, description="events a resume may replay")
+    ws_reauthorize_s: float = Field(
+        default=30.0, gt=0, description="how often sessions re-check their subscriptions"
+    )
 
     # -- notifications -----------------------------------------------------------
     smtp_url: str | None = Field(

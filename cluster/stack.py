@@ -101,6 +101,7 @@ class Stack:
             db_pool_size=self.settings.db_pool_size,
             ws_queue_limit=self.settings.ws_queue_limit,
             ws_replay_limit=self.settings.ws_replay_limit,
+            ws_reauthorize_s=self.settings.ws_reauthorize_s,
         )
         app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)

@@ -73,6 +73,7 @@ class SessionState(StrEnum):
 class Limits:
     queue: int = 1000  # messages waiting for a client before it counts as too slow
     replay: int = 1000  # events a resume may replay before a snapshot is required
+    reauthorize_s: float = 30.0  # how long a lost permission may go unnoticed
 
 
 @dataclass(slots=True)
@@ -109,6 +110,7 @@ class Session:
         self._listeners: dict[str, Callable[[str, bytes | None], None]] = {}
         self.closed = asyncio.Event()
         self._sender = asyncio.create_task(self._send_loop(), name=f"ws-sender-{user_id}")
+        self._guard = asyncio.create_task(self._reauthorize(), name=f"ws-guard-{user_id}")
 
     # -- incoming ------------------------------------------------------------------
 
@@ -220,6 +222,8 @@ class Session:
                 await self._live(item[1], item[2])
             elif kind == "catch_up":
                 await self._catch_up(item[1])
+            elif kind == "revoke" and item[1] in self._subs:
+                await self._revoke(item[1], item[2])
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self._transport.send_text(orjson.dumps(message).decode())
@@ -293,6 +297,17 @@ class Session:
             return False
         return True
 
+    async def _reauthorize(self) -> None:
+        """Check every subscription's permission again now and then, so a user who
+        lost access (membership, role, deletion) stops receiving within a bound."""
+        while True:
+            await asyncio.sleep(self._limits.reauthorize_s)
+            for project_id in list(self._subs):
+                try:
+                    await self._authorize(UUID(project_id))
+                except DomainError as exc:
+                    self._offer(("revoke", project_id, exc.detail))
+
     async def _revoke(self, project_id: str, detail: str) -> None:
         await self._send(error(detail, project_id=project_id, code="access_revoked"))
         await self._unsubscribe(project_id, announce=True)
@@ -305,6 +320,7 @@ class Session:
             return
         self.state = SessionState.CLOSED
         self.closed.set()
+        self._guard.cancel()
         self._sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._sender

@@ -17,3 +17,4 @@ class AppConfig:
     db_pool_size: int = 10
     ws_queue_limit: int = 1000
     ws_replay_limit: int = 1000
+    ws_reauthorize_s: float = 30.0

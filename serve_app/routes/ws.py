@@ -14,13 +14,14 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from domain.errors import Unauthenticated
+from domain.errors import NotFound, Unauthenticated
 from realtime.fanout import Fanout
 from realtime.protocol import CloseCode, ProtocolError, validate
 from realtime.session import Limits, Session
 from serve_app.access import access_project
 from serve_app.context import AppContext, get_ctx
 from serve_app.security import Principal, decode_access_token
+from storage import accounts
 
 router = APIRouter(tags=["realtime"])
 
@@ -78,6 +79,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
 
     async def authorize(project_id: UUID, principal: Principal = principal) -> None:
+        async with ctx.engine.connect() as conn:
+            member = await accounts.membership(
+                conn, org_id=principal.org_id, user_id=principal.user_id
+            )
+        if member is None:
+            raise NotFound("project not found")
         await access_project(ctx, principal, project_id)
 
     session = Session(
@@ -87,7 +94,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         redis=ctx.redis,
         engine=ctx.engine,
         authorize=authorize,
-        limits=Limits(queue=ctx.config.ws_queue_limit, replay=ctx.config.ws_replay_limit),
+        limits=Limits(
+            queue=ctx.config.ws_queue_limit,
+            replay=ctx.config.ws_replay_limit,
+            reauthorize_s=ctx.config.ws_reauthorize_s,
+        ),
     )
     await session.start()
 

@@ -95,6 +95,7 @@ def stack(
         replicas=2,  # two API replicas behind HAProxy: fan-out must work across them
         ws_queue_limit=64,  # small, so a slow websocket client is found quickly
         ws_replay_limit=100,
+        ws_reauthorize_s=1.0,
         idle_seconds=600,
         jwt_secret="integration-test-secret-0123456789abcdef",
         smtp_url=smtp_server.url,
