@@ -12,14 +12,16 @@ from typing import Annotated
 from uuid import UUID
 
 import redis.asyncio as aioredis
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actors.router import HostRouter
-from domain.errors import Unauthenticated
+from domain.errors import Forbidden, Unauthenticated
+from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
-from serve_app.security import Principal, decode_access_token
+from serve_app.ratelimit import LoginThrottle, RateLimiter
+from serve_app.security import Principal
 
 
 class RefCache:
@@ -52,6 +54,10 @@ class AppContext:
     engine: AsyncEngine
     redis: aioredis.Redis | None
     router: HostRouter
+    auth: Authenticator
+    # None without Redis: nothing is limited (a single dev process).
+    rate_limiter: RateLimiter | None = None
+    login_throttle: LoginThrottle | None = None
     task_refs: RefCache = field(default_factory=RefCache)
 
 
@@ -62,6 +68,11 @@ def install_context(ctx: AppContext | None) -> None:
     """Attach this process's resources (one API replica per process)."""
     global _context
     _context = ctx
+
+
+def installed_context() -> AppContext | None:
+    """This process's resources, None before the replica installed them (middleware)."""
+    return _context
 
 
 async def get_ctx() -> AppContext:
@@ -76,13 +87,36 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def current_principal(
+    request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller behind an access token (JWT) or a personal API token (`thp_…`).
+
+    The one place scopes are enforced for every route: a credential without the
+    `write` scope may only use safe methods (403 otherwise). Routes that manage
+    credentials additionally take `AdminPrincipal`.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer token")
-    return decode_access_token(credentials.credentials, secret=ctx.config.jwt_secret)
+    principal = await ctx.auth.authenticate(credentials.credentials)
+    if request.method not in _SAFE_METHODS and not principal.scopes & {"write", "admin"}:
+        raise Forbidden("this token is read-only: its scopes do not include write")
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def admin_principal(principal: CurrentPrincipal) -> Principal:
+    """The caller, who must hold the `admin` scope (a login session always does)."""
+    if "admin" not in principal.scopes:
+        raise Forbidden("managing credentials needs a token with the admin scope")
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]

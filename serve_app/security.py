@@ -1,4 +1,5 @@
-"""Passwords (argon2id), access tokens (JWT, HS256) and refresh tokens (opaque).
+"""Passwords (argon2id), access tokens (JWT, HS256), refresh tokens and personal
+API tokens (both opaque, stored as SHA-256).
 
 Argon2 hashing takes tens of milliseconds of CPU, so it runs in a worker thread
 and never blocks the event loop.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -22,6 +23,14 @@ from domain.errors import Unauthenticated
 ISSUER = "taskhive"
 AUDIENCE = "taskhive-api"
 ALGORITHM = "HS256"
+
+#: What a credential may do: `read` only safe methods, `write` everything but
+#: managing credentials, `admin` everything. A login session holds all three.
+SCOPES = ("read", "write", "admin")
+ALL_SCOPES = frozenset(SCOPES)
+#: Personal API tokens start with this, so they are recognisable (secret scanners,
+#: logs) and told apart from JWTs without parsing.
+API_TOKEN_PREFIX = "thp_"  # noqa: S105 - a marker, not a secret
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended cost
 # Verified against when the email is unknown, so both failures take the same time.
@@ -50,6 +59,16 @@ class Principal:
 
     user_id: UUID
     org_id: UUID
+    #: What the credential allows (see `SCOPES`); not part of identity.
+    scopes: frozenset[str] = field(default=ALL_SCOPES, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """A verified access token: who, and when it was issued (epoch seconds)."""
+
+    principal: Principal
+    issued_at: float
 
 
 def issue_access_token(principal: Principal, *, secret: str, ttl_s: int) -> str:
@@ -57,7 +76,9 @@ def issue_access_token(principal: Principal, *, secret: str, ttl_s: int) -> str:
     claims = {
         "sub": str(principal.user_id),
         "org": str(principal.org_id),
-        "iat": now,
+        # Fractional on purpose: a token issued right after a password change must
+        # compare later than `users.tokens_valid_after`, even within the same second.
+        "iat": now.timestamp(),
         "nbf": now,
         "exp": now + timedelta(seconds=ttl_s),
         "iss": ISSUER,
@@ -69,6 +90,16 @@ def issue_access_token(principal: Principal, *, secret: str, ttl_s: int) -> str:
 
 def decode_access_token(token: str, *, secret: str) -> Principal:
     """Verify signature, algorithm, expiry, issuer and audience; raise Unauthenticated."""
+    return verify_access_token(token, secret=secret).principal
+
+
+def verify_access_token(token: str, *, secret: str) -> AccessClaims:
+    """Verify signature, algorithm (HS256 only: `none` and any other `alg` header are
+    refused), expiry, not-before, issuer and audience; raise Unauthenticated.
+
+    Says nothing about whether the user still exists or the token was revoked by a
+    password change: `serve_app.authn.Authenticator` checks that.
+    """
     try:
         claims = jwt.decode(
             token,
@@ -79,7 +110,8 @@ def decode_access_token(token: str, *, secret: str) -> Principal:
             options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             leeway=5,
         )
-        return Principal(user_id=UUID(claims["sub"]), org_id=UUID(claims["org"]))
+        principal = Principal(user_id=UUID(claims["sub"]), org_id=UUID(claims["org"]))
+        return AccessClaims(principal=principal, issued_at=float(claims["iat"]))
     except (jwt.PyJWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise Unauthenticated(f"invalid access token: {exc}") from None
 
@@ -90,5 +122,22 @@ def new_refresh_token() -> tuple[str, str]:
     return token, hash_refresh_token(token)
 
 
-def hash_refresh_token(token: str) -> str:
+def hash_token(token: str) -> str:
+    """How opaque tokens (refresh, API) are stored: they carry 256 random bits, so
+    a plain SHA-256 is enough (no salt or slow hash needed, unlike passwords)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_refresh_token(token: str) -> str:
+    return hash_token(token)
+
+
+def new_api_token() -> tuple[str, str]:
+    """A fresh personal API token (`thp_` + 43 url-safe characters, 256 random bits)
+    and the hash under which it is stored."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def is_api_token(token: str) -> bool:
+    return token.startswith(API_TOKEN_PREFIX)

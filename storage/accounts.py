@@ -75,14 +75,22 @@ async def team_ids(conn: AsyncConnection, *, org_id: UUID, user_id: UUID) -> lis
 
 
 async def store_refresh_token(
-    conn: AsyncConnection, *, user_id: UUID, org_id: UUID, token_hash: str, expires_at: datetime
+    conn: AsyncConnection,
+    *,
+    user_id: UUID,
+    org_id: UUID,
+    token_hash: str,
+    expires_at: datetime,
+    family_id: UUID | None = None,
 ) -> None:
+    """Store a refresh token: a new rotation family (a login), or the next token of
+    `family_id` (a refresh)."""
     await conn.execute(
         insert(t.refresh_tokens).values(
             id=uuid4(),
             user_id=user_id,
             org_id=org_id,
-            family_id=uuid4(),
+            family_id=family_id or uuid4(),
             token_hash=token_hash,
             expires_at=expires_at,
         )

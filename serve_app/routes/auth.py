@@ -1,4 +1,10 @@
-"""Sign-up and log-in."""
+"""Sign-up, log-in (with brute-force lockout), refresh-token rotation and log-out.
+
+Refresh tokens rotate on every use and belong to a family (one login). Presenting
+a token that was already used means it leaked (or a client raced itself): the
+whole family is revoked and the caller gets 401, so a thief's copy and the
+victim's both stop working and the user logs in again.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +16,31 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.errors import Conflict, Unauthenticated
+from domain.errors import Conflict, TooManyRequests, Unauthenticated
+from serve_app.auth_schemas import RefreshIn
 from serve_app.context import AppContext, Ctx
+from serve_app.ratelimit_middleware import client_ip, is_loopback
 from serve_app.responses import json_response
 from serve_app.schemas import LoginIn, SignupIn, SignupOut, TokensOut
 from serve_app.security import (
     Principal,
     hash_password,
+    hash_refresh_token,
     issue_access_token,
     new_refresh_token,
     verify_password,
 )
-from storage import accounts
+from storage import accounts, credentials
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 _LOGIN_FAILED = "email or password is wrong"
 
 
-async def _tokens(
-    conn: AsyncConnection, ctx: AppContext, principal: Principal
+async def issue_tokens(
+    conn: AsyncConnection, ctx: AppContext, principal: Principal, family_id: UUID | None = None
 ) -> dict[str, object]:
+    """A new access token and refresh token (of `family_id`, or a new family)."""
     refresh, refresh_hash = new_refresh_token()
     await accounts.store_refresh_token(
         conn,
@@ -38,6 +48,7 @@ async def _tokens(
         org_id=principal.org_id,
         token_hash=refresh_hash,
         expires_at=datetime.now(UTC) + timedelta(seconds=ctx.config.refresh_token_ttl_s),
+        family_id=family_id,
     )
     return {
         "access_token": issue_access_token(
@@ -51,6 +62,17 @@ async def _tokens(
 
 def _client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def _throttle_ip(request: Request, ctx: AppContext) -> str | None:
+    """The IP whose failed logins are counted, or None to count per account only.
+
+    A loopback peer is the bundled HAProxy (or a local tool), not the client:
+    counting it would let anyone lock every user out, so it is not counted unless
+    `X-Forwarded-For` is trusted and names the real client.
+    """
+    ip = client_ip(request.scope, trust_forwarded_for=ctx.config.trust_forwarded_for)
+    return None if is_loopback(ip) else ip
 
 
 @router.post("/signup", status_code=201, response_model=SignupOut)
@@ -74,7 +96,7 @@ async def signup(body: SignupIn, request: Request, ctx: Ctx) -> Response:
                 target_id=str(user_id),
                 client_ip=_client_ip(request),
             )
-            tokens = await _tokens(conn, ctx, Principal(user_id=user_id, org_id=org_id))
+            tokens = await issue_tokens(conn, ctx, Principal(user_id=user_id, org_id=org_id))
     except IntegrityError:
         raise Conflict("an account with this email already exists") from None
     return json_response(
@@ -90,7 +112,14 @@ async def signup(body: SignupIn, request: Request, ctx: Ctx) -> Response:
 @router.post("/login", response_model=TokensOut)
 async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     """Exchange email and password for tokens. Unknown email and wrong password
-    give the same 401 and take the same time."""
+    give the same 401 and take the same time. After repeated failures the account
+    (and a non-proxy client IP) is locked for exponentially longer, at most
+    `login_lock_max_s`: 429 with `Retry-After`, even for the right password."""
+    throttle, ip = ctx.login_throttle, _throttle_ip(request, ctx)
+    if throttle is not None:
+        wait = await throttle.locked_for(body.email, ip)
+        if wait:
+            raise TooManyRequests(f"too many failed logins; try again in {wait} s", wait)
     async with ctx.engine.begin() as conn:
         found = await accounts.find_login(conn, body.email)
         ok = await verify_password(body.password, found.password_hash if found else None)
@@ -117,8 +146,69 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
                 target_id=str(found.id),
                 client_ip=_client_ip(request),
             )
-            tokens = await _tokens(conn, ctx, Principal(user_id=found.id, org_id=org_id))
+            tokens = await issue_tokens(conn, ctx, Principal(user_id=found.id, org_id=org_id))
             failed = False
     if failed:
+        if throttle is not None:
+            await throttle.failed(body.email, ip)
         raise Unauthenticated(_LOGIN_FAILED)
+    if throttle is not None:
+        await throttle.succeeded(body.email, ip)
     return json_response(tokens)
+
+
+@router.post("/refresh", response_model=TokensOut)
+async def refresh(body: RefreshIn, request: Request, ctx: Ctx) -> Response:
+    """Exchange a refresh token for a new pair; the presented token is spent.
+
+    401 if it is unknown, expired or revoked, or its user left the organisation; a
+    token presented a second time revokes its whole family (reuse detection)."""
+    now = datetime.now(UTC)
+    tokens: dict[str, object] | None = None
+    reused = False
+    async with ctx.engine.begin() as conn:
+        row = await credentials.claim_refresh_token(conn, hash_refresh_token(body.refresh_token))
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            pass
+        elif row.used_at is not None:
+            reused = True
+            await credentials.revoke_family(conn, row.family_id, now=now)
+            await accounts.audit(
+                conn,
+                org_id=row.org_id,
+                actor_id=row.user_id,
+                action="auth.refresh_reused",
+                target_type="session",
+                target_id=str(row.family_id),
+                client_ip=_client_ip(request),
+            )
+        elif await credentials.user_standing(conn, user_id=row.user_id, org_id=row.org_id):
+            await credentials.mark_refresh_used(conn, row.id, now=now)
+            principal = Principal(user_id=row.user_id, org_id=row.org_id)
+            tokens = await issue_tokens(conn, ctx, principal, family_id=row.family_id)
+    if tokens is None:
+        if reused:
+            raise Unauthenticated("refresh token reused; the session was revoked, log in again")
+        raise Unauthenticated("invalid refresh token")
+    return json_response(tokens)
+
+
+@router.post("/logout", status_code=204)
+async def logout(body: RefreshIn, request: Request, ctx: Ctx) -> Response:
+    """Revoke the session (the refresh token's family). Always 204: an unknown or
+    already revoked token is as logged out as it gets. Access tokens already
+    issued stay valid until they expire (at most `access_token_ttl_s`)."""
+    now = datetime.now(UTC)
+    async with ctx.engine.begin() as conn:
+        row = await credentials.claim_refresh_token(conn, hash_refresh_token(body.refresh_token))
+        if row is not None and await credentials.revoke_family(conn, row.family_id, now=now):
+            await accounts.audit(
+                conn,
+                org_id=row.org_id,
+                actor_id=row.user_id,
+                action="auth.logout",
+                target_type="session",
+                target_id=str(row.family_id),
+                client_ip=_client_ip(request),
+            )
+    return Response(status_code=204)

@@ -1,0 +1,146 @@
+"""Authentication of bearer credentials, with a short per-replica cache.
+
+A bearer is either an access token (JWT) or a personal API token (`thp_…`). Beyond
+the signature, a JWT is valid only while its user is an active member of the
+token's organisation and was issued after the user's `tokens_valid_after` (a
+password change); an API token only while it exists, is unexpired and its user is
+an active member.
+
+Looking that up on every request would cost a database query each, so each replica
+caches the answers for `ttl_s` seconds (`TASKHIVE_AUTH_CACHE_S`, default 5).
+**Bound:** a password change, removed membership, deactivation or deleted API
+token takes effect on every replica within `ttl_s` seconds; on the replica that
+made the change at once (it calls `forget_user` / `forget_api_token`). Expiry of
+JWTs and API tokens is checked on every request, not cached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.errors import Unauthenticated
+from serve_app.security import Principal, hash_token, is_api_token, verify_access_token
+from storage import credentials
+from storage.credentials import ApiTokenGrant, UserStanding
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TtlCache(Generic[K, V]):
+    """A bounded LRU whose entries expire `ttl_s` seconds (monotonic) after they were
+    stored. Values may be None (a cached "no such thing")."""
+
+    def __init__(self, ttl_s: float, capacity: int = 50_000) -> None:
+        self._ttl_s = ttl_s
+        self._capacity = capacity
+        self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def lookup(self, key: K) -> tuple[V] | None:
+        """`(value,)` while cached, None when absent or expired."""
+        item = self._items.get(key)
+        if item is None or item[0] <= time.monotonic():
+            self._items.pop(key, None)
+            return None
+        self._items.move_to_end(key)
+        return (item[1],)
+
+    def put(self, key: K, value: V) -> None:
+        if self._ttl_s <= 0:
+            return
+        self._items[key] = (time.monotonic() + self._ttl_s, value)
+        self._items.move_to_end(key)
+        if len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def discard(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def discard_where(self, predicate: Callable[[K], bool]) -> None:
+        for key in [k for k in self._items if predicate(k)]:
+            del self._items[key]
+
+
+class Authenticator:
+    """Turns a bearer string into a `Principal` or raises `Unauthenticated`.
+
+    One per replica (see `AppContext`); see the module docstring for how stale its
+    answers may be.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, secret: str, ttl_s: float = 5.0) -> None:
+        self._engine = engine
+        self._secret = secret
+        self._standing: TtlCache[tuple[UUID, UUID], UserStanding | None] = TtlCache(ttl_s)
+        self._api_tokens: TtlCache[str, ApiTokenGrant | None] = TtlCache(ttl_s)
+
+    async def authenticate(self, bearer: str) -> Principal:
+        if is_api_token(bearer):
+            return await self._api_token(bearer)
+        claims = verify_access_token(bearer, secret=self._secret)
+        principal = claims.principal
+        standing = await self._user_standing(principal.user_id, principal.org_id)
+        if standing is None:
+            raise Unauthenticated("the token's user is no longer a member of its organisation")
+        valid_after = standing.tokens_valid_after
+        if valid_after is not None and claims.issued_at < valid_after.timestamp():
+            raise Unauthenticated("the access token was revoked (password changed)")
+        return principal
+
+    def rate_limit_subject(self, bearer: str) -> str | None:
+        """The user a bearer speaks for, for rate limiting only; never queries.
+
+        A JWT's subject is trusted on its signature alone (a revoked but genuine
+        token still charges its own user). An API token is known only once this
+        replica has it cached, so the first request after a cache expiry counts
+        against the client IP instead: at most one request per `ttl_s` per token.
+        In exchange, random `thp_` strings cannot buy database queries before the
+        limit applies.
+        """
+        if is_api_token(bearer):
+            cached = self._api_tokens.lookup(hash_token(bearer))
+            grant = cached[0] if cached is not None else None
+            return str(grant.user_id) if grant is not None else None
+        try:
+            return str(verify_access_token(bearer, secret=self._secret).principal.user_id)
+        except Unauthenticated:
+            return None
+
+    def forget_user(self, user_id: UUID) -> None:
+        """Drop cached standing of the user (after a password change on this replica)."""
+        self._standing.discard_where(lambda key: key[0] == user_id)
+
+    def forget_api_token(self, token_hash: str) -> None:
+        self._api_tokens.discard(token_hash)
+
+    async def _user_standing(self, user_id: UUID, org_id: UUID) -> UserStanding | None:
+        key = (user_id, org_id)
+        cached = self._standing.lookup(key)
+        if cached is not None:
+            return cached[0]
+        async with self._engine.connect() as conn:
+            standing = await credentials.user_standing(conn, user_id=user_id, org_id=org_id)
+        self._standing.put(key, standing)
+        return standing
+
+    async def _api_token(self, bearer: str) -> Principal:
+        token_hash = hash_token(bearer)
+        cached = self._api_tokens.lookup(token_hash)
+        if cached is not None:
+            grant = cached[0]
+        else:
+            async with self._engine.connect() as conn:
+                grant = await credentials.find_api_token(conn, token_hash)
+            self._api_tokens.put(token_hash, grant)
+        if grant is None:
+            raise Unauthenticated("unknown or revoked API token")
+        if grant.expires_at is not None and grant.expires_at <= datetime.now(UTC):
+            raise Unauthenticated("the API token has expired")
+        return Principal(user_id=grant.user_id, org_id=grant.org_id, scopes=grant.scopes)

@@ -1,0 +1,102 @@
+"""The pure-ASGI middleware that applies the per-user rate limit to every request.
+
+Pure ASGI rather than a dependency so that every response carries the
+`RateLimit-*` headers, including 401s, 404s of unknown paths and validation
+errors, and so that an over-limit caller costs no routing or body parsing.
+
+The subject is the user behind a bearer (JWT or API token: both count against
+the same user), else the client IP. Finding it never touches the database (see
+`Authenticator.rate_limit_subject`), so refused requests cost one Redis call.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serve_app.context import AppContext, installed_context
+from serve_app.problems import problem
+from serve_app.ratelimit import Decision
+
+#: Liveness and readiness probes come from load balancers, not users.
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def client_ip(scope: Scope, *, trust_forwarded_for: bool) -> str | None:
+    """The caller's address: the last `X-Forwarded-For` hop (the one our own proxy
+    appended) when configured to trust it, else the TCP peer."""
+    if trust_forwarded_for:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-forwarded-for":
+                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
+                if hops:
+                    return str(hops[-1])
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def is_loopback(ip: str | None) -> bool:
+    try:
+        return ip is not None and ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def bearer_of(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = installed_context()
+        if (
+            scope["type"] != "http"
+            or scope["path"] in EXEMPT_PATHS
+            or ctx is None
+            or ctx.rate_limiter is None
+        ):
+            await self.app(scope, receive, send)
+            return
+        decision = await ctx.rate_limiter.hit(self._subject(ctx, scope))
+        if not decision.allowed:
+            await self._refuse(decision)(scope, receive, send)
+            return
+        extra = decision.headers()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    @staticmethod
+    def _subject(ctx: AppContext, scope: Scope) -> str:
+        bearer = bearer_of(scope)
+        user_id = ctx.auth.rate_limit_subject(bearer) if bearer is not None else None
+        if user_id is not None:
+            return f"user:{user_id}"
+        ip = client_ip(scope, trust_forwarded_for=ctx.config.trust_forwarded_for)
+        return f"ip:{ip or 'unknown'}"
+
+    @staticmethod
+    def _refuse(decision: Decision) -> Response:
+        headers = {k.decode(): v.decode() for k, v in decision.headers()}
+        return problem(
+            429,
+            "Too many requests",
+            f"rate limit of {decision.limit} requests per minute exceeded; "
+            f"retry in {decision.retry_after_s} s",
+            headers=headers,
+            retry_after=decision.retry_after_s,
+        )

@@ -1,0 +1,147 @@
+"""Pure parts of identity: token formats, the auth cache, client IPs, limit headers."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import jwt
+import pytest
+
+from domain.errors import Forbidden, TooManyRequests, Unauthenticated
+from serve_app.authn import TtlCache
+from serve_app.ratelimit import Decision
+from serve_app.ratelimit_middleware import bearer_of, client_ip, is_loopback
+from serve_app.security import (
+    AUDIENCE,
+    ISSUER,
+    Principal,
+    hash_token,
+    is_api_token,
+    issue_access_token,
+    new_api_token,
+    verify_access_token,
+)
+
+SECRET = "unit-test-secret-" + "s" * 64
+
+
+def test_api_tokens_are_prefixed_random_and_hashed() -> None:
+    (a, a_hash), (b, _) = new_api_token(), new_api_token()
+    assert a.startswith("thp_") and is_api_token(a) and a != b
+    assert len(a) == 4 + 43
+    assert a_hash == hash_token(a) and len(a_hash) == 64 and a not in a_hash
+    assert not is_api_token("eyJhbGciOiJIUzI1NiJ9.e30.x")
+
+
+def test_issued_at_is_fractional_so_same_second_changes_compare() -> None:
+    before = datetime.now(UTC).timestamp()
+    token = issue_access_token(Principal(uuid4(), uuid4()), secret=SECRET, ttl_s=60)
+    claims = verify_access_token(token, secret=SECRET)
+    assert before <= claims.issued_at <= datetime.now(UTC).timestamp()
+    assert claims.principal.scopes == frozenset({"read", "write", "admin"})
+
+
+def test_principal_identity_ignores_scopes() -> None:
+    user, org = uuid4(), uuid4()
+    assert Principal(user, org) == Principal(user, org, scopes=frozenset({"read"}))
+
+
+@pytest.mark.parametrize("alg", ["HS384", "HS512"])
+def test_only_hs256_is_accepted(alg: str) -> None:
+    now = int(time.time())
+    claims = {
+        "sub": str(uuid4()),
+        "org": str(uuid4()),
+        "iat": now,
+        "exp": now + 60,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
+    with pytest.raises(Unauthenticated):
+        verify_access_token(jwt.encode(claims, SECRET, algorithm=alg), secret=SECRET)
+
+
+def test_not_before_in_the_future_is_refused() -> None:
+    now = int(time.time())
+    claims = {
+        "sub": str(uuid4()),
+        "org": str(uuid4()),
+        "iat": now,
+        "nbf": now + 300,
+        "exp": now + 600,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+    }
+    with pytest.raises(Unauthenticated):
+        verify_access_token(jwt.encode(claims, SECRET, algorithm="HS256"), secret=SECRET)
+
+
+def test_ttl_cache_expires_bounds_and_forgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [100.0]
+    monkeypatch.setattr("serve_app.authn.time.monotonic", lambda: clock[0])
+    cache: TtlCache[str, int | None] = TtlCache(ttl_s=5, capacity=2)
+    cache.put("a", None)
+    assert cache.lookup("a") == (None,)  # a cached "no"
+    assert cache.lookup("b") is None  # not cached
+    cache.put("b", 2)
+    cache.put("c", 3)
+    assert cache.lookup("a") is None  # evicted, least recently used
+    clock[0] += 5
+    assert cache.lookup("b") is None  # expired
+    cache.put("x1", 1)
+    cache.put("y1", 1)
+    cache.discard_where(lambda k: k.startswith("x"))
+    assert cache.lookup("x1") is None and cache.lookup("y1") == (1,)
+
+
+def test_zero_ttl_caches_nothing() -> None:
+    cache: TtlCache[str, int] = TtlCache(ttl_s=0)
+    cache.put("a", 1)
+    assert cache.lookup("a") is None
+
+
+def _scope(client: str | None, *headers: tuple[bytes, bytes]) -> dict[str, object]:
+    return {"type": "http", "client": (client, 1234) if client else None, "headers": list(headers)}
+
+
+def test_client_ip_trusts_forwarded_for_only_when_told() -> None:
+    scope = _scope("127.0.0.1", (b"x-forwarded-for", b"6.6.6.6, 203.0.113.9"))
+    assert client_ip(scope, trust_forwarded_for=False) == "127.0.0.1"
+    # the last hop is the one our proxy appended; earlier ones are client-controlled
+    assert client_ip(scope, trust_forwarded_for=True) == "203.0.113.9"
+    assert client_ip(_scope("10.1.1.1"), trust_forwarded_for=True) == "10.1.1.1"
+    assert client_ip(_scope(None), trust_forwarded_for=False) is None
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1")
+    assert not is_loopback("10.0.0.1") and not is_loopback(None) and not is_loopback("x")
+
+
+def test_bearer_extraction() -> None:
+    assert bearer_of(_scope("1.1.1.1", (b"authorization", b"Bearer abc"))) == "abc"
+    assert bearer_of(_scope("1.1.1.1", (b"authorization", b"bearer  abc "))) == "abc"
+    assert bearer_of(_scope("1.1.1.1", (b"authorization", b"Basic abc"))) is None
+    assert bearer_of(_scope("1.1.1.1", (b"authorization", b"Bearer"))) is None
+    assert bearer_of(_scope("1.1.1.1")) is None
+
+
+def test_decision_headers() -> None:
+    ok = Decision(allowed=True, limit=10, remaining=3, retry_after_s=0, reset_s=42)
+    assert dict(ok.headers()) == {
+        b"ratelimit-limit": b"10",
+        b"ratelimit-remaining": b"3",
+        b"ratelimit-reset": b"42",
+    }
+    no = Decision(allowed=False, limit=10, remaining=0, retry_after_s=6, reset_s=60)
+    assert dict(no.headers())[b"retry-after"] == b"6"
+
+
+def test_new_errors_map_to_403_and_429_and_pickle() -> None:
+    import pickle
+
+    assert Forbidden("x").status == 403
+    err = pickle.loads(pickle.dumps(TooManyRequests("slow down", 7)))
+    assert (err.status, err.retry_after, err.as_json()["retry_after"]) == (429, 7, 7)
