@@ -24,6 +24,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from actors.stage import _Pending, _Stage
+from actors.stage_comments import referenced_rows
 from actors.views import TaskQuery, matches
 from domain import ranks as rank_rules
 from domain.commands import Command, IdempotencyKey, RebalanceRanks, Reply
@@ -206,7 +207,9 @@ class ProjectGrain:
                 if p.idempotency is not None and not p.idempotency.first_attempt
             ]
             stored = await self._store.find_replies(keys)
-            staged = _Stage(self.project, self._tasks, self.sprints)
+            comment_ids, attachment_ids = referenced_rows(p.command for p in batch)
+            refs = await self._store.load_refs(self.project.id, comment_ids, attachment_ids)
+            staged = _Stage(self.project, self._tasks, self.sprints, refs)
             outcomes: list[Reply | DomainError] = []
             for pending in batch:
                 outcomes.append(staged.decide(pending, stored))

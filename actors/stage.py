@@ -39,6 +39,7 @@ from domain.projects import Project
 from domain.sprints import Sprint, SprintState, accepts_tasks
 from domain.tasks import Task
 from storage.project_store import Batch
+from storage.task_extras import Refs
 
 
 @dataclass(slots=True)
@@ -81,8 +82,11 @@ class _Stage:
         project: Project,
         tasks: dict[UUID, Task],
         sprints: Mapping[UUID, Sprint] | None = None,
+        refs: Refs | None = None,
     ) -> None:
         self.batch = Batch(project=project)
+        #: Comments and attachments the batch's commands name, read at its start.
+        self.refs = refs or Refs()
         self._base = tasks
         self._overlay: dict[UUID, Task | None] = {}
         self.tasks = _TaskView(tasks, self._overlay)
@@ -145,7 +149,7 @@ class _Stage:
         )
 
     def _decide(self, command: Command) -> Reply:
-        from actors import stage_ops, stage_sprints  # the other halves of the dispatch
+        from actors import stage_comments, stage_ops, stage_sprints  # the rest of the dispatch
 
         if self.batch.project_deleted:
             raise NotFound("project not found")
@@ -168,7 +172,11 @@ class _Stage:
                     EventType.PROJECT_DELETED, actor, None, {"project_id": str(self.project.id)}
                 )
                 return Reply(204, None)
-        reply = stage_ops.decide(self, command) or stage_sprints.decide(self, command)
+        reply = (
+            stage_ops.decide(self, command)
+            or stage_sprints.decide(self, command)
+            or stage_comments.decide(self, command)
+        )
         if reply is None:
             raise InvalidInput(f"unknown command {type(command).__name__}")
         return reply
@@ -353,6 +361,7 @@ class _Stage:
         else:
             self.batch.updated = [u for u in self.batch.updated if u.id != task.id]
             self.batch.deleted.append(task)
+        self.batch.extras.purged_tasks.append(task.id)
         self.event(
             EventType.TASK_DELETED, actor, task.id, {"task_id": str(task.id), "key": task.key}
         )

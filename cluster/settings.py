@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.blobs import BlobConfig
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASKHIVE_", extra="ignore")
@@ -50,6 +52,47 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="first retry delay after an SMTP failure (doubles)"
     )
     outbox_poll_s: float = Field(default=0.2, gt=0, description="outbox relay poll interval")
+
+    # -- identity and limits ---------------------------------------------------------
+    auth_cache_s: float = Field(
+        default=5.0, ge=0, description="how long a replica trusts a user's/API token's standing"
+    )
+    rate_limit_per_min: int = Field(default=1000, ge=1, description="requests per user (or IP)")
+    login_account_free_failures: int = Field(default=5, ge=1, description="before lockout")
+    login_ip_free_failures: int = Field(default=50, ge=1, description="before an IP is locked")
+    login_lock_base_s: float = Field(default=1.0, gt=0, description="first lockout; doubles")
+    login_lock_max_s: float = Field(default=900.0, gt=0, description="longest lockout")
+    login_failure_window_s: float = Field(
+        default=900.0, gt=0, description="failed logins are forgotten after this quiet time"
+    )
+    trust_forwarded_for: bool = Field(
+        default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
+    )
+
+    # -- attachments ---------------------------------------------------------------
+    s3_endpoint_url: str | None = Field(default=None, description="S3 API URL; AWS if unset")
+    s3_bucket: str | None = Field(default=None, description="S3 bucket; unset: data_dir/blobs")
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_public_base_url: str | None = Field(
+        default=None, description="base URL presigned download links are made for (a CDN)"
+    )
+    attachment_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="per file")
+    org_storage_quota_bytes: int = Field(
+        default=10 * 1024**3, ge=0, description="attachment bytes per organisation"
+    )
+
+    def blob_config(self) -> BlobConfig:
+        return BlobConfig(
+            local_dir=str((self.data_dir / "blobs").resolve()),
+            s3_endpoint_url=self.s3_endpoint_url,
+            s3_bucket=self.s3_bucket,
+            s3_region=self.s3_region,
+            s3_access_key_id=self.s3_access_key_id,
+            s3_secret_access_key=self.s3_secret_access_key,
+            s3_public_base_url=self.s3_public_base_url,
+        )
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or the one kept in the data dir (created on first use)."""

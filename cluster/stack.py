@@ -102,6 +102,17 @@ class Stack:
             ws_queue_limit=self.settings.ws_queue_limit,
             ws_replay_limit=self.settings.ws_replay_limit,
             ws_reauthorize_s=self.settings.ws_reauthorize_s,
+            auth_cache_s=self.settings.auth_cache_s,
+            rate_limit_per_min=self.settings.rate_limit_per_min,
+            login_account_free_failures=self.settings.login_account_free_failures,
+            login_ip_free_failures=self.settings.login_ip_free_failures,
+            login_lock_base_s=self.settings.login_lock_base_s,
+            login_lock_max_s=self.settings.login_lock_max_s,
+            login_failure_window_s=self.settings.login_failure_window_s,
+            trust_forwarded_for=self.settings.trust_forwarded_for,
+            blobs=self.settings.blob_config(),
+            attachment_max_bytes=self.settings.attachment_max_bytes,
+            org_storage_quota_bytes=self.settings.org_storage_quota_bytes,
         )
         app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
@@ -111,6 +122,7 @@ class Stack:
     def start_outbox(self) -> None:
         """Start (or find) the outbox relay actor with its consumers (notifications)."""
         from actors.outbox import OutboxConfig, ensure_outbox
+        from realtime.blob_collector import CollectorConfig
         from realtime.notify_consumer import NotifyConfig
 
         s = self.settings
@@ -127,7 +139,7 @@ class Stack:
             OutboxConfig(
                 database_url=self.database_url,
                 redis_url=self.redis_url,
-                consumers=(notify,),
+                consumers=(notify, CollectorConfig(s.blob_config())),
                 poll_s=s.outbox_poll_s,
             )
         )

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from domain.attachments import Attachment
+
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyKey:
@@ -160,6 +162,68 @@ class DeleteProject:
     actor_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class AddComment:
+    actor_id: UUID
+    task_id: UUID
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class EditComment:
+    """Replace a comment's body (author only); the previous body goes to its history."""
+
+    actor_id: UUID
+    comment_id: UUID
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteComment:
+    """Delete a comment: its author, or with `admin` (an org owner/admin) anyone's."""
+
+    actor_id: UUID
+    comment_id: UUID
+    admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReactToComment:
+    """Add (`add`) or take back the actor's `emoji` reaction; one per user and emoji."""
+
+    actor_id: UUID
+    comment_id: UUID
+    emoji: str
+    add: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AddAttachment:
+    """Record an attachment whose blob is already stored at `attachment.blob_key`."""
+
+    actor_id: UUID
+    attachment: Attachment
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAttachment:
+    """Delete an attachment (uploader, or with `admin` anyone's); the collector removes
+    its blobs afterwards."""
+
+    actor_id: UUID
+    attachment_id: UUID
+    admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SetAttachmentThumbnail:
+    """Record the thumbnail made for an image attachment (stored at `thumbnail_key`)."""
+
+    attachment_id: UUID
+    thumbnail_key: str
+    actor_id: UUID = SYSTEM_ACTOR
+
+
 Command = (
     CreateTask
     | UpdateTask
@@ -176,6 +240,13 @@ Command = (
     | StartSprint
     | CompleteSprint
     | SprintScope
+    | AddComment
+    | EditComment
+    | DeleteComment
+    | ReactToComment
+    | AddAttachment
+    | RemoveAttachment
+    | SetAttachmentThumbnail
 )
 
 

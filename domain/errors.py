@@ -3,12 +3,17 @@
     DomainError
      ├── NotFound            404: missing, or not visible to the caller (never 403)
      ├── Unauthenticated     401: no or bad credentials
+     ├── Forbidden           403: the credential lacks a scope, or the caller may see
+     │                            but not change this (someone else's comment)
      ├── Conflict            409: a unique name is taken, a state forbids the change
      │    ├── TransitionForbidden  the workflow does not allow the status change
      │    └── WipLimitExceeded     the target status is at its WIP limit
      ├── PreconditionFailed  412: `If-Match` names a stale version
+     ├── PayloadTooLarge     413: a body or an upload is over its size limit
      ├── InvalidInput        422: a value breaks a rule; `errors` names the fields
-     └── Unavailable         503: try again shortly (fenced grain, storage outage)
+     ├── TooManyRequests     429: rate limit or login lockout; `retry_after` seconds
+     ├── Unavailable         503: try again shortly (fenced grain, storage outage)
+     └── InsufficientStorage 507: the organisation's storage quota is used up
 
 Errors are plain data (picklable) so they cross Ray actor boundaries intact.
 """
@@ -59,6 +64,16 @@ class NotFound(DomainError):
 class Unauthenticated(DomainError):
     status = 401
     title = "Unauthenticated"
+
+
+class Forbidden(DomainError):
+    """The caller is known but its credential does not allow this (a token's scope).
+
+    Never used to hide another organisation's resources: those are `NotFound`.
+    """
+
+    status = 403
+    title = "Forbidden"
 
 
 class Conflict(DomainError):
@@ -124,6 +139,33 @@ class InvalidInput(DomainError):
         return cls(f"{name}: {msg}", (FieldError(("body", name), msg),))
 
 
+class TooManyRequests(DomainError):
+    """Over a rate limit or locked out after failed logins; retry after `retry_after` s."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.detail, self.retry_after))
+
+    def extra(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
+
+
 class Unavailable(DomainError):
     status = 503
     title = "Service unavailable"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Content too large"
+
+
+class InsufficientStorage(DomainError):
+    status = 507
+    title = "Insufficient storage"

@@ -30,6 +30,18 @@ class EventType(StrEnum):
     SPRINT_COMPLETED = "sprint.completed"
     #: A task joined or left an active sprint, or its estimate changed while in one.
     SPRINT_SCOPE_CHANGED = "sprint.scope_changed"
+    #: Payload `{"comment": {...}}` with the body as written (notifications read it).
+    COMMENT_CREATED = "comment.created"
+    #: Payload `{"comment": {...}, "previous_body": str}`.
+    COMMENT_UPDATED = "comment.updated"
+    COMMENT_DELETED = "comment.deleted"
+    COMMENT_REACTION_ADDED = "comment.reaction_added"
+    COMMENT_REACTION_REMOVED = "comment.reaction_removed"
+    #: Payload `{"attachment": {...}}`: the blob is stored before this is committed.
+    ATTACHMENT_ADDED = "attachment.added"
+    #: A thumbnail was made; payload `{"attachment": {...}}`.
+    ATTACHMENT_UPDATED = "attachment.updated"
+    ATTACHMENT_REMOVED = "attachment.removed"
 
 
 @dataclass(frozen=True, slots=True)

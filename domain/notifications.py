@@ -30,9 +30,14 @@ TASK_CREATED = "task.created"
 TASK_UPDATED = "task.updated"
 TASK_DELETED = "task.deleted"
 COMMENT_CREATED = "comment.created"
+#: An edited comment carries `{"comment": {...}, "previous_body": str}`: users it
+#: newly mentions are told, nobody else.
+COMMENT_UPDATED = "comment.updated"
 
 #: Event types that may notify someone; everything else is skipped by consumers.
-NOTIFYING_EVENTS = frozenset({TASK_CREATED, TASK_UPDATED, TASK_DELETED, COMMENT_CREATED})
+NOTIFYING_EVENTS = frozenset(
+    {TASK_CREATED, TASK_UPDATED, TASK_DELETED, COMMENT_CREATED, COMMENT_UPDATED}
+)
 
 
 class Kind(StrEnum):
@@ -186,6 +191,7 @@ def notices_for(
     - `task.deleted`: the watchers of the task as it was are told it was `deleted`.
     - `comment.created`: users mentioned in the comment are `mentioned`; the
       watchers are told of the comment (`commented`).
+    - `comment.updated`: users the edit newly mentions are `mentioned`.
 
     `mentioned` is who the event's new text mentions (see `new_mentions`).
     Returns the notices sorted by user id, so results are deterministic.
@@ -217,6 +223,8 @@ def notices_for(
     elif event_type == COMMENT_CREATED:
         give(mentioned, Kind.MENTIONED)
         give(explicit | _implicit_watchers(before), Kind.COMMENTED)
+    elif event_type == COMMENT_UPDATED:
+        give(mentioned, Kind.MENTIONED)
     return [Notice(user, chosen[user]) for user in sorted(chosen, key=str)]
 
 
@@ -226,9 +234,18 @@ def event_text(event_type: str, payload: Mapping[str, Any]) -> str | None:
         return str(payload["task"].get("description") or "")
     if event_type == TASK_UPDATED and "description" in payload.get("changes", {}):
         return str(payload["changes"]["description"] or "")
-    if event_type == COMMENT_CREATED:
+    if event_type in (COMMENT_CREATED, COMMENT_UPDATED):
         return str(payload.get("comment", {}).get("body") or "")
     return None
+
+
+def previous_text(event_type: str, payload: Mapping[str, Any], before: TaskSnapshot | None) -> str:
+    """The text an event's new text replaced: mentions already in it were told before."""
+    if event_type == TASK_UPDATED and before is not None:
+        return before.description
+    if event_type == COMMENT_UPDATED:
+        return str(payload.get("previous_body") or "")
+    return ""
 
 
 def describe(

@@ -155,7 +155,7 @@ class NotificationConsumer:
             before = states[e.task_id]
             after = rules.apply_event(before, e.type, e.payload)
             states[e.task_id] = after
-            old_text = before.description if before and e.type == rules.TASK_UPDATED else ""
+            old_text = rules.previous_text(e.type, e.payload, before)
             decided.append(
                 _Decided(e, before, after, old_text, rules.event_text(e.type, e.payload))
             )

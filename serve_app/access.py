@@ -11,11 +11,16 @@ from __future__ import annotations
 import re
 from uuid import UUID
 
+from sqlalchemy import select
+
+from domain.attachments import Attachment
+from domain.comments import ADMIN_ROLES, Comment
 from domain.errors import NotFound, Unauthenticated
 from domain.projects import Project
 from serve_app.context import AppContext
 from serve_app.security import Principal
-from storage import catalog
+from storage import attachments_read, catalog, comments_read
+from storage import tables as tables
 
 _TASK_KEY = re.compile(r"^[A-Z]{2,10}-[1-9][0-9]{0,17}$")
 
@@ -61,3 +66,45 @@ async def access_task(ctx: AppContext, principal: Principal, ref: str) -> tuple[
             raise NotFound("task not found")
         ctx.task_refs.put(cache_key, found)
     return found
+
+
+async def access_comment(ctx: AppContext, principal: Principal, comment_id: UUID) -> Comment:
+    """A live comment in the caller's organisation (another's reads as missing)."""
+    async with ctx.engine.connect() as conn:
+        comment = await comments_read.get_comment(
+            conn, org_id=principal.org_id, comment_id=comment_id
+        )
+    if comment is None:
+        raise NotFound("comment not found")
+    return comment
+
+
+async def access_attachment(
+    ctx: AppContext, principal: Principal, attachment_id: UUID
+) -> Attachment:
+    """A live attachment in the caller's organisation (another's reads as missing)."""
+    async with ctx.engine.connect() as conn:
+        found = await attachments_read.get_attachment(
+            conn, org_id=principal.org_id, attachment_id=attachment_id
+        )
+    if found is None:
+        raise NotFound("attachment not found")
+    return found
+
+
+async def is_project_admin(ctx: AppContext, principal: Principal, project_id: UUID) -> bool:
+    """An organisation owner/admin, or an admin of the project: may delete anyone's
+    comments and attachments there."""
+    role = await caller_role(ctx, principal)
+    if role in ADMIN_ROLES:
+        return True
+    m = tables.project_members.c
+    async with ctx.engine.connect() as conn:
+        project_role = await conn.scalar(
+            select(m.role).where(
+                m.project_id == project_id,
+                m.user_id == principal.user_id,
+                m.org_id == principal.org_id,
+            )
+        )
+    return project_role == "admin"

@@ -15,11 +15,17 @@ from ray import serve
 
 from actors.router import HostConfig, HostRouter, ensure_hosts
 from serve_app import problems
+from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
 from serve_app.context import AppContext, get_ctx, install_context
-from serve_app.routes import auth, health, projects, tasks, users, ws
+from serve_app.ratelimit import LoginPolicy, LoginThrottle, RateLimiter
+from serve_app.ratelimit_middleware import RateLimitMiddleware
+from serve_app.routes import api_tokens, auth, health, projects, tasks, users, ws
+from serve_app.routes import attachments as attachment_routes
+from serve_app.routes import comments as comment_routes
 from serve_app.routes import notifications as notification_routes
 from serve_app.routes import planning as planning_routes
+from serve_app.uploads import BoundedUploadBody
 from storage.db import create_engine
 
 log = logging.getLogger(__name__)
@@ -38,6 +44,12 @@ def build_app() -> FastAPI:
     app.include_router(notification_routes.router)
     app.include_router(notification_routes.settings_router)
     app.include_router(planning_routes.router)
+    for extra in (comment_routes, attachment_routes):
+        app.include_router(extra.task_router)
+        app.include_router(extra.router)
+    app.include_router(api_tokens.router)
+    app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(BoundedUploadBody)  # outermost: before anything awaits
     return app
 
 
@@ -54,11 +66,32 @@ def make_context(config: AppConfig) -> AppContext:
             pool_size=config.db_pool_size,
         )
     )
+    engine = create_engine(config.database_url, pool_size=config.db_pool_size)
+    # The limiters get their own client with short timeouts: a hung Redis must
+    # delay a request by at most half a second before the check fails open.
+    limits = (
+        aioredis.from_url(config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        if config.redis_url
+        else None
+    )
     return AppContext(
         config=config,
-        engine=create_engine(config.database_url, pool_size=config.db_pool_size),
+        engine=engine,
         redis=aioredis.from_url(config.redis_url) if config.redis_url else None,
         router=HostRouter(handles),
+        auth=Authenticator(engine, secret=config.jwt_secret, ttl_s=config.auth_cache_s),
+        rate_limiter=RateLimiter(limits, limit=config.rate_limit_per_min) if limits else None,
+        login_throttle=LoginThrottle(limits, _login_policy(config)) if limits else None,
+    )
+
+
+def _login_policy(config: AppConfig) -> LoginPolicy:
+    return LoginPolicy(
+        account_free_failures=config.login_account_free_failures,
+        ip_free_failures=config.login_ip_free_failures,
+        lock_base_s=config.login_lock_base_s,
+        lock_max_s=config.login_lock_max_s,
+        window_s=config.login_failure_window_s,
     )
 
 
@@ -82,3 +115,5 @@ class ApiIngress:
         await ctx.engine.dispose()
         if ctx.redis is not None:
             await ctx.redis.aclose()
+        if ctx.rate_limiter is not None:  # its client is the login throttle's too
+            await ctx.rate_limiter.redis.aclose()

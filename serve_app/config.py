@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage.blobs import BlobConfig
+
 
 @dataclass(frozen=True, slots=True)
 class AppConfig:
@@ -17,4 +19,17 @@ class AppConfig:
     db_pool_size: int = 10
     ws_queue_limit: int = 1000
     ws_replay_limit: int = 1000
+    # -- identity and limits (see serve_app.authn, serve_app.ratelimit) --
+    auth_cache_s: float = 5.0
+    rate_limit_per_min: int = 1000
+    login_account_free_failures: int = 5
+    login_ip_free_failures: int = 50
+    login_lock_base_s: float = 1.0
+    login_lock_max_s: float = 900.0
+    login_failure_window_s: float = 900.0
+    trust_forwarded_for: bool = False
     ws_reauthorize_s: float = 30.0
+    #: Where attachment bytes go; None: a `blobs` directory under the working directory.
+    blobs: BlobConfig | None = None
+    attachment_max_bytes: int = 100 * 1024 * 1024
+    org_storage_quota_bytes: int = 10 * 1024**3

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from domain.errors import (
     DomainError,
     PreconditionFailed,
+    TooManyRequests,
     Unauthenticated,
     Unavailable,
 )
@@ -65,6 +66,8 @@ async def _domain_error(_: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = 'Bearer realm="taskhive"'
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "1"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, PreconditionFailed) and exc.current_version is not None:
         extra["current_version"] = exc.current_version
         headers["ETag"] = f'"{exc.current_version}"'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from domain.tasks import Priority, Task
 from domain.workflow import parse_workflow
 from domain.workflow_templates import LEGACY_STATUSES, from_status_list
 from storage import tables as t
+from storage.task_extras import Extras, Refs, load_refs, write_extras
 
 
 class Fenced(Exception):
@@ -54,6 +56,8 @@ class Batch:
     workflow_changed: bool = False
     labels_changed: bool = False
     project_deleted: bool = False
+    #: Comment, reaction and attachment rows (`storage.task_extras`).
+    extras: Extras = field(default_factory=Extras)
 
 
 def _task_row(task: Task) -> dict[str, Any]:
@@ -198,6 +202,12 @@ class ProjectStore:
                 for r in rows
             }
 
+    async def load_refs(
+        self, project_id: UUID, comment_ids: set[UUID], attachment_ids: set[UUID]
+    ) -> Refs:
+        """The live comments and attachments a batch's commands name (see `task_extras`)."""
+        return await load_refs(self.engine, project_id, comment_ids, attachment_ids)
+
     async def commit(self, batch: Batch, *, epoch: int) -> None:
         """Write the batch atomically, conditional on `epoch`.
 
@@ -209,6 +219,14 @@ class ProjectStore:
             await self._write_replies(conn, batch.replies)
             await self._write_tasks(conn, batch)
             await self._write_sprints(conn, batch.sprints)
+            if batch.extras or batch.project_deleted:
+                await write_extras(
+                    conn,
+                    batch.extras,
+                    project_id=batch.project.id,
+                    project_deleted=batch.project_deleted,
+                    now=batch.events[-1].created_at if batch.events else datetime.now(UTC),
+                )
             if batch.events:
                 await conn.execute(
                     insert(t.events),

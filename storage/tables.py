@@ -56,6 +56,8 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
     _now(),
+    # Access tokens issued before this instant are refused (set by a password change).
+    Column("tokens_valid_after", DateTime(timezone=True)),
     Index("users_email_key", text("lower(email)"), unique=True),
 )
 
@@ -248,6 +250,8 @@ comments = Table(
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("deleted_at", DateTime(timezone=True)),
+    # revision: edits so far; each kept the previous body in comment_revisions (0005).
+    Column("revision", Integer, nullable=False, server_default="0"),
     Index("comments_task_idx", "task_id", "created_at"),
 )
 
@@ -266,7 +270,13 @@ attachments = Table(
     Column("blob_key", Text, nullable=False),
     _now(),
     Column("deleted_at", DateTime(timezone=True)),
+    # thumbnail_key: the blob of an image's thumbnail, once made (0005).
+    Column("thumbnail_key", Text),
     Index("attachments_task_idx", "task_id"),
+    # Storage used per organisation (quota), and deleted rows whose blobs the
+    # collector still has to remove.
+    Index("attachments_org_live_idx", "org_id", postgresql_where=text("deleted_at IS NULL")),
+    Index("attachments_deleted_idx", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
 )
 
 # The transactional outbox: one row per committed change, numbered per project.
@@ -315,6 +325,27 @@ refresh_tokens = Table(
     Column("used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
     _now(),
+    Index("refresh_tokens_family_idx", "family_id"),
+    Index("refresh_tokens_user_idx", "user_id"),
+)
+
+# Personal API tokens for scripts; only the SHA-256 of the secret is stored.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("scopes", ARRAY(String(16)), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    _now(),
+    Index("api_tokens_user_idx", "user_id", "created_at"),
 )
 
 idempotency_keys = Table(
@@ -418,4 +449,54 @@ email_queue = Table(
         "next_attempt_at",
         postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
     ),
+)
+
+# -- comments and attachments (migration 0005) -------------------------------------
+
+# The previous bodies of edited comments: revision n holds the body before edit n.
+comment_revisions = Table(
+    "comment_revisions",
+    metadata,
+    Column(
+        "comment_id",
+        UUID(as_uuid=True),
+        ForeignKey("comments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("revision", Integer, nullable=False),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("editor_id", UUID(as_uuid=True), nullable=False),
+    # When this body was replaced.
+    Column("replaced_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("comment_id", "revision"),
+)
+
+# One row per (comment, user, emoji): a user reacts with each emoji at most once.
+comment_reactions = Table(
+    "comment_reactions",
+    metadata,
+    Column(
+        "comment_id",
+        UUID(as_uuid=True),
+        ForeignKey("comments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("emoji", String(64), nullable=False),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    _now(),
+    PrimaryKeyConstraint("comment_id", "user_id", "emoji"),
+)
+
+# Per-organisation storage quota overriding TASKHIVE_ORG_STORAGE_QUOTA_BYTES.
+org_quotas = Table(
+    "org_quotas",
+    metadata,
+    Column(
+        "org_id", UUID(as_uuid=True), ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("storage_bytes", BigInteger, nullable=False),
 )

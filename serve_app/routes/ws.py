@@ -20,7 +20,7 @@ from realtime.protocol import CloseCode, ProtocolError, validate
 from realtime.session import Limits, Session
 from serve_app.access import access_project
 from serve_app.context import AppContext, get_ctx
-from serve_app.security import Principal, decode_access_token
+from serve_app.security import Principal
 from storage import accounts
 
 router = APIRouter(tags=["realtime"])
@@ -68,7 +68,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     try:
         if token is None:
             token = await _first_message_token(websocket)
-        principal = decode_access_token(token, secret=ctx.config.jwt_secret)
+        # The same check as every HTTP route: signature, claims, revocation, membership.
+        principal = await ctx.auth.authenticate(token)
     except TimeoutError:
         await websocket.close(CloseCode.AUTH_TIMEOUT, "no auth message")
         return

@@ -101,6 +101,11 @@ def stack(
         smtp_url=smtp_server.url,
         digest_window_s=2.0,  # short, so digest tests wait seconds, not minutes
         email_retry_base_s=0.5,
+        auth_cache_s=1.0,  # revocations reach the other replica within a second
+        rate_limit_per_min=100_000,  # the suite never hits it; test_rate_limit uses its own
+        # Above the 200 MB streaming test's file, so that one passes and the
+        # over-limit test stays near it in size.
+        attachment_max_bytes=201 * 1024 * 1024,
     )
     running = Stack(settings)
     try:

@@ -243,7 +243,9 @@ async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(
 
         seen, code = await asyncio.to_thread(stalled.drain, 30.0)
         assert seen < count, "the stalled client was never cut off"
-        assert code in (4429, None), code  # the close frame, or the connection just ends
+        # 4429 when the close frame got through; under heavy load the server may give
+        # up on delivering it and end the connection (1011, or no frame at all).
+        assert code in (4429, 1011, None), code
     finally:
         await fast.close()
         stalled.sock.close()
