@@ -179,7 +179,21 @@ def _instance_ports_env() -> dict[str, str]:
         "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": free(),
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(socket_dir / "metrics.sock"),
         "RAY_SERVE_HAPROXY_NBTHREAD": str(min(4, os.cpu_count() or 1)),
+        **_haproxy_maxconn_env(),
     }
+
+
+def _haproxy_maxconn_env() -> dict[str, str]:
+    """Raise HAProxy's global connection cap (4,096 by default, and every open
+    websocket counts) as far as the open-files limit allows: HAProxy needs about
+    2.5 descriptors per connection and refuses to start without them."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    maxconn = min(100_000, int((hard - 100) / 2.5))
+    return {"RAY_SERVE_HAPROXY_MAXCONN": str(maxconn)} if maxconn > 4096 else {}
 
 
 def _ray_temp_dir() -> Path:

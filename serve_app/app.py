@@ -98,7 +98,9 @@ def _login_policy(config: AppConfig) -> LoginPolicy:
 @serve.deployment(
     name="api",
     ray_actor_options={"num_cpus": 0},
-    max_ongoing_requests=1000,
+    # Serve counts every open websocket as an ongoing request for as long as it
+    # lives; a low cap would let long-lived sessions starve HTTP requests.
+    max_ongoing_requests=20_000,
     health_check_period_s=10,
     graceful_shutdown_timeout_s=10,
 )
