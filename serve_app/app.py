@@ -22,6 +22,7 @@ from serve_app.ratelimit import LoginPolicy, LoginThrottle, RateLimiter
 from serve_app.ratelimit_middleware import RateLimitMiddleware
 from serve_app.routes import api_tokens, auth, health, projects, tasks, users, ws
 from serve_app.routes import attachments as attachment_routes
+from serve_app.routes import audit as audit_routes
 from serve_app.routes import comments as comment_routes
 from serve_app.routes import notifications as notification_routes
 from serve_app.routes import planning as planning_routes
@@ -44,6 +45,7 @@ def build_app() -> FastAPI:
     app.include_router(notification_routes.router)
     app.include_router(notification_routes.settings_router)
     app.include_router(planning_routes.router)
+    app.include_router(audit_routes.router)
     for extra in (comment_routes, attachment_routes):
         app.include_router(extra.task_router)
         app.include_router(extra.router)

@@ -1,0 +1,72 @@
+"""`GET /api/v1/audit`: owners and admins read their organisation's log, newest
+first, filtered and paginated; members get 403; other organisations see nothing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from serve_app.security import Principal, issue_access_token
+from tests.integration.conftest import User, create_project, signup
+
+SECRET = "integration-test-secret-0123456789abcdef"
+
+
+async def _audit(client: httpx.AsyncClient, user: User, **params: Any) -> httpx.Response:
+    return await client.get("/api/v1/audit", params=params, headers=user.headers)
+
+
+async def test_owner_reads_filters_and_pages_the_log(client: httpx.AsyncClient) -> None:
+    owner = await signup(client)
+    await client.post("/api/v1/auth/login", json={"email": owner.email, "password": "wrong one!"})
+    await client.post(
+        "/api/v1/auth/login", json={"email": owner.email, "password": "correct horse"}
+    )
+    project = await create_project(client, owner)
+
+    r = await _audit(client, owner)
+    assert r.status_code == 200
+    actions = [i["action"] for i in r.json()["items"]]
+    assert actions[:4] == ["project.created", "auth.login", "auth.login_failed", "user.signup"]
+    assert r.json()["items"][0]["target_id"] == project["id"]
+    assert all(i["actor_id"] == owner.id for i in r.json()["items"])
+
+    only = await _audit(client, owner, action="auth.login_failed")
+    assert [i["action"] for i in only.json()["items"]] == ["auth.login_failed"]
+
+    first = await _audit(client, owner, limit=2)
+    assert len(first.json()["items"]) == 2 and first.json()["next_cursor"]
+    rest = await _audit(client, owner, limit=2, cursor=first.json()["next_cursor"])
+    ids = [i["id"] for i in first.json()["items"] + rest.json()["items"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == len(ids)
+
+    future = await _audit(client, owner, since="2999-01-01T00:00:00Z")
+    assert future.json()["items"] == []
+    naive = await _audit(client, owner, since="2026-01-01T00:00:00")
+    assert naive.status_code == 422
+
+
+async def test_members_get_403_and_other_orgs_see_nothing(
+    client: httpx.AsyncClient, alice: User, mallory: User, db: Any
+) -> None:
+    bob = await signup(client)
+    await db.execute(
+        "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'member')",
+        uuid.UUID(alice.org_id),
+        uuid.UUID(bob.id),
+    )
+    token = issue_access_token(
+        Principal(user_id=uuid.UUID(bob.id), org_id=uuid.UUID(alice.org_id)),
+        secret=SECRET,
+        ttl_s=300,
+    )
+    r = await client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 403
+    assert r.headers["content-type"] == "application/problem+json"
+
+    theirs = await _audit(client, mallory, limit=200)
+    assert theirs.status_code == 200
+    assert all(i["actor_id"] != alice.id for i in theirs.json()["items"])
+    assert (await client.get("/api/v1/audit")).status_code == 401
