@@ -23,8 +23,12 @@ from sqlalchemy.engine import make_url
 
 from cluster.settings import Settings
 from cluster.stack import Stack
+from serve_app.security import Principal, issue_access_token
 from storage.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.integration.smtp_server import SmtpServer
+
+#: The test stack signs tokens with this, so tests can craft their own.
+JWT_SECRET = "integration-test-secret-0123456789abcdef"
 
 
 def free_port() -> int:
@@ -97,7 +101,7 @@ def stack(
         ws_replay_limit=100,
         ws_reauthorize_s=1.0,
         idle_seconds=600,
-        jwt_secret="integration-test-secret-0123456789abcdef",
+        jwt_secret=JWT_SECRET,
         smtp_url=smtp_server.url,
         digest_window_s=2.0,  # short, so digest tests wait seconds, not minutes
         email_retry_base_s=0.5,
@@ -194,3 +198,19 @@ async def create_task(
 @pytest.fixture
 async def project(client: httpx.AsyncClient, alice: User) -> dict[str, Any]:
     return await create_project(client, alice)
+
+
+async def member_of(client: httpx.AsyncClient, db: Any, org_user: User, name: str) -> User:
+    """A new user who is also a member of `org_user`'s organisation, with a token for it.
+
+    There is no invitation flow yet, so the membership is written directly.
+    """
+    user = await signup(client, name=name)
+    await db.execute(
+        "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'member')",
+        uuid.UUID(org_user.org_id),
+        uuid.UUID(user.id),
+    )
+    principal = Principal(user_id=uuid.UUID(user.id), org_id=uuid.UUID(org_user.org_id))
+    token = issue_access_token(principal, secret=JWT_SECRET, ttl_s=3600)
+    return User(user.id, org_user.org_id, user.email, token, user.refresh_token)

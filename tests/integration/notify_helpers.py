@@ -10,12 +10,9 @@ from email.message import EmailMessage
 from typing import Any, TypeVar
 
 import httpx
-import jwt
 
-from serve_app.security import AUDIENCE, ISSUER
-from tests.integration.conftest import User, signup
+from tests.integration.conftest import User
 
-SECRET = "integration-test-secret-0123456789abcdef"
 T = TypeVar("T")
 
 
@@ -31,31 +28,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s; last: {result!r}")
         await asyncio.sleep(0.1)
-
-
-async def member_of(client: httpx.AsyncClient, db: Any, org_user: User, name: str) -> User:
-    """A new user who is also a member of `org_user`'s organisation, with a token for it.
-
-    There is no invitation flow yet, so the membership is written directly.
-    """
-    user = await signup(client, name=name)
-    await db.execute(
-        "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'member')",
-        uuid.UUID(org_user.org_id),
-        uuid.UUID(user.id),
-    )
-    now = int(time.time())
-    claims = {
-        "sub": user.id,
-        "org": org_user.org_id,
-        "iat": now,
-        "nbf": now,
-        "exp": now + 3600,
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-    }
-    token = jwt.encode(claims, SECRET, algorithm="HS256")
-    return User(user.id, org_user.org_id, user.email, token, user.refresh_token)
 
 
 async def inbox(client: httpx.AsyncClient, user: User, **params: Any) -> dict[str, Any]:

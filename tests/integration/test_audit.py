@@ -3,15 +3,11 @@ first, filtered and paginated; members get 403; other organisations see nothing.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
 
-from serve_app.security import Principal, issue_access_token
-from tests.integration.conftest import User, create_project, signup
-
-SECRET = "integration-test-secret-0123456789abcdef"
+from tests.integration.conftest import User, create_project, member_of, signup
 
 
 async def _audit(client: httpx.AsyncClient, user: User, **params: Any) -> httpx.Response:
@@ -51,18 +47,8 @@ async def test_owner_reads_filters_and_pages_the_log(client: httpx.AsyncClient) 
 async def test_members_get_403_and_other_orgs_see_nothing(
     client: httpx.AsyncClient, alice: User, mallory: User, db: Any
 ) -> None:
-    bob = await signup(client)
-    await db.execute(
-        "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'member')",
-        uuid.UUID(alice.org_id),
-        uuid.UUID(bob.id),
-    )
-    token = issue_access_token(
-        Principal(user_id=uuid.UUID(bob.id), org_id=uuid.UUID(alice.org_id)),
-        secret=SECRET,
-        ttl_s=300,
-    )
-    r = await client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    bob = await member_of(client, db, alice, "Bob")
+    r = await _audit(client, bob)
     assert r.status_code == 403
     assert r.headers["content-type"] == "application/problem+json"
 

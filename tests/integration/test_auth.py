@@ -9,9 +9,8 @@ import httpx
 import jwt
 
 from serve_app.security import AUDIENCE, ISSUER
+from tests.integration.conftest import JWT_SECRET as SECRET
 from tests.integration.conftest import User, signup
-
-SECRET = "integration-test-secret-0123456789abcdef"
 
 
 async def test_signup_creates_user_org_and_tokens(client: httpx.AsyncClient, db) -> None:

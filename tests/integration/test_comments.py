@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import User, create_task
-from tests.integration.notify_helpers import consumed, eventually, inbox, member_of
+from tests.integration.conftest import User, create_task, member_of
+from tests.integration.notify_helpers import consumed, eventually, inbox
 
 pytestmark = pytest.mark.timeout(120)
 

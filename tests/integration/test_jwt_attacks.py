@@ -16,9 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.warnings import InsecureKeyLengthWarning
 
 from serve_app.security import AUDIENCE, ISSUER
+from tests.integration.conftest import JWT_SECRET as SECRET
 from tests.integration.conftest import User, signup
-
-SECRET = "integration-test-secret-0123456789abcdef"
 
 
 def _claims(user: User, **overrides: Any) -> dict[str, Any]:

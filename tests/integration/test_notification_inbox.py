@@ -8,14 +8,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import User, create_task
+from tests.integration.conftest import User, create_task, member_of
 from tests.integration.notify_helpers import (
     all_mail_sent,
     body_text,
     consumed,
     eventually,
     inbox,
-    member_of,
 )
 from tests.integration.smtp_server import SmtpServer
 

@@ -15,14 +15,13 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from tests.integration.conftest import User, create_project, create_task, signup
+from tests.integration.conftest import User, create_project, create_task, member_of, signup
 from tests.integration.notify_helpers import (
     all_mail_sent,
     body_text,
     consumed,
     eventually,
     inbox,
-    member_of,
 )
 from tests.integration.smtp_server import SmtpServer
 

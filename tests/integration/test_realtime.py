@@ -19,10 +19,8 @@ import pytest
 import redis.asyncio as aioredis
 from websockets.exceptions import ConnectionClosed
 
-from tests.integration.conftest import User, create_project, create_task, signup
+from tests.integration.conftest import User, create_project, create_task, member_of
 from tests.integration.wsclient import WsClient
-
-SECRET = "integration-test-secret-0123456789abcdef"
 
 
 async def _writes(
@@ -342,14 +340,8 @@ async def test_presence_join_and_leave(
 async def test_losing_membership_ends_the_subscription(
     client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any], db
 ) -> None:
-    # A second member of Alice's organisation, removed while subscribed.
-    bob = await signup(client)
-    await db.execute(
-        "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, 'member')",
-        uuid.UUID(alice.org_id),
-        uuid.UUID(bob.id),
-    )
-    ws = await WsClient.open(base_url, _token_for(bob, alice))
+    bob = await member_of(client, db, alice, "Bob")  # removed while subscribed
+    ws = await WsClient.open(base_url, bob.token)
     try:
         assert (await ws.subscribe(project["id"]))["type"] == "subscribed"
         await db.execute(
@@ -364,11 +356,3 @@ async def test_losing_membership_ends_the_subscription(
             await ws.next({"event"}, timeout=1.5)
     finally:
         await ws.close()
-
-
-def _token_for(user: User, org_of: User) -> str:
-    """An access token for `user` acting in `org_of`'s organisation."""
-    from serve_app.security import Principal, issue_access_token
-
-    principal = Principal(user_id=uuid.UUID(user.id), org_id=uuid.UUID(org_of.org_id))
-    return issue_access_token(principal, secret=SECRET, ttl_s=300)
