@@ -34,6 +34,14 @@ async def caller_role(ctx: AppContext, principal: Principal) -> str:
     return role
 
 
+async def readable_project_ids(ctx: AppContext, principal: Principal) -> list[UUID]:
+    """Ids of the projects the caller may read: the one definition search, lists,
+    exports and reports filter by (inside their queries, so counts never leak)."""
+    async with ctx.engine.connect() as conn:
+        projects = await catalog.list_projects(conn, org_id=principal.org_id)
+    return [p.id for p in projects]
+
+
 async def access_project(ctx: AppContext, principal: Principal, project_id: UUID) -> Project:
     async with ctx.engine.connect() as conn:
         project = await catalog.get_project(conn, org_id=principal.org_id, project_id=project_id)
