@@ -83,6 +83,21 @@ class Settings(BaseSettings):
         default=10 * 1024**3, ge=0, description="attachment bytes per organisation"
     )
 
+    # -- webhooks ------------------------------------------------------------------
+    webhook_allow_private: bool = Field(
+        default=False, description="let webhooks reach loopback/private addresses"
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="per delivery attempt")
+    webhook_retry_base_s: float = Field(
+        default=30.0, gt=0, description="first retry delay of a failed delivery (doubles)"
+    )
+    webhook_give_up_s: float = Field(
+        default=86400.0, gt=0, description="a delivery is retried for this long"
+    )
+    webhook_disable_after: int = Field(
+        default=50, ge=1, description="failed deliveries in a row that switch a webhook off"
+    )
+
     def blob_config(self) -> BlobConfig:
         return BlobConfig(
             local_dir=str((self.data_dir / "blobs").resolve()),

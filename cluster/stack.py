@@ -11,11 +11,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cluster.settings import Settings
 from storage.embedded import EmbeddedPostgres, EmbeddedRedis
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from realtime.webhooks import WebhookConfig
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,7 @@ class Stack:
             blobs=self.settings.blob_config(),
             attachment_max_bytes=self.settings.attachment_max_bytes,
             org_storage_quota_bytes=self.settings.org_storage_quota_bytes,
+            webhook_allow_private=self.settings.webhook_allow_private,
         )
         app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
@@ -139,7 +143,7 @@ class Stack:
             OutboxConfig(
                 database_url=self.database_url,
                 redis_url=self.redis_url,
-                consumers=(notify, CollectorConfig(s.blob_config())),
+                consumers=(notify, CollectorConfig(s.blob_config()), _webhook_config(s)),
                 poll_s=s.outbox_poll_s,
             )
         )
@@ -219,3 +223,20 @@ def _wait_http(url: str, timeout_s: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
         time.sleep(0.2)
+
+
+def _webhook_config(s: Settings) -> WebhookConfig:
+    from datetime import timedelta
+
+    from domain.webhooks import RetryPolicy
+    from realtime.webhooks import WebhookConfig
+
+    return WebhookConfig(
+        allow_private=s.webhook_allow_private,
+        timeout_s=s.webhook_timeout_s,
+        retry=RetryPolicy(
+            base=timedelta(seconds=s.webhook_retry_base_s),
+            give_up_after=timedelta(seconds=s.webhook_give_up_s),
+            disable_after=s.webhook_disable_after,
+        ),
+    )

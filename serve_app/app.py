@@ -26,6 +26,7 @@ from serve_app.routes import audit as audit_routes
 from serve_app.routes import comments as comment_routes
 from serve_app.routes import notifications as notification_routes
 from serve_app.routes import planning as planning_routes
+from serve_app.routes import webhooks as webhook_routes
 from serve_app.uploads import BoundedUploadBody
 from storage.db import create_engine
 
@@ -50,6 +51,7 @@ def build_app() -> FastAPI:
         app.include_router(extra.task_router)
         app.include_router(extra.router)
     app.include_router(api_tokens.router)
+    app.include_router(webhook_routes.router)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(BoundedUploadBody)  # outermost: before anything awaits
     return app

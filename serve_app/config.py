@@ -33,3 +33,5 @@ class AppConfig:
     blobs: BlobConfig | None = None
     attachment_max_bytes: int = 100 * 1024 * 1024
     org_storage_quota_bytes: int = 10 * 1024**3
+    #: Whether webhooks may target loopback/private addresses (a self-hosted network).
+    webhook_allow_private: bool = False

@@ -500,3 +500,58 @@ org_quotas = Table(
     ),
     Column("storage_bytes", BigInteger, nullable=False),
 )
+
+# Outgoing webhooks: organisation-wide (project_id NULL) or one project's.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", UUID(as_uuid=True), ForeignKey("projects.id", ondelete="CASCADE")),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("events", ARRAY(String(64)), nullable=False),
+    Column("description", String(200), nullable=False, server_default=text("''")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("disabled_reason", Text),
+    Column("created_by", UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")),
+    _now(),
+    Index("webhooks_org_idx", "org_id", "project_id"),
+)
+
+# One row per (hook, event): the payload as first built, its attempts and outcome.
+# `id` is the delivery's idempotency id, sent with every attempt.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "webhook_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column("project_id", UUID(as_uuid=True)),
+    Column("version", BigInteger),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    _now(),
+    Column("finished_at", DateTime(timezone=True)),
+    CheckConstraint(
+        "status IN ('pending', 'delivered', 'failed')", name="webhook_deliveries_status_check"
+    ),
+    UniqueConstraint("webhook_id", "project_id", "version", name="webhook_deliveries_event_key"),
+    Index("webhook_deliveries_log_idx", "webhook_id", "created_at", "id"),
+    Index(
+        "webhook_deliveries_due_idx",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)

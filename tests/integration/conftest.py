@@ -110,6 +110,9 @@ def stack(
         # Above the 200 MB streaming test's file, so that one passes and the
         # over-limit test stays near it in size.
         attachment_max_bytes=201 * 1024 * 1024,
+        webhook_allow_private=True,  # the test receiver listens on loopback
+        webhook_retry_base_s=0.2,
+        webhook_disable_after=4,
     )
     running = Stack(settings)
     try:
