@@ -149,7 +149,12 @@ class _Stage:
         )
 
     def _decide(self, command: Command) -> Reply:
-        from actors import stage_comments, stage_ops, stage_sprints  # the rest of the dispatch
+        from actors import (  # the rest of the dispatch
+            stage_comments,
+            stage_import,
+            stage_ops,
+            stage_sprints,
+        )
 
         if self.batch.project_deleted:
             raise NotFound("project not found")
@@ -176,6 +181,7 @@ class _Stage:
             stage_ops.decide(self, command)
             or stage_sprints.decide(self, command)
             or stage_comments.decide(self, command)
+            or stage_import.decide(self, command)
         )
         if reply is None:
             raise InvalidInput(f"unknown command {type(command).__name__}")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from cluster import transfer_cli
 from cluster.settings import Settings
 from cluster.stack import Stack
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--data-dir", type=Path, help="data dir of an embedded database")
     migrate.add_argument("--database-url", help="PostgreSQL URL (TASKHIVE_DATABASE_URL)")
     migrate.set_defaults(func=cmd_migrate)
+    transfer_cli.add_commands(sub)
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code

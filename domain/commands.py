@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.attachments import Attachment
+from domain.imports import ImportItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,22 @@ class SetAttachmentThumbnail:
     actor_id: UUID = SYSTEM_ACTOR
 
 
+@dataclass(frozen=True, slots=True)
+class ImportTasks:
+    """Create tasks (with their comments) from an import, all or none of them.
+
+    Items come planned (`domain.imports.plan`): ids decided, parents first. Their
+    labels and sprints are created when missing.
+    """
+
+    actor_id: UUID
+    import_id: UUID
+    source: str
+    items: tuple[ImportItem, ...]
+    idempotency: IdempotencyKey | None = None
+    role: str = DEFAULT_ROLE
+
+
 Command = (
     CreateTask
     | UpdateTask
@@ -247,6 +264,7 @@ Command = (
     | AddAttachment
     | RemoveAttachment
     | SetAttachmentThumbnail
+    | ImportTasks
 )
 
 

@@ -145,6 +145,8 @@ class NotificationConsumer:
         for e in events:
             if e.type not in rules.NOTIFYING_EVENTS or e.task_id is None:
                 continue
+            if e.payload.get("imported"):  # history brought in, not news
+                continue
             if e.task_id not in states:
                 history = (
                     []

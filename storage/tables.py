@@ -555,3 +555,30 @@ webhook_deliveries = Table(
         postgresql_where=text("status = 'pending'"),
     ),
 )
+
+# Import jobs: planned, then run batch by batch; `done` counts imported issues.
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column(
+        "project_id",
+        UUID(as_uuid=True),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("created_by", UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("source", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total", Integer, nullable=False, server_default=text("0")),
+    Column("done", Integer, nullable=False, server_default=text("0")),
+    Column("report", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("error", Text),
+    _now(),
+    Column("finished_at", DateTime(timezone=True)),
+    CheckConstraint(
+        "status IN ('running', 'done', 'failed', 'rejected')", name="imports_status_check"
+    ),
+    Index("imports_project_idx", "project_id", "created_at"),
+)
