@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,7 @@ class Stack:
             finally:
                 ray.shutdown()
                 self._ray_started = False
+                shutil.rmtree(_ray_temp_dir(), ignore_errors=True)
         while self._embedded:
             self._embedded.pop().stop()
 
@@ -202,8 +204,9 @@ def _haproxy_maxconn_env() -> dict[str, str]:
 
 def _ray_temp_dir() -> Path:
     # Ray's socket paths must stay under 107 bytes, so its session files go to a
-    # short fixed path rather than under a possibly deep data dir.
-    path = Path("/tmp") / f"taskhive-ray-{os.getuid()}"  # noqa: S108
+    # short path rather than under a possibly deep data dir. One per process: two
+    # instances starting at once in one temp dir race on its `session_latest`.
+    path = Path("/tmp") / f"taskhive-ray-{os.getuid()}-{os.getpid()}"  # noqa: S108
     path.mkdir(exist_ok=True)
     return path
 
