@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from domain import hierarchy
+from domain import custom_fields, hierarchy
 from domain import projects as project_rules
 from domain import ranks as rank_rules
 from domain import tasks as task_rules
@@ -151,6 +151,7 @@ class _Stage:
     def _decide(self, command: Command) -> Reply:
         from actors import (  # the rest of the dispatch
             stage_comments,
+            stage_fields,
             stage_import,
             stage_ops,
             stage_sprints,
@@ -182,6 +183,7 @@ class _Stage:
             or stage_sprints.decide(self, command)
             or stage_comments.decide(self, command)
             or stage_import.decide(self, command)
+            or stage_fields.decide(self, command)
         )
         if reply is None:
             raise InvalidInput(f"unknown command {type(command).__name__}")
@@ -204,6 +206,10 @@ class _Stage:
             now=self.now,
             rank=rank_rules.between(self.max_rank(), None),
         )
+        values = custom_fields.values_after(
+            project.fields, {}, fields.get("custom_fields"), creating=True
+        )
+        task = dataclasses.replace(task, custom_fields=values)
         warning = self._check_references(None, task)
         self.batch.project = dataclasses.replace(project, task_seq=number)
         self.put(task)
@@ -232,6 +238,11 @@ class _Stage:
         `previous` is what the event reports as the old values when `task` already
         carries a change decided by the caller (a move's new rank).
         """
+        if "custom_fields" in changes:
+            values = custom_fields.values_after(
+                self.project.fields, task.custom_fields, changes["custom_fields"], creating=False
+            )
+            changes = {**changes, "custom_fields": values}
         updated, diff = task_rules.changed_task(
             task, changes, if_match=if_match, statuses=self.project.statuses, now=self.now
         )

@@ -241,6 +241,27 @@ class ImportTasks:
     role: str = DEFAULT_ROLE
 
 
+@dataclass(frozen=True, slots=True)
+class CreateField:
+    actor_id: UUID
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateField:
+    actor_id: UUID
+    field_id: str
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteField:
+    """Remove a field; its values leave every task in the same commit."""
+
+    actor_id: UUID
+    field_id: str
+
+
 Command = (
     CreateTask
     | UpdateTask
@@ -265,6 +286,9 @@ Command = (
     | RemoveAttachment
     | SetAttachmentThumbnail
     | ImportTasks
+    | CreateField
+    | UpdateField
+    | DeleteField
 )
 
 

@@ -22,6 +22,8 @@ class EventType(StrEnum):
     PROJECT_DELETED = "project.deleted"
     WORKFLOW_UPDATED = "workflow.updated"
     LABELS_UPDATED = "labels.updated"
+    #: The project's custom field definitions changed; payload `{"fields": [...]}`.
+    FIELDS_UPDATED = "fields.updated"
     #: Ranks re-spaced in the background; the payload maps task id → new rank.
     TASKS_RERANKED = "tasks.reranked"
     SPRINT_CREATED = "sprint.created"

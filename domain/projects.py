@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from domain.custom_fields import FieldDef
 from domain.errors import InvalidInput
 from domain.workflow import COLOR, Workflow
 from domain.workflow_templates import DEFAULT_STATUS_IDS, template
@@ -48,6 +49,8 @@ class Project:
     workflow: Workflow = field(default_factory=template)
     #: The project's label set: name → colour.
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: Custom field definitions (`domain.custom_fields`), in display order.
+    fields: tuple[FieldDef, ...] = ()
 
     @property
     def statuses(self) -> tuple[str, ...]:
@@ -76,6 +79,7 @@ class Project:
             "settings": dict(self.settings),
             "created_at": self.created_at.isoformat(),
             "version": self.version,
+            "custom_fields": [f.as_json() for f in self.fields],
         }
 
 

@@ -39,6 +39,7 @@ EDITABLE_FIELDS = frozenset(
         "labels",
         "watchers",
         "sprint_id",
+        "custom_fields",
     }
 )
 
@@ -75,6 +76,8 @@ class Task:
     labels: tuple[str, ...] = ()
     watchers: tuple[UUID, ...] = ()
     sprint_id: UUID | None = None
+    #: Custom field values by field id (`domain.custom_fields`).
+    custom_fields: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The public representation, shared by the API and the event payloads."""
@@ -99,6 +102,7 @@ class Task:
             "labels": list(self.labels),
             "watchers": [str(w) for w in self.watchers],
             "sprint_id": _str_or_none(self.sprint_id),
+            "custom_fields": dict(self.custom_fields),
         }
 
 
@@ -153,6 +157,8 @@ def check_fields(fields: Mapping[str, Any], *, statuses: tuple[str, ...]) -> dic
         if value is not None and not isinstance(value, UUID):
             raise InvalidInput.field(name, "must be an id")
     _check_planning_fields(out)
+    if "custom_fields" in out and not isinstance(out["custom_fields"], Mapping):
+        raise InvalidInput.field("custom_fields", "must be an object of field → value")
     return out
 
 

@@ -113,6 +113,11 @@ class TaskPlanning(Strict):
     )
     watchers: list[UUID] | None = Field(default=None, max_length=200)
     sprint_id: UUID | None = None
+    custom_fields: dict[str, Any] | None = Field(
+        default=None,
+        max_length=200,
+        description="custom field values by field id or name; null clears one",
+    )
 
 
 class TaskIn(TaskPlanning):
@@ -153,6 +158,7 @@ class TaskOut(BaseModel):
     labels: list[str]
     watchers: list[UUID]
     sprint_id: UUID | None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
 
 
 class TaskList(BaseModel):

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.commands import IdempotencyKey, Reply
+from domain.custom_fields import definitions_from_json
 from domain.events import Event
 from domain.projects import Project
 from domain.sprints import Sprint, SprintState
@@ -55,6 +56,7 @@ class Batch:
     teams_changed: bool = False
     workflow_changed: bool = False
     labels_changed: bool = False
+    fields_changed: bool = False
     project_deleted: bool = False
     #: Comment, reaction and attachment rows (`storage.task_extras`).
     extras: Extras = field(default_factory=Extras)
@@ -84,6 +86,7 @@ def _task_row(task: Task) -> dict[str, Any]:
         "labels": list(task.labels),
         "watchers": list(task.watchers),
         "sprint_id": task.sprint_id,
+        "custom_fields": dict(task.custom_fields),
     }
 
 
@@ -111,6 +114,7 @@ def task_from_row(row: Any) -> Task:
         labels=tuple(row.labels or ()),
         watchers=tuple(row.watchers or ()),
         sprint_id=row.sprint_id,
+        custom_fields=row.custom_fields or {},
     )
 
 
@@ -133,6 +137,7 @@ _UPDATE_TASK = (
         labels=bindparam("labels"),
         watchers=bindparam("watchers"),
         sprint_id=bindparam("sprint_id"),
+        custom_fields=bindparam("custom_fields"),
     )
 )
 
@@ -253,6 +258,8 @@ class ProjectStore:
         # With settings, since a pre-workflow project's statuses moved out of them.
         if batch.workflow_changed or batch.project_changed:
             values["workflow"] = p.workflow.as_json()
+        if batch.fields_changed:
+            values["custom_fields"] = [f.as_json() for f in p.fields]
         if batch.labels_changed:
             values["labels"] = p.labels_json()
         if batch.project_deleted:
@@ -408,4 +415,5 @@ def project_from_row(row: Any, team_ids: Iterable[UUID]) -> Project:
         task_seq=row.task_seq,
         workflow=workflow,
         labels={x["name"]: x["color"] for x in (row.labels or [])},
+        fields=definitions_from_json(row.custom_fields),
     )

@@ -120,6 +120,8 @@ projects = Table(
     Column("workflow", JSONB),
     # labels: the project's label set, [{name, color}].
     Column("labels", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # custom_fields: the project's field definitions, [{id, name, type, ...}] (0011).
+    Column("custom_fields", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("deleted_at", DateTime(timezone=True)),
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
@@ -193,6 +195,8 @@ tasks = Table(
     Column("labels", ARRAY(String(64)), nullable=False, server_default=text("'{}'")),
     Column("watchers", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=text("'{}'")),
     Column("sprint_id", UUID(as_uuid=True)),
+    # custom_fields: values by field id (0011).
+    Column("custom_fields", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     PrimaryKeyConstraint("project_id", "id"),
     UniqueConstraint("project_id", "number", name="tasks_project_number_key"),
     CheckConstraint(

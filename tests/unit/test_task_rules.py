@@ -87,6 +87,7 @@ def test_all_editable_fields_accepted_together() -> None:
             "labels": ["bug", "bug", "ui"],
             "watchers": [watcher],
             "sprint_id": sprint,
+            "custom_fields": {"Severity": "High"},
         }
     )
     assert set(out) == EDITABLE_FIELDS
@@ -103,6 +104,7 @@ def test_all_editable_fields_accepted_together() -> None:
         "labels": ("bug", "ui"),
         "watchers": (watcher,),
         "sprint_id": sprint,
+        "custom_fields": {"Severity": "High"},  # checked against the project by the grain
     }
 
 
