@@ -163,10 +163,18 @@ class _Stage:
             case CreateTask(actor_id=actor, fields=fields):
                 return self._create(actor, fields)
             case UpdateTask(
-                actor_id=actor, task_id=task_id, changes=changes, if_match=if_match, role=role
+                actor_id=actor,
+                task_id=task_id,
+                changes=changes,
+                if_match=if_match,
+                role=role,
+                cause=cause,
             ):
                 task = self.task(task_id)
-                updated = self.change_task(task, changes, actor, role=role, if_match=if_match)
+                extra = {"caused_by": cause} if cause else None
+                updated = self.change_task(
+                    task, changes, actor, role=role, if_match=if_match, extra=extra
+                )
                 return Reply(200, updated.as_json())
             case DeleteTask(actor_id=actor, task_id=task_id, if_match=if_match):
                 return self._delete(actor, task_id, if_match)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 from uuid import UUID, uuid4
 
 from actors.stage import _Stage
@@ -46,8 +47,8 @@ def referenced_rows(commands: Iterable[Command]) -> tuple[set[UUID], set[UUID]]:
 def decide(stage: _Stage, command: Command) -> Reply | None:
     """The reply to `command` if it is one of this module's, else None."""
     match command:
-        case AddComment(actor_id=actor, task_id=task_id, body=body):
-            return _add(stage, actor, task_id, body)
+        case AddComment(actor_id=actor, task_id=task_id, body=body, cause=cause):
+            return _add(stage, actor, task_id, body, cause)
         case EditComment(actor_id=actor, comment_id=comment_id, body=body):
             return _edit(stage, actor, comment_id, body)
         case DeleteComment(actor_id=actor, comment_id=comment_id, admin=admin):
@@ -86,7 +87,9 @@ def _comment(stage: _Stage, comment_id: UUID) -> Comment | None:
     return comment
 
 
-def _add(stage: _Stage, actor: UUID, task_id: UUID, body: str) -> Reply:
+def _add(
+    stage: _Stage, actor: UUID, task_id: UUID, body: str, cause: dict[str, Any] | None = None
+) -> Reply:
     task = stage.task(task_id)
     comment = Comment(
         id=uuid4(),
@@ -101,7 +104,10 @@ def _add(stage: _Stage, actor: UUID, task_id: UUID, body: str) -> Reply:
     stage.refs.comments[comment.id] = comment
     stage.batch.extras.new_comments[comment.id] = comment
     json = comment.as_json()
-    stage.event(EventType.COMMENT_CREATED, actor, task.id, {"comment": json})
+    payload: dict[str, Any] = {"comment": json}
+    if cause:
+        payload["caused_by"] = cause
+    stage.event(EventType.COMMENT_CREATED, actor, task.id, payload)
     return Reply(201, json)
 
 

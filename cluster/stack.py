@@ -127,6 +127,7 @@ class Stack:
     def start_outbox(self) -> None:
         """Start (or find) the outbox relay actor with its consumers (notifications)."""
         from actors.outbox import OutboxConfig, ensure_outbox
+        from realtime.automation import AutomationConfig
         from realtime.blob_collector import CollectorConfig
         from realtime.notify_consumer import NotifyConfig
 
@@ -144,7 +145,12 @@ class Stack:
             OutboxConfig(
                 database_url=self.database_url,
                 redis_url=self.redis_url,
-                consumers=(notify, CollectorConfig(s.blob_config()), _webhook_config(s)),
+                consumers=(
+                    notify,
+                    CollectorConfig(s.blob_config()),
+                    _webhook_config(s),
+                    AutomationConfig(hosts=s.hosts),
+                ),
                 poll_s=s.outbox_poll_s,
             )
         )

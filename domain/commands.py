@@ -55,6 +55,8 @@ class UpdateTask:
     changes: dict[str, Any]
     if_match: int | None = None
     role: str = DEFAULT_ROLE
+    #: Set by automation (`{"rule_id", "depth"}`); the event carries it as `caused_by`.
+    cause: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,7 @@ class AddComment:
     actor_id: UUID
     task_id: UUID
     body: str
+    cause: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from domain.errors import InvalidInput
@@ -120,24 +119,3 @@ class RetryPolicy:
         delay = min(self.base * 2 ** max(attempts - 1, 0), self.cap)
         due = now + delay
         return None if due - created_at > self.give_up_after else due
-
-
-def fold_task(
-    history: Iterable[tuple[str, dict[str, Any]]], start: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
-    """The task after its events `(type, payload)`, oldest first, from `start`.
-
-    Creation carries the whole task; updates carry the changed fields; a delete
-    leaves nothing. Comment and attachment events do not change the task.
-    """
-    task = dict(start) if start is not None else None
-    for event_type, payload in history:
-        if event_type == EventType.TASK_CREATED:
-            task = dict(payload.get("task") or {})
-        elif event_type == EventType.TASK_UPDATED and task is not None:
-            task.update(payload.get("changes") or {})
-            if "version" in payload:
-                task["version"] = payload["version"]
-        elif event_type == EventType.TASK_DELETED:
-            task = None
-    return task

@@ -35,6 +35,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain import webhooks as rules
+from domain.task_fold import fold_task
 from storage import notifications, outbox
 from storage import webhooks as store
 from storage.outbox import StoredEvent
@@ -153,8 +154,8 @@ class WebhookConsumer:
                     conn, event.project_id, event.task_id, before=event.version
                 )
             )
-            states[event.task_id] = rules.fold_task(history)
-        task = rules.fold_task([(event.type, event.payload)], start=states[event.task_id])
+            states[event.task_id] = fold_task(history)
+        task = fold_task([(event.type, event.payload)], start=states[event.task_id])
         states[event.task_id] = task
         return task
 

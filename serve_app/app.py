@@ -23,6 +23,7 @@ from serve_app.ratelimit_middleware import RateLimitMiddleware
 from serve_app.routes import api_tokens, auth, health, projects, tasks, users, ws
 from serve_app.routes import attachments as attachment_routes
 from serve_app.routes import audit as audit_routes
+from serve_app.routes import automation as automation_routes
 from serve_app.routes import comments as comment_routes
 from serve_app.routes import fields as field_routes
 from serve_app.routes import imports as import_routes
@@ -56,6 +57,7 @@ def build_app() -> FastAPI:
     app.include_router(webhook_routes.router)
     app.include_router(import_routes.router)
     app.include_router(field_routes.router)
+    app.include_router(automation_routes.router)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(BoundedUploadBody)  # outermost: before anything awaits
     return app

@@ -586,3 +586,57 @@ imports = Table(
     ),
     Index("imports_project_idx", "project_id", "created_at"),
 )
+
+# Automation rules of a project (domain.automation).
+automation_rules = Table(
+    "automation_rules",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column(
+        "project_id",
+        UUID(as_uuid=True),
+        ForeignKey("projects.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(100), nullable=False),
+    Column("trigger", JSONB, nullable=False),
+    Column("condition", Text, nullable=False, server_default=text("''")),
+    Column("actions", JSONB, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("disabled_reason", Text),
+    Column("created_by", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")),
+    _now(),
+    Index("automation_rules_project_idx", "project_id"),
+)
+
+# One row per (rule, triggering event): queued by the consumer, run by the worker.
+automation_runs = Table(
+    "automation_runs",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column(
+        "rule_id",
+        UUID(as_uuid=True),
+        ForeignKey("automation_rules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("task_id", UUID(as_uuid=True)),
+    Column("event_type", String(64), nullable=False),
+    Column("depth", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text),
+    _now(),
+    Column("finished_at", DateTime(timezone=True)),
+    CheckConstraint(
+        "status IN ('pending', 'succeeded', 'skipped', 'failed', 'loop_stopped')",
+        name="automation_runs_status_check",
+    ),
+    UniqueConstraint("rule_id", "project_id", "version", name="automation_runs_event_key"),
+    Index("automation_runs_rule_idx", "rule_id", "created_at"),
+    Index("automation_runs_pending_idx", "created_at", postgresql_where=text("status = 'pending'")),
+)

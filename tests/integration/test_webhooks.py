@@ -58,6 +58,18 @@ async def _deliveries(client: httpx.AsyncClient, user: User, hook_id: str) -> li
     return items
 
 
+async def _settled(client: httpx.AsyncClient, user: User, hook_id: str, count: int) -> list[Any]:
+    """The log once `count` deliveries are recorded as finished (the receiver may
+    see a request before the sender has written its outcome)."""
+
+    async def log() -> list[Any]:
+        return await _deliveries(client, user, hook_id)
+
+    return await eventually(
+        log, lambda items: sum(d["status"] != "pending" for d in items) >= count
+    )
+
+
 async def test_chosen_events_arrive_signed_with_the_task(
     client: httpx.AsyncClient, alice: User, receiver: WebhookReceiver
 ) -> None:
@@ -99,7 +111,7 @@ async def test_chosen_events_arrive_signed_with_the_task(
     assert second["data"]["changes"] == {"title": "Ship it now"}
     assert second["version"] > first["version"]
 
-    log = await _deliveries(client, alice, hook["id"])
+    log = await _settled(client, alice, hook["id"], 2)
     assert [(d["event_type"], d["status"], d["last_status_code"]) for d in log] == [
         ("task.updated", "delivered", 200),
         ("task.created", "delivered", 200),
@@ -120,7 +132,7 @@ async def test_a_failed_delivery_is_retried_with_the_same_id(
     attempts = await _arrived(receiver, path, 3)
     assert [a.status for a in attempts] == [500, 503, 200]
     assert len({a.headers["X-Taskhive-Delivery"] for a in attempts}) == 1
-    [delivery] = await _deliveries(client, alice, hook["id"])
+    [delivery] = await _settled(client, alice, hook["id"], 1)
     assert (delivery["status"], delivery["attempts"], delivery["last_status_code"]) == (
         "delivered",
         3,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.errors import InvalidInput
+from domain.task_fold import fold_task
 from domain.webhooks import (
     RetryPolicy,
     check_events,
     check_url,
-    fold_task,
     is_private_host,
     sign,
     verify,

@@ -1,0 +1,182 @@
+"""Automation rules and their run log.
+
+Functions take an open connection and never commit. Rules are read with their
+`org_id` and `project_id`. A run is queued once per (rule, event) — replays of
+the event stream add nothing — and claimed by one worker at a time
+(`FOR UPDATE SKIP LOCKED`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage import tables as t
+
+r = t.automation_rules.c
+u = t.automation_runs.c
+
+
+def rule_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "project_id": str(row.project_id),
+        "name": row.name,
+        "trigger": row.trigger,
+        "condition": row.condition,
+        "actions": row.actions,
+        "enabled": row.enabled,
+        "consecutive_failures": row.consecutive_failures,
+        "disabled_reason": row.disabled_reason,
+        "created_by": str(row.created_by) if row.created_by else None,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def run_json(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "rule_id": str(row.rule_id),
+        "version": row.version,
+        "task_id": str(row.task_id) if row.task_id else None,
+        "event_type": row.event_type,
+        "depth": row.depth,
+        "status": row.status,
+        "detail": row.detail,
+        "created_at": row.created_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+    }
+
+
+async def create_rule(conn: AsyncConnection, **values: Any) -> Any:
+    row = await conn.execute(
+        t.automation_rules.insert().values(id=uuid4(), **values).returning(*t.automation_rules.c)
+    )
+    return row.one()
+
+
+async def get_rule(conn: AsyncConnection, *, org_id: UUID, project_id: UUID, rule_id: UUID) -> Any:
+    row = await conn.execute(
+        select(t.automation_rules).where(
+            r.id == rule_id, r.org_id == org_id, r.project_id == project_id
+        )
+    )
+    return row.one_or_none()
+
+
+async def list_rules(conn: AsyncConnection, *, org_id: UUID, project_id: UUID) -> list[Any]:
+    rows = await conn.execute(
+        select(t.automation_rules)
+        .where(r.org_id == org_id, r.project_id == project_id)
+        .order_by(r.created_at, r.id)
+    )
+    return list(rows)
+
+
+async def update_rule(
+    conn: AsyncConnection, *, org_id: UUID, project_id: UUID, rule_id: UUID, values: dict[str, Any]
+) -> Any:
+    if values.get("enabled") is True:  # switched back on: a fresh start
+        values = {**values, "consecutive_failures": 0, "disabled_reason": None}
+    row = await conn.execute(
+        update(t.automation_rules)
+        .where(r.id == rule_id, r.org_id == org_id, r.project_id == project_id)
+        .values(**values)
+        .returning(*t.automation_rules.c)
+    )
+    return row.one_or_none()
+
+
+async def delete_rule(
+    conn: AsyncConnection, *, org_id: UUID, project_id: UUID, rule_id: UUID
+) -> bool:
+    result = await conn.execute(
+        t.automation_rules.delete()
+        .where(r.id == rule_id, r.org_id == org_id, r.project_id == project_id)
+        .returning(r.id)
+    )
+    return result.first() is not None
+
+
+async def enabled_rules(conn: AsyncConnection, project_id: UUID) -> list[Any]:
+    rows = await conn.execute(
+        select(t.automation_rules).where(r.project_id == project_id, r.enabled)
+    )
+    return list(rows)
+
+
+async def queue_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    result = await conn.execute(
+        pg_insert(t.automation_runs)
+        .on_conflict_do_nothing(constraint="automation_runs_event_key")
+        .returning(u.id),
+        rows,
+    )
+    return len(result.all())
+
+
+async def claim_pending(conn: AsyncConnection, limit: int) -> list[Any]:
+    """Pending runs with their rule, oldest first, locked for this transaction."""
+    rows = await conn.execute(
+        select(t.automation_runs, t.automation_rules.c.trigger.label("rule_trigger"))
+        .join(t.automation_rules, r.id == u.rule_id)
+        .where(u.status == "pending")
+        .order_by(u.created_at)
+        .limit(limit)
+        .with_for_update(of=t.automation_runs, skip_locked=True)
+    )
+    return list(rows)
+
+
+async def finish_run(
+    conn: AsyncConnection, run_id: UUID, *, status: str, detail: str | None, now: datetime
+) -> None:
+    await conn.execute(
+        update(t.automation_runs)
+        .where(u.id == run_id)
+        .values(status=status, detail=(detail or "")[:2000] or None, finished_at=now)
+    )
+
+
+async def rule_outcome(conn: AsyncConnection, rule_id: UUID, *, failed: bool) -> int:
+    """Count a run's outcome against the rule; its consecutive failures after it."""
+    failures = r.consecutive_failures + 1 if failed else 0
+    value = await conn.scalar(
+        update(t.automation_rules)
+        .where(r.id == rule_id)
+        .values(consecutive_failures=failures)
+        .returning(r.consecutive_failures)
+    )
+    return int(value or 0)
+
+
+async def disable(conn: AsyncConnection, rule_id: UUID, reason: str) -> Any:
+    row = await conn.execute(
+        update(t.automation_rules)
+        .where(r.id == rule_id, r.enabled)
+        .values(enabled=False, disabled_reason=reason)
+        .returning(*t.automation_rules.c)
+    )
+    return row.one_or_none()
+
+
+async def runs_of(conn: AsyncConnection, rule_id: UUID, limit: int) -> list[Any]:
+    rows = await conn.execute(
+        select(t.automation_runs)
+        .where(u.rule_id == rule_id)
+        .order_by(u.created_at.desc(), u.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def rule_by_id(conn: AsyncConnection, rule_id: UUID) -> Any:
+    row = await conn.execute(select(t.automation_rules).where(r.id == rule_id))
+    return row.one_or_none()
