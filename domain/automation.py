@@ -10,15 +10,21 @@ a row is switched off and its owner told.
 
 Triggers: `task_created`; `field_changed` (`field`: a task field or a custom
 field's id); `status_changed` (optional `from`/`to` status ids);
-`comment_added`. Actions: `set_field` (`field`, `value`), `transition`
-(`to`), `assign` (`user_id` or null), `add_label` (`label`), `add_comment`
-(`body`), `notify` (`user_ids`), `call_webhook` (`webhook_id`).
+`comment_added`; `schedule` (`every`: `daily` or `weekly`, `hour` 0 to 23 UTC,
+`weekday` 0 to 6 from Monday for weekly: acts on every task matching the
+condition); `due_soon` (`days` 0 to 30: acts once per due date on each open task
+due within that many days, checked hourly).
+
+Actions: `set_field` (`field`, `value`), `transition` (`to`), `assign`
+(`user_id` or null), `add_label` (`label`), `add_comment` (`body`), `notify`
+(`user_ids`), `call_webhook` (`webhook_id`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -31,7 +37,18 @@ DISABLE_AFTER = 10
 MAX_ACTIONS = 10
 NAME_MAX = 100
 
-TRIGGERS = ("task_created", "field_changed", "status_changed", "comment_added")
+TRIGGERS = (
+    "task_created",
+    "field_changed",
+    "status_changed",
+    "comment_added",
+    "schedule",
+    "due_soon",
+)
+#: Triggers that look for tasks at times rather than react to events.
+TIMED = ("schedule", "due_soon")
+#: Tasks one firing of a timed rule acts on at most.
+MAX_TASKS_PER_FIRING = 500
 ACTIONS = (
     "set_field",
     "transition",
@@ -49,6 +66,10 @@ class Trigger:
     field: str | None = None
     source: str | None = None  # status_changed: from
     target: str | None = None  # status_changed: to
+    every: str | None = None  # schedule: daily or weekly
+    hour: int = 0  # schedule: UTC hour
+    weekday: int = 0  # schedule, weekly: Monday is 0
+    days: int = 0  # due_soon
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
@@ -58,7 +79,24 @@ class Trigger:
             out["from"] = self.source
         if self.target is not None:
             out["to"] = self.target
+        if self.type == "schedule":
+            out |= {"every": self.every, "hour": self.hour}
+            if self.every == "weekly":
+                out["weekday"] = self.weekday
+        if self.type == "due_soon":
+            out["days"] = self.days
         return out
+
+    def next_firing(self, after: datetime) -> datetime:
+        """The first time after `after` this timed trigger looks for tasks."""
+        after = after.astimezone(UTC)
+        if self.type == "due_soon":
+            return after.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        at = after.replace(hour=self.hour, minute=0, second=0, microsecond=0)
+        step = timedelta(days=1)
+        while at <= after or (self.every == "weekly" and at.weekday() != self.weekday):
+            at += step
+        return at
 
 
 def _bad(field: str, message: str) -> InvalidInput:
@@ -69,9 +107,12 @@ def check_trigger(raw: Any) -> Trigger:
     if not isinstance(raw, Mapping) or raw.get("type") not in TRIGGERS:
         raise _bad("trigger", f"type must be one of: {', '.join(TRIGGERS)}")
     kind = raw["type"]
-    allowed = {"type"} | {"field_changed": {"field"}, "status_changed": {"from", "to"}}.get(
-        kind, set()
-    )
+    allowed = {"type"} | {
+        "field_changed": {"field"},
+        "status_changed": {"from", "to"},
+        "schedule": {"every", "hour", "weekday"},
+        "due_soon": {"days"},
+    }.get(kind, set())
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise _bad("trigger", f"{kind} takes no {unknown[0]!r}")
@@ -80,7 +121,22 @@ def check_trigger(raw: Any) -> Trigger:
             raise _bad("trigger", f"{name} must be a non-empty string")
     if kind == "field_changed" and "field" not in raw:
         raise _bad("trigger", "field_changed needs the field it watches")
+    if kind == "schedule":
+        every = raw.get("every")
+        if every not in ("daily", "weekly"):
+            raise _bad("trigger", "a schedule runs every 'daily' or 'weekly'")
+        hour = _int(raw.get("hour", 0), 0, 23, "hour")
+        weekday = _int(raw.get("weekday", 0), 0, 6, "weekday")
+        return Trigger(kind, every=every, hour=hour, weekday=weekday)
+    if kind == "due_soon":
+        return Trigger(kind, days=_int(raw.get("days", 1), 0, 30, "days"))
     return Trigger(kind, raw.get("field"), raw.get("from"), raw.get("to"))
+
+
+def _int(value: Any, low: int, high: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad("trigger", f"{name} must be a whole number from {low} to {high}")
+    return value
 
 
 def check_condition(text: Any) -> str:
@@ -213,3 +269,21 @@ def task_changes(actions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             case "assign":
                 changes["assignee_id"] = a["user_id"]
     return changes
+
+
+def occasion_for_event(version: int) -> str:
+    return f"v{version}"
+
+
+def occasion_for_firing(at: datetime) -> str:
+    return f"s{at.astimezone(UTC):%Y%m%dT%H}"
+
+
+def occasion_for_due(due: date) -> str:
+    return f"d{due.isoformat()}"
+
+
+def due_window(trigger: Trigger, now: datetime) -> tuple[date, date]:
+    """The due dates a `due_soon` trigger acts on at `now` (inclusive, UTC days)."""
+    today = now.astimezone(UTC).date()
+    return today, today + timedelta(days=trigger.days)

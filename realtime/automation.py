@@ -46,6 +46,7 @@ from storage import automation as store
 from storage import notifications, outbox
 from storage import tables as t
 from storage.outbox import StoredEvent
+from storage.project_store import task_from_row
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class AutomationConsumer:
                         "project_id": e.project_id,
                         "version": e.version,
                         "task_id": e.task_id,
+                        "occasion": rules.occasion_for_event(e.version),
                         "event_type": e.type,
                         "depth": depth,
                         "status": "loop_stopped" if too_deep else "pending",
@@ -141,7 +143,7 @@ class AutomationWorker:
         return self._router
 
     async def run_once(self) -> int:
-        done = 0
+        done = await self._fire_timed()
         pushes: list[tuple[str, bytes]] = []
         async with self._engine.begin() as conn:
             runs = await store.claim_pending(conn, self._config.batch)
@@ -198,10 +200,13 @@ class AutomationWorker:
         if rule.condition:
             # The task as the triggering event left it: what happened since
             # (another rule's change) must not decide whether this one applies.
-            history = await outbox.task_history(
-                conn, run.project_id, run.task_id, before=run.version + 1
-            )
-            then = fold_task(history)
+            # A timed run has no event: the task as it is now.
+            then: dict[str, Any] | None = task
+            if run.version is not None:
+                history = await outbox.task_history(
+                    conn, run.project_id, run.task_id, before=run.version + 1
+                )
+                then = fold_task(history)
             if then is None or not await _holds(conn, rule, run, then):
                 return "skipped", "condition not met", []
         owner = rule.created_by
@@ -262,6 +267,39 @@ class AutomationWorker:
                     await _call_webhook(conn, UUID(action["webhook_id"]), rule, run, task)
                     done.append("queued a webhook call")
         return "succeeded", "; ".join(done) or None, pushes
+
+    async def _fire_timed(self) -> int:
+        """Queue runs for the timed rules whose time has come; how many were queued."""
+        now = datetime.now(UTC)
+        queued = 0
+        async with self._engine.begin() as conn:
+            for rule in await store.due_timed_rules(conn, now=now, limit=10):
+                trigger = rules.check_trigger(rule.trigger)
+                tasks = await _timed_candidates(conn, rule, trigger, now)
+                if rule.condition:
+                    tasks = [x for x in tasks if await _holds(conn, rule, x, x.json)]
+                rows = [
+                    {
+                        "id": uuid4(),
+                        "rule_id": rule.id,
+                        "org_id": rule.org_id,
+                        "project_id": rule.project_id,
+                        "version": None,
+                        "task_id": x.task_id,
+                        "occasion": (
+                            rules.occasion_for_due(x.due)
+                            if trigger.type == "due_soon" and x.due is not None
+                            else rules.occasion_for_firing(now)
+                        ),
+                        "event_type": trigger.type,
+                        "depth": 1,
+                        "status": "pending",
+                    }
+                    for x in tasks[: rules.MAX_TASKS_PER_FIRING]
+                ]
+                queued += await store.queue_runs(conn, rows)
+                await store.set_next_run(conn, rule.id, trigger.next_firing(now))
+        return queued
 
     async def _push(self, pushes: list[tuple[str, bytes]]) -> None:
         if not pushes or self._redis is None:
@@ -405,3 +443,38 @@ async def _call_webhook(
             next_attempt_at=datetime.now(UTC),
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """A task a timed rule may act on (shaped like a run for `_holds`)."""
+
+    org_id: UUID
+    project_id: UUID
+    task_id: UUID
+    due: Any
+    json: dict[str, Any]
+
+
+async def _timed_candidates(
+    conn: AsyncConnection, rule: Any, trigger: rules.Trigger, now: datetime
+) -> list[_Candidate]:
+    """The project's tasks a timed trigger looks at: every task for a schedule,
+    open tasks due within the window for `due_soon`."""
+    c = t.tasks.c
+    query = select(t.tasks).where(c.project_id == rule.project_id)
+    if trigger.type == "due_soon":
+        first, last = rules.due_window(trigger, now)
+        workflow = await conn.scalar(
+            select(t.projects.c.workflow).where(t.projects.c.id == rule.project_id)
+        )
+        done = [s["id"] for s in (workflow or {}).get("statuses", []) if s["category"] == "done"]
+        query = query.where(c.due_date >= first, c.due_date <= last, c.status.not_in(done))
+    rows = await conn.execute(query.order_by(c.number).limit(5000))
+    found = []
+    for row in rows:
+        task = task_from_row(row)
+        found.append(
+            _Candidate(rule.org_id, rule.project_id, task.id, task.due_date, task.as_json())
+        )
+    return found

@@ -35,6 +35,7 @@ def rule_json(row: Any) -> dict[str, Any]:
         "disabled_reason": row.disabled_reason,
         "created_by": str(row.created_by) if row.created_by else None,
         "created_at": row.created_at.isoformat(),
+        "next_run_at": row.next_run_at.isoformat() if row.next_run_at else None,
     }
 
 
@@ -43,6 +44,7 @@ def run_json(row: Any) -> dict[str, Any]:
         "id": str(row.id),
         "rule_id": str(row.rule_id),
         "version": row.version,
+        "occasion": row.occasion,
         "task_id": str(row.task_id) if row.task_id else None,
         "event_type": row.event_type,
         "depth": row.depth,
@@ -115,7 +117,7 @@ async def queue_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
         return 0
     result = await conn.execute(
         pg_insert(t.automation_runs)
-        .on_conflict_do_nothing(constraint="automation_runs_event_key")
+        .on_conflict_do_nothing(constraint="automation_runs_occasion_key")
         .returning(u.id),
         rows,
     )
@@ -180,3 +182,19 @@ async def runs_of(conn: AsyncConnection, rule_id: UUID, limit: int) -> list[Any]
 async def rule_by_id(conn: AsyncConnection, rule_id: UUID) -> Any:
     row = await conn.execute(select(t.automation_rules).where(r.id == rule_id))
     return row.one_or_none()
+
+
+async def due_timed_rules(conn: AsyncConnection, *, now: datetime, limit: int) -> list[Any]:
+    """Enabled timed rules whose `next_run_at` has come, locked for this transaction."""
+    rows = await conn.execute(
+        select(t.automation_rules)
+        .where(r.enabled, r.next_run_at <= now)
+        .order_by(r.next_run_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+async def set_next_run(conn: AsyncConnection, rule_id: UUID, at: datetime | None) -> None:
+    await conn.execute(update(t.automation_rules).where(r.id == rule_id).values(next_run_at=at))

@@ -608,7 +608,10 @@ automation_rules = Table(
     Column("disabled_reason", Text),
     Column("created_by", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")),
     _now(),
+    # When a scheduled or due-date rule looks for tasks next.
+    Column("next_run_at", DateTime(timezone=True)),
     Index("automation_rules_project_idx", "project_id"),
+    Index("automation_rules_due_idx", "next_run_at", postgresql_where=text("enabled")),
 )
 
 # One row per (rule, triggering event): queued by the consumer, run by the worker.
@@ -624,8 +627,11 @@ automation_runs = Table(
     ),
     Column("org_id", UUID(as_uuid=True), nullable=False),
     Column("project_id", UUID(as_uuid=True), nullable=False),
-    Column("version", BigInteger, nullable=False),
-    Column("task_id", UUID(as_uuid=True)),
+    Column("version", BigInteger),
+    Column("task_id", UUID(as_uuid=True), nullable=False),
+    # What the run is for, once per rule and task: `v<version>` for an event,
+    # `s<hour>` for a schedule's firing, `d<due date>` for a due date.
+    Column("occasion", String(40), nullable=False),
     Column("event_type", String(64), nullable=False),
     Column("depth", Integer, nullable=False),
     Column("status", String(16), nullable=False),
@@ -636,7 +642,7 @@ automation_runs = Table(
         "status IN ('pending', 'succeeded', 'skipped', 'failed', 'loop_stopped')",
         name="automation_runs_status_check",
     ),
-    UniqueConstraint("rule_id", "project_id", "version", name="automation_runs_event_key"),
+    UniqueConstraint("rule_id", "task_id", "occasion", name="automation_runs_occasion_key"),
     Index("automation_runs_rule_idx", "rule_id", "created_at"),
     Index("automation_runs_pending_idx", "created_at", postgresql_where=text("status = 'pending'")),
 )

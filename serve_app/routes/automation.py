@@ -6,6 +6,7 @@ Project admins manage rules; a rule acts as the person who created it. See
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -59,7 +60,10 @@ async def _checked(ctx: AppContext, principal: Principal, values: dict[str, Any]
     if "name" in out:
         out["name"] = rules.check_name(out["name"])
     if "trigger" in out:
-        out["trigger"] = rules.check_trigger(out["trigger"]).as_json()
+        trigger = rules.check_trigger(out["trigger"])
+        out["trigger"] = trigger.as_json()
+        timed = trigger.type in rules.TIMED
+        out["next_run_at"] = trigger.next_firing(datetime.now(UTC)) if timed else None
     if "condition" in out:
         out["condition"] = rules.check_condition(out["condition"])
     if "actions" in out:

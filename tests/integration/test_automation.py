@@ -4,7 +4,9 @@ failing rules switched off, webhooks called, and who may manage rules."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -254,3 +256,68 @@ async def test_rules_are_checked_and_guarded(
     assert (
         await client.delete(f"/api/v1/projects/{pid}/rules/{rule['id']}", headers=alice.headers)
     ).status_code == 204
+
+
+async def _fire_now(db: Any, rule_id: str) -> None:
+    """Bring a timed rule's next firing to now (instead of waiting an hour)."""
+    await db.execute(
+        "UPDATE automation_rules SET next_run_at = now() WHERE id = $1", uuid.UUID(rule_id)
+    )
+
+
+async def test_timed_rules_act_on_due_and_matching_tasks_once(
+    client: httpx.AsyncClient, alice: User, db: Any
+) -> None:
+    project = await create_project(client, alice, workflow_template="scrum")
+    pid = project["id"]
+    today = datetime.now(UTC).date()
+    soon = await create_task(client, alice, pid, title="Soon", due_date=str(today + timedelta(1)))
+    await create_task(client, alice, pid, title="Later", due_date=str(today + timedelta(10)))
+    await create_task(
+        client, alice, pid, title="Done", status="done", due_date=str(today + timedelta(1))
+    )
+    hot = await create_task(client, alice, pid, title="Hot", priority="high")
+
+    reminder = await _rule(
+        client,
+        alice,
+        pid,
+        name="Due soon",
+        trigger={"type": "due_soon", "days": 2},
+        actions=[{"type": "add_comment", "body": "Due within two days."}],
+    )
+    assert reminder["next_run_at"] is not None
+    weekly = await _rule(
+        client,
+        alice,
+        pid,
+        name="Weekly nudge",
+        trigger={"type": "schedule", "every": "weekly", "hour": 9, "weekday": 0},
+        condition="priority:high",
+        actions=[{"type": "set_field", "field": "priority", "value": "urgent"}],
+    )
+    await _fire_now(db, reminder["id"])
+    await _fire_now(db, weekly["id"])
+
+    [due_run] = await _finished_runs(client, alice, pid, reminder["id"], 1)
+    assert (due_run["task_id"], due_run["status"]) == (soon["id"], "succeeded")
+    assert due_run["occasion"] == f"d{today + timedelta(1)}"
+    [nudge] = await _finished_runs(client, alice, pid, weekly["id"], 1)
+    assert (nudge["task_id"], nudge["status"]) == (hot["id"], "succeeded")
+    assert (await _task(client, alice, hot["id"]))["priority"] == "urgent"
+
+    # Firing again for the same due date does nothing twice; the next firing moved on.
+    await _fire_now(db, reminder["id"])
+
+    async def fired() -> Any:
+        return await db.fetchval(
+            "SELECT next_run_at > now() FROM automation_rules WHERE id = $1",
+            uuid.UUID(reminder["id"]),
+        )
+
+    await eventually(fired, lambda moved: moved is True)
+    assert len(await _runs(client, alice, pid, reminder["id"])) == 1
+    comments = (
+        await client.get(f"/api/v1/tasks/{soon['id']}/comments", headers=alice.headers)
+    ).json()["items"]
+    assert [c["body"] for c in comments] == ["Due within two days."]

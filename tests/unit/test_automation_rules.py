@@ -3,6 +3,8 @@ accepted, how deep a chain is, and what task changes actions make."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 
 from domain.automation import (
@@ -10,7 +12,10 @@ from domain.automation import (
     check_condition,
     check_trigger,
     depth_of,
+    due_window,
     fires,
+    occasion_for_due,
+    occasion_for_firing,
     task_changes,
 )
 from domain.errors import InvalidInput
@@ -117,3 +122,29 @@ def test_depth_counts_rules_behind_a_change() -> None:
     assert depth_of({"changes": {}}) == 0
     assert depth_of({"caused_by": {"rule_id": "r", "depth": 2}}) == 2
     assert depth_of({"caused_by": "junk"}) == 0
+
+
+def test_timed_triggers_know_when_they_fire_next() -> None:
+    monday_10 = datetime(2026, 11, 30, 10, 30, tzinfo=UTC)  # a Monday
+    daily = check_trigger({"type": "schedule", "every": "daily", "hour": 9})
+    assert daily.next_firing(monday_10) == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert daily.next_firing(datetime(2026, 11, 30, 8, tzinfo=UTC)) == datetime(
+        2026, 11, 30, 9, tzinfo=UTC
+    )
+    weekly = check_trigger({"type": "schedule", "every": "weekly", "hour": 9, "weekday": 4})
+    assert weekly.next_firing(monday_10) == datetime(2026, 12, 4, 9, tzinfo=UTC)  # Friday
+    assert weekly.as_json() == {"type": "schedule", "every": "weekly", "hour": 9, "weekday": 4}
+    due = check_trigger({"type": "due_soon", "days": 2})
+    assert due.next_firing(monday_10) == datetime(2026, 11, 30, 11, tzinfo=UTC)
+    assert due_window(due, monday_10) == (date(2026, 11, 30), date(2026, 12, 2))
+    assert not fires(due, "task.created", {})
+    assert occasion_for_due(date(2026, 12, 2)) == "d2026-12-02"
+    assert occasion_for_firing(monday_10) == "s20261130T10"
+    for bad in (
+        {"type": "schedule", "every": "hourly"},
+        {"type": "schedule", "every": "daily", "hour": 24},
+        {"type": "due_soon", "days": 31},
+        {"type": "due_soon", "days": True},
+    ):
+        with pytest.raises(InvalidInput):
+            check_trigger(bad)

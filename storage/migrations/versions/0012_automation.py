@@ -40,19 +40,27 @@ def upgrade() -> None:
         sa.Column("disabled_reason", sa.Text(), nullable=True),
         sa.Column("created_by", sa.UUID(), nullable=True),
         _created_at(),
+        sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["project_id"], ["projects.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["created_by"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("automation_rules_project_idx", "automation_rules", ["project_id"])
+    op.create_index(
+        "automation_rules_due_idx",
+        "automation_rules",
+        ["next_run_at"],
+        postgresql_where=sa.text("enabled"),
+    )
     op.create_table(
         "automation_runs",
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("rule_id", sa.UUID(), nullable=False),
         sa.Column("org_id", sa.UUID(), nullable=False),
         sa.Column("project_id", sa.UUID(), nullable=False),
-        sa.Column("version", sa.BigInteger(), nullable=False),
-        sa.Column("task_id", sa.UUID(), nullable=True),
+        sa.Column("version", sa.BigInteger(), nullable=True),
+        sa.Column("task_id", sa.UUID(), nullable=False),
+        sa.Column("occasion", sa.String(length=40), nullable=False),
         sa.Column("event_type", sa.String(length=64), nullable=False),
         sa.Column("depth", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -65,7 +73,7 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(["rule_id"], ["automation_rules.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("rule_id", "project_id", "version", name="automation_runs_event_key"),
+        sa.UniqueConstraint("rule_id", "task_id", "occasion", name="automation_runs_occasion_key"),
     )
     op.create_index("automation_runs_rule_idx", "automation_runs", ["rule_id", "created_at"])
     op.create_index(
