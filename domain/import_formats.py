@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -107,6 +107,21 @@ def _records(text: str, report: Report) -> list[tuple[int, list[str]]]:
     return records
 
 
+def _data(
+    body: list[tuple[int, list[str]]], width: int, report: Report
+) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank records; one of the wrong width is reported and left out."""
+    for line, record in body:
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) != width:
+            report.errors.append(
+                Problem(line, f"{len(record)} fields where the header has {width}")
+            )
+            continue
+        yield line, record
+
+
 class _Columns:
     """Header positions, allowing repeated names."""
 
@@ -139,14 +154,7 @@ def read_jira_csv(data: bytes, report: Report) -> list[SourceRow]:
         report.errors.append(Problem(1, "no 'Summary' column: is this a Jira CSV export?"))
         return []
     rows: list[SourceRow] = []
-    for line, record in body:
-        if not any(cell.strip() for cell in record):
-            continue
-        if len(record) != len(header):
-            report.errors.append(
-                Problem(line, f"{len(record)} fields where the header has {len(header)}")
-            )
-            continue
+    for line, record in _data(body, len(header), report):
 
         def cell(name: str, record: list[str] = record) -> str:
             index = at[name]
@@ -280,14 +288,7 @@ def read_mapped_csv(data: bytes, mapping: Mapping[str, str], report: Report) -> 
     if not report.ok:
         return []
     rows = []
-    for line, record in body:
-        if not any(c.strip() for c in record):
-            continue
-        if len(record) != len(header):
-            report.errors.append(
-                Problem(line, f"{len(record)} fields where the header has {len(header)}")
-            )
-            continue
+    for line, record in _data(body, len(header), report):
         values = {name: record[i].strip() for name, i in at.items()}
         row = _mapped_row(line, values, mapping, report)
         if row is not None:

@@ -42,6 +42,7 @@ from domain.commands import AddComment, IdempotencyKey, UpdateTask
 from domain.errors import DomainError, NotFound
 from domain.filters import Scope, TaskFacts, matches, parse, resolve
 from domain.task_fold import fold_task
+from realtime.pushes import publish_all
 from storage import automation as store
 from storage import notifications, outbox
 from storage import tables as t
@@ -150,7 +151,7 @@ class AutomationWorker:
             for run in runs:
                 pushes += await self._execute(conn, run)
                 done += 1
-        await self._push(pushes)
+        await publish_all(self._redis, pushes)
         return done
 
     async def _execute(self, conn: AsyncConnection, run: Any) -> list[tuple[str, bytes]]:
@@ -300,13 +301,6 @@ class AutomationWorker:
                 queued += await store.queue_runs(conn, rows)
                 await store.set_next_run(conn, rule.id, trigger.next_firing(now))
         return queued
-
-    async def _push(self, pushes: list[tuple[str, bytes]]) -> None:
-        if not pushes or self._redis is None:
-            return
-        with contextlib.suppress(Exception):
-            for channel, message in pushes:
-                await self._redis.publish(channel, message)
 
     async def run(self) -> None:
         while True:

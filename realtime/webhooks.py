@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain import webhooks as rules
 from domain.task_fold import fold_task
+from realtime.pushes import publish_all
 from storage import notifications, outbox
 from storage import webhooks as store
 from storage.outbox import StoredEvent
@@ -259,10 +260,7 @@ class WebhookSender:
             error,
             "" if retry_at else "; giving up",
         )
-        if pushes and self._redis is not None:
-            with contextlib.suppress(Exception):
-                for channel, message in pushes:
-                    await self._redis.publish(channel, message)
+        await publish_all(self._redis, pushes)
 
     async def run(self) -> None:
         while True:

@@ -15,6 +15,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import webhooks as rules
 from domain.errors import Forbidden, InvalidInput, NotFound
@@ -70,8 +71,25 @@ async def _hook(ctx: AppContext, principal: Principal, hook_id: UUID) -> Any:
     return hook
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+async def _audit(
+    conn: AsyncConnection,
+    principal: Principal,
+    request: Request,
+    action: str,
+    hook_id: UUID,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """The audit row of a change to a hook, in the change's transaction."""
+    await accounts.audit(
+        conn,
+        org_id=principal.org_id,
+        actor_id=principal.user_id,
+        action=action,
+        target_type="webhook",
+        target_id=str(hook_id),
+        client_ip=request.client.host if request.client else None,
+        details=details,
+    )
 
 
 @router.post("", status_code=201)
@@ -96,15 +114,13 @@ async def create_webhook(
             description=body.description,
             created_by=principal.user_id,
         )
-        await accounts.audit(
+        await _audit(
             conn,
-            org_id=principal.org_id,
-            actor_id=principal.user_id,
-            action="webhook.created",
-            target_type="webhook",
-            target_id=str(hook.id),
-            client_ip=_client_ip(request),
-            details={"url": url, "events": events, "project_id": str(body.project_id or "")},
+            principal,
+            request,
+            "webhook.created",
+            hook.id,
+            {"url": url, "events": events, "project_id": str(body.project_id or "")},
         )
     return json_response({**store.hook_json(hook), "secret": secret}, status=201)
 
@@ -155,15 +171,13 @@ async def update_webhook(
         )
         if hook is None:
             raise NotFound("webhook not found")
-        await accounts.audit(
+        await _audit(
             conn,
-            org_id=principal.org_id,
-            actor_id=principal.user_id,
-            action="webhook.updated",
-            target_type="webhook",
-            target_id=str(hook_id),
-            client_ip=_client_ip(request),
-            details={k: v for k, v in values.items() if k != "consecutive_failures"},
+            principal,
+            request,
+            "webhook.updated",
+            hook_id,
+            {k: v for k, v in values.items() if k != "consecutive_failures"},
         )
     return json_response(store.hook_json(hook))
 
@@ -181,15 +195,7 @@ async def rotate_secret(
         )
         if hook is None:
             raise NotFound("webhook not found")
-        await accounts.audit(
-            conn,
-            org_id=principal.org_id,
-            actor_id=principal.user_id,
-            action="webhook.secret_rotated",
-            target_type="webhook",
-            target_id=str(hook_id),
-            client_ip=_client_ip(request),
-        )
+        await _audit(conn, principal, request, "webhook.secret_rotated", hook_id)
     return json_response({**store.hook_json(hook), "secret": secret})
 
 
@@ -202,15 +208,7 @@ async def delete_webhook(
     async with ctx.engine.begin() as conn:
         if not await store.delete_hook(conn, org_id=principal.org_id, hook_id=hook_id):
             raise NotFound("webhook not found")
-        await accounts.audit(
-            conn,
-            org_id=principal.org_id,
-            actor_id=principal.user_id,
-            action="webhook.deleted",
-            target_type="webhook",
-            target_id=str(hook_id),
-            client_ip=_client_ip(request),
-        )
+        await _audit(conn, principal, request, "webhook.deleted", hook_id)
     return Response(status_code=204)
 
 
