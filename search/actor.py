@@ -1,0 +1,258 @@
+"""The search shard actor: one Tantivy index per shard of organisations.
+
+A named, detached Ray actor (`taskhive-search-N`, `num_cpus=0`). The outbox
+consumer (`search.consumer`) hands it each project's changes (`apply`); it adds
+them to the writer at once and commits in small batches every
+`commit_interval_s`, reloading the searcher, so a change is searchable a few
+tens of milliseconds after it arrives. Searches and commits run in threads
+(Tantivy releases the GIL), so neither blocks the actor's event loop.
+
+Recovery, run in the background at every start (Ray re-runs the constructor
+after a crash):
+- index files missing or unreadable → an empty index, rebuilt from PostgreSQL;
+- in every case the consumer's offsets of the shard's projects are rewound to
+  the positions the committed index reaches, so changes received but never
+  committed are delivered again (they are idempotent: documents carry current
+  state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import ray
+from sqlalchemy import select, update
+
+from search import source
+from search.index import TaskIndex
+from search.messages import ApplyBatch, SearchHit, SearchRequest, SearchResult
+from search.query import TextOptions, has_free_text, terms, translate
+from search.schema import IndexedTask
+from search.shards import CONSUMER_NAME, NAMESPACE, actor_name, shard_of
+from storage import tables as t
+from storage.db import create_engine
+
+log = logging.getLogger(__name__)
+
+#: Fewer exact hits than this on the first page and free text is retried fuzzily.
+FUZZY_BELOW = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SearchConfig:
+    database_url: str
+    index_dir: str
+    shards: int = 1
+    commit_interval_s: float = 0.05
+    heap_bytes: int = 64_000_000
+
+
+class SearchShard:
+    """See the module docstring."""
+
+    async def __init__(self, config: SearchConfig, shard: int) -> None:  # type: ignore[misc]
+        self._config = config
+        self._shard = shard
+        self._engine = create_engine(config.database_url, pool_size=2)
+        self._index = TaskIndex(
+            Path(config.index_dir) / f"shard-{shard}", heap_bytes=config.heap_bytes
+        )
+        self._lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self.recovered = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(self._commit_loop()),
+            asyncio.create_task(self._recover()),
+        ]
+
+    async def shard_count(self) -> int:
+        return self._config.shards
+
+    async def ready(self) -> bool:
+        """Whether startup recovery (a rebuild, if one was needed) has finished."""
+        return self.recovered.is_set()
+
+    async def wait_ready(self, timeout_s: float = 600.0) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.recovered.wait(), timeout_s)
+        return self.recovered.is_set()
+
+    # -- changes -------------------------------------------------------------------
+
+    async def apply(self, batch: ApplyBatch) -> None:
+        """Take one project's changes; they are committed within `commit_interval_s`."""
+        async with self._lock:
+            if batch.drop_project:
+                self._index.delete_project(batch.project_id)
+            self._index.delete_tasks(batch.gone)
+            self._index.upsert(batch.items)
+            self._index.note(batch.project_id, batch.version)
+        self._dirty.set()
+
+    async def flush(self) -> None:
+        """Commit now (tests, benchmarks, the end of a reindex)."""
+        async with self._lock:
+            await asyncio.to_thread(self._index.commit)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(self._config.commit_interval_s)
+            self._dirty.clear()
+            try:
+                async with self._lock:
+                    await asyncio.to_thread(self._index.commit)
+            except Exception:
+                log.exception("search shard %d: commit failed; retrying", self._shard)
+                self._dirty.set()
+                await asyncio.sleep(1.0)
+
+    # -- rebuilding ----------------------------------------------------------------
+
+    async def begin_reindex(self) -> int:
+        """Start a rebuild generation: documents written from now on carry it."""
+        gen = time.time_ns() // 1000
+        async with self._lock:
+            self._index.positions.gen = gen
+        return gen
+
+    async def add(self, items: list[IndexedTask], gen: int) -> int:
+        async with self._lock:
+            return self._index.upsert(items, gen)
+
+    async def finish_reindex(self, gen: int, org_id: str | None, versions: dict[str, int]) -> int:
+        """Drop what the rebuild did not rewrite, commit, and have the consumer
+        redeliver whatever changed after the rebuild's snapshot."""
+        async with self._lock:
+            self._index.delete_older(gen, org_id)
+            for project_id, version in versions.items():
+                self._index.note(project_id, version)
+            await asyncio.to_thread(self._index.commit)
+        await self._rewind(versions)
+        return self._index.count()
+
+    async def rebuild(self, org_id: str | None = None) -> int:
+        """Rebuild the shard's organisations (or one) from PostgreSQL; documents."""
+        gen = await self.begin_reindex()
+        async with self._engine.connect() as conn:
+            orgs = [UUID(org_id)] if org_id else await source.org_ids(conn)
+        versions: dict[str, int] = {}
+        for org in orgs:
+            if shard_of(org, self._config.shards) != self._shard:
+                continue
+            async for snapshot, items in source.iter_org(self._engine, org):
+                versions.update({str(k): v for k, v in snapshot.items()})
+                await self.add(items, gen)
+        return await self.finish_reindex(gen, org_id, versions)
+
+    async def _recover(self) -> None:
+        try:
+            if self._index.fresh:
+                log.warning("search shard %d: no usable index; rebuilding", self._shard)
+                await self.rebuild()
+            else:
+                await self._rewind(dict(self._index.positions.projects))
+        except Exception:
+            log.exception("search shard %d: recovery failed", self._shard)
+        finally:
+            self.recovered.set()
+
+    async def _rewind(self, positions: dict[str, int]) -> None:
+        """Lower the consumer's offset of each of this shard's projects to what the
+        committed index reaches (`positions`; 0 when absent)."""
+        o, p = t.consumer_offsets.c, t.projects.c
+        async with self._engine.begin() as conn:
+            rows = await conn.execute(
+                select(o.project_id, o.version, p.org_id)
+                .select_from(t.consumer_offsets.join(t.projects, p.id == o.project_id))
+                .where(o.consumer == CONSUMER_NAME)
+            )
+            for row in rows.all():
+                if shard_of(row.org_id, self._config.shards) != self._shard:
+                    continue
+                target = positions.get(str(row.project_id), 0)
+                if row.version > target:
+                    await conn.execute(
+                        update(t.consumer_offsets)
+                        .where(o.consumer == CONSUMER_NAME, o.project_id == row.project_id)
+                        .values(version=target)
+                    )
+
+    # -- searching -----------------------------------------------------------------
+
+    async def search(self, request: SearchRequest) -> SearchResult:
+        return await asyncio.to_thread(self._search, request)
+
+    def _search(self, request: SearchRequest) -> SearchResult:
+        schema = self._index.schema
+        if not request.project_ids:
+            return SearchResult((), 0, False)
+        scope = [
+            terms(schema, "org", [request.org_id]),
+            terms(schema, "project", request.project_ids),
+        ]
+        text = has_free_text(request.predicate)
+        fuzzy = bool(request.fuzzy)
+        page = self._run(request, scope, fuzzy, text)
+        if request.fuzzy is None and text and request.offset == 0 and page.total < FUZZY_BELOW:
+            fuzzy = True
+            page = self._run(request, scope, fuzzy, text)
+        hits = tuple(SearchHit(h.task, h.score, h.highlights) for h in page.hits)
+        return SearchResult(hits, page.total, fuzzy)
+
+    def _run(self, request: SearchRequest, scope: list[Any], fuzzy: bool, text: bool) -> Any:
+        from tantivy import Occur, Query
+
+        schema = self._index.schema
+        condition = translate(
+            schema, request.predicate, TextOptions(fuzzy=fuzzy, prefix=request.prefix)
+        )
+        query = Query.boolean_query([(Occur.Must, q) for q in scope] + [(Occur.Must, condition)])
+        return self._index.search(
+            query,
+            sort=request.sort,
+            limit=request.limit,
+            offset=request.offset,
+            highlight=condition if request.highlight and text else None,
+        )
+
+    async def stats(self) -> dict[str, int]:
+        return {
+            "shard": self._shard,
+            "docs": self._index.count(),
+            "bytes": self._index.size_bytes(),
+        }
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self._engine.dispose()
+
+
+def ensure_search(config: SearchConfig) -> list[Any]:
+    """Get or create every shard actor; waits until each constructor ran (not for
+    a rebuild to finish: `wait_ready` does that)."""
+    handles = [
+        ray.remote(SearchShard)
+        .options(
+            name=actor_name(shard),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=0,
+            max_concurrency=100,
+            num_cpus=0,
+        )
+        .remote(config, shard)
+        for shard in range(config.shards)
+    ]
+    ray.get([h.shard_count.remote() for h in handles])  # type: ignore[attr-defined]
+    return handles

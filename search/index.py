@@ -1,0 +1,202 @@
+"""`TaskIndex`: one shard's Tantivy index on disk, its writer and its searches.
+
+A plain class (no Ray), so tests and the benchmark drive it directly; the shard
+actor (`search.actor`) owns one. Not safe for concurrent use: the actor
+serialises writes with a lock and runs commits and searches in threads.
+
+Next to the index lives `positions.json`: per project, the last event version
+whose effects are in a *committed* index, and the current rebuild generation.
+After a crash the actor rewinds the consumer's offsets to these positions, so
+changes that were received but never committed are delivered again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import tantivy
+from tantivy import Occur, Order, Query
+
+from domain.filters.ast import Sort, SortKey
+from search.schema import IndexedTask, build_schema, to_document
+
+log = logging.getLogger(__name__)
+
+POSITIONS = "positions.json"
+_SORT_FIELDS = {
+    SortKey.UPDATED: "updated_us",
+    SortKey.CREATED: "created_us",
+    SortKey.DUE: "due",
+    SortKey.PRIORITY: "prio",
+}
+
+
+@dataclass(slots=True)
+class Positions:
+    projects: dict[str, int] = field(default_factory=dict)
+    gen: int = 0
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"projects": self.projects, "gen": self.gen})
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Positions:
+        data = orjson.loads(raw)
+        return cls({str(k): int(v) for k, v in data["projects"].items()}, int(data["gen"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    score: float | None
+    task: dict[str, Any]
+    highlights: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    hits: list[Hit]
+    total: int
+
+
+class TaskIndex:
+    """See the module docstring. `fresh` says the index was created empty (missing
+    or unreadable files), so its owner must rebuild it from PostgreSQL."""
+
+    def __init__(self, path: Path, *, heap_bytes: int = 64_000_000) -> None:
+        self.path = path
+        self.schema = build_schema()
+        self.fresh = False
+        self.index = self._open(path)
+        self._writer = self.index.writer(heap_size=heap_bytes, num_threads=1)
+        self.positions = self._read_positions()
+        self.pending: dict[str, int] = {}
+
+    def _open(self, path: Path) -> tantivy.Index:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            if tantivy.Index.exists(str(path)):
+                index = tantivy.Index(self.schema, path=str(path), reuse=True)
+                index.searcher().num_docs  # noqa: B018 - reads the segments: fails if corrupt
+                return index
+        except (OSError, ValueError) as exc:
+            log.warning("search index at %s is unreadable (%s); rebuilding it", path, exc)
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+        self.fresh = True
+        with contextlib.suppress(FileNotFoundError):
+            (path / POSITIONS).unlink()
+        return tantivy.Index(self.schema, path=str(path), reuse=False)
+
+    def _read_positions(self) -> Positions:
+        try:
+            return Positions.from_json((self.path / POSITIONS).read_bytes())
+        except (OSError, ValueError, KeyError):
+            return Positions()
+
+    # -- writing -------------------------------------------------------------------
+
+    def upsert(self, items: Iterable[IndexedTask], gen: int | None = None) -> int:
+        """Replace each task's document (delete by id, then add). Uncommitted."""
+        count = 0
+        for item in items:
+            self._writer.delete_documents_by_term("id", item.task["id"])
+            self._writer.add_document(to_document(item, self.positions.gen if gen is None else gen))
+            count += 1
+        return count
+
+    def add_new(self, item: IndexedTask) -> None:
+        """Add a task known not to be indexed yet (a bulk build): no delete first."""
+        self._writer.add_document(to_document(item, self.positions.gen))
+
+    def delete_tasks(self, task_ids: Sequence[str]) -> None:
+        for task_id in task_ids:
+            self._writer.delete_documents_by_term("id", task_id)
+
+    def delete_project(self, project_id: str) -> None:
+        self._writer.delete_documents_by_term("project", project_id)
+
+    def delete_older(self, gen: int, org_id: str | None) -> None:
+        """Drop documents written before generation `gen` (of one org, or all)."""
+        older = Query.range_query(self.schema, "gen", tantivy.FieldType.Integer, None, gen - 1)
+        parts = [(Occur.Must, older)]
+        if org_id is not None:
+            parts.append((Occur.Must, Query.term_query(self.schema, "org", org_id)))
+        self._writer.delete_documents_by_query(Query.boolean_query(parts))
+
+    def note(self, project_id: str, version: int) -> None:
+        """Record that the project's events up to `version` are in the uncommitted batch."""
+        if version > self.pending.get(project_id, 0):
+            self.pending[project_id] = version
+
+    def commit(self) -> None:
+        """Commit, make the changes searchable, then persist the positions they reach."""
+        self._writer.commit()
+        self.index.reload()
+        for project, version in self.pending.items():
+            if version > self.positions.projects.get(project, 0):
+                self.positions.projects[project] = version
+        self.pending = {}
+        self.save_positions()
+
+    def save_positions(self) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".positions-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.positions.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path / POSITIONS)
+
+    # -- reading -------------------------------------------------------------------
+
+    def count(self) -> int:
+        return int(self.index.searcher().num_docs)
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+
+    def search(
+        self,
+        query: Query,
+        *,
+        sort: Sort | None,
+        limit: int,
+        offset: int,
+        highlight: Query | None = None,
+    ) -> Page:
+        searcher = self.index.searcher()
+        kwargs: dict[str, Any] = {"limit": limit, "offset": offset, "count": True}
+        if sort is not None and sort.key is not SortKey.RELEVANCE:
+            kwargs["order_by_field"] = _SORT_FIELDS[sort.key]
+            kwargs["order"] = Order.Desc if sort.descending else Order.Asc
+        result = searcher.search(query, **kwargs)
+        generators = (
+            {
+                name: tantivy.SnippetGenerator.create(searcher, highlight, self.schema, name)
+                for name in ("title", "description", "comments")
+            }
+            if highlight is not None
+            else {}
+        )
+        hits = []
+        for score, address in result.hits:
+            doc = searcher.doc(address)
+            marks: dict[str, str] = {}
+            for name, generator in generators.items():
+                snippet = generator.snippet_from_doc(doc)
+                if snippet.highlighted():
+                    marks[name] = snippet.to_html()
+            raw = doc.get_first("doc")
+            task = orjson.loads(raw) if raw else {}
+            # Sorted by a field, the "score" Tantivy returns is that field's value.
+            relevance = float(score) if kwargs.get("order_by_field") is None else None
+            hits.append(Hit(relevance, task, marks))
+        return Page(hits, int(result.count or 0))  # type: ignore[attr-defined]

@@ -1,0 +1,163 @@
+"""Translating resolved filter predicates into Tantivy queries, built as objects
+(never by pasting strings into Tantivy's query parser, whose syntax a user's text
+could break or bend).
+
+Free text (`Words`) matches a word in any text field, by stem in the stemmed
+fields and as written in `keytext`. Two search-only loosenings: `fuzzy` also
+accepts words one or two edits away (typo tolerance) and `prefix` lets one word
+(the one being typed) match any word it begins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+import tantivy
+from tantivy import FieldType, Occur, Query
+
+from domain.filters.predicates import (
+    AllOf,
+    AnyOf,
+    DueRange,
+    Everything,
+    HasThing,
+    IsMissing,
+    Match,
+    NoneOf,
+    Nothing,
+    Predicate,
+    PriorityRange,
+    TimeRange,
+    Words,
+)
+from search.schema import STEMMED_FIELDS, TEXT_FIELDS, stem
+
+_MATCH_FIELDS = {
+    "assignee": "assignee",
+    "reporter": "reporter",
+    "project": "project",
+    "sprint": "sprint",
+    "status": "status",
+    "category": "category",
+    "priority": "priority",
+    "label": "label",
+    "key": "key",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TextOptions:
+    fuzzy: bool = False
+    #: A word (lower case) that also matches as a prefix of longer words.
+    prefix: str | None = None
+
+
+def terms(schema: tantivy.Schema, field: str, values: Collection[str]) -> Query:
+    if len(values) == 1:
+        return Query.term_query(schema, field, next(iter(values)))
+    return Query.term_set_query(schema, field, sorted(values))
+
+
+def _all(parts: Sequence[Query]) -> Query:
+    return Query.boolean_query([(Occur.Must, q) for q in parts])
+
+
+def _any(parts: Sequence[Query]) -> Query:
+    return Query.boolean_query([(Occur.Should, q) for q in parts])
+
+
+def _not(part: Query) -> Query:
+    return Query.boolean_query([(Occur.Must, Query.all_query()), (Occur.MustNot, part)])
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _range(
+    schema: tantivy.Schema, field: str, start: datetime | None, end: datetime | None
+) -> Query:
+    if start is None and end is None:
+        return Query.exists_query(field)
+    return Query.range_query(
+        schema, field, FieldType.Date, start, end, include_lower=True, include_upper=end is None
+    )
+
+
+def translate(schema: tantivy.Schema, pred: Predicate, text: TextOptions | None = None) -> Query:
+    """The Tantivy query for `pred`; `text` loosens free-text matching (search only)."""
+    opts = text or TextOptions()
+    match pred:
+        case Everything():
+            return Query.all_query()
+        case Nothing():
+            return Query.empty_query()
+        case Match(field=name, values=values):
+            return terms(schema, _MATCH_FIELDS[name], values)
+        case IsMissing(field=missing):
+            return _not(Query.term_query(schema, "has", missing.value))
+        case HasThing(thing=thing):
+            return Query.term_query(schema, "has", thing.value)
+        case TimeRange(field=name, start=start, end=end):
+            return _range(schema, name, start, end)
+        case DueRange(start=start, end=end):
+            return _range(
+                schema,
+                "due",
+                _midnight(start) if start else None,
+                _midnight(end) if end else None,
+            )
+        case PriorityRange(low=low, high=high):
+            return Query.range_query(schema, "prio", FieldType.Integer, low, high)
+        case Words(words=words, phrase=True) if len(words) > 1:
+            return _phrase(schema, words)
+        case Words(words=words):
+            return _all([_word(schema, w, opts) for w in words])
+        case AllOf(parts=parts):
+            return _all([translate(schema, p, opts) for p in parts])
+        case AnyOf(parts=parts):
+            return _any([translate(schema, p, opts) for p in parts])
+        case NoneOf(part=part):
+            return _not(translate(schema, part, opts))
+    raise TypeError(f"not a predicate: {pred!r}")  # pragma: no cover
+
+
+def _word(schema: tantivy.Schema, word: str, opts: TextOptions) -> Query:
+    stemmed = stem(word)
+    options = [
+        Query.boost_query(Query.term_query(schema, name, stemmed), TEXT_FIELDS[name])
+        for name in STEMMED_FIELDS
+    ]
+    options.append(Query.boost_query(Query.term_query(schema, "keytext", word), 2.0))
+    if opts.fuzzy and len(word) >= 4:
+        distance = 1 if len(word) < 8 else 2
+        fuzzy = Query.fuzzy_term_query(schema, "words", word, distance=distance)
+        options.append(Query.boost_query(fuzzy, 0.5))
+    if opts.prefix is not None and word == opts.prefix:
+        prefix = Query.fuzzy_term_query(schema, "words", word, distance=0, prefix=True)
+        options.append(Query.boost_query(prefix, 0.8))
+    return Query.disjunction_max_query(options, tie_breaker=0.1)
+
+
+def _phrase(schema: tantivy.Schema, words: Sequence[str]) -> Query:
+    stems: list[str | tuple[int, str]] = [stem(w) for w in words]
+    raw: list[str | tuple[int, str]] = list(words)
+    options = [
+        Query.boost_query(Query.phrase_query(schema, name, stems), TEXT_FIELDS[name])
+        for name in STEMMED_FIELDS
+    ]
+    options.append(Query.phrase_query(schema, "keytext", raw))
+    return _any(options)
+
+
+def has_free_text(pred: Predicate) -> bool:
+    match pred:
+        case Words():
+            return True
+        case AllOf(parts=parts) | AnyOf(parts=parts):
+            return any(has_free_text(p) for p in parts)
+        case NoneOf(part=part):
+            return has_free_text(part)
+    return False

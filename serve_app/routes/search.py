@@ -1,0 +1,157 @@
+"""`GET /api/v1/search`: free text and filters over the caller's readable tasks.
+
+`q` is what the user types (free text, phrases, and any filter of the language);
+`filters` is the same language, usually `assignee:me,status:open`. Both are
+parsed (`domain.filters`), resolved against the caller's organisation, and
+answered by the organisation's search shard actor. The readable project ids
+travel with the query and restrict it inside the index, so `total` and pages
+never count a task the caller may not see. The last word of `q`, while it is
+being typed, also matches as a prefix; when exact words find little the shard
+retries with typo tolerance (the cursor remembers which, so pages agree).
+
+`prepare_filter` is shared with the task list and its export, which run the same
+predicates in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from ray.exceptions import RayActorError, RayTaskError
+
+from domain.errors import InvalidInput, Unavailable
+from domain.filters import FilterSyntaxError, combine, parse, resolve
+from domain.filters.ast import Sort, SortKey
+from domain.filters.predicates import Predicate
+from domain.filters.text import words
+from search.messages import SearchRequest, SearchResult
+from search.query import has_free_text
+from search.scope import FilterFacts, load_facts
+from search.shards import ShardHandles
+from serve_app.access import readable_project_ids
+from serve_app.context import AppContext, Ctx, CurrentPrincipal
+from serve_app.responses import decode_cursor, encode_cursor, json_response
+from serve_app.security import Principal
+
+router = APIRouter(prefix="/api/v1/search", tags=["search"])
+
+_shards = ShardHandles()
+_TYPING = re.compile(r"(?:^|[\s(,])([^\s():\",\-][^\s():\",]*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFilter:
+    predicate: Predicate
+    sort: Sort | None
+    project_ids: list[UUID]
+    facts: FilterFacts
+
+
+def parse_param(name: str, text: str | None) -> Any:
+    """Parse one query parameter, naming it in the error (400 with the position)."""
+    try:
+        return parse(text or "")
+    except FilterSyntaxError as exc:
+        raise FilterSyntaxError(f"{name}: {exc.detail}", exc.position, exc.query) from None
+
+
+async def prepare_filter(
+    ctx: AppContext,
+    principal: Principal,
+    texts: dict[str, str | None],
+    *,
+    project_id: UUID | None = None,
+) -> PreparedFilter:
+    """Parse and resolve the filter texts (`{"q": …, "filters": …}`) for the caller,
+    limited to the readable projects (and to `project_id` when given)."""
+    query = combine(*(parse_param(name, text) for name, text in texts.items()))
+    readable = await readable_project_ids(ctx, principal)
+    if project_id is not None:
+        readable = [p for p in readable if p == project_id]
+    async with ctx.engine.connect() as conn:
+        facts = await load_facts(
+            conn, org_id=principal.org_id, user_id=principal.user_id, readable=readable
+        )
+    predicate, sort = resolve(query, facts.scope)
+    return PreparedFilter(predicate, sort, readable, facts)
+
+
+def typing_word(q: str) -> str | None:
+    """The word being typed at the end of `q` (no space after it yet), lower case."""
+    m = _TYPING.search(q)
+    if m is None:
+        return None
+    found = words(m.group(1))
+    return found[-1] if found else None
+
+
+def _fingerprint(*texts: str) -> str:
+    return hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+
+
+async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
+    try:
+        shard = await _shards.for_org(org_id)
+        result: SearchResult = await shard.search.remote(request)
+    except (ValueError, RayActorError) as exc:  # no such actor yet, or it is restarting
+        raise Unavailable("search is starting; try again shortly") from exc
+    except RayTaskError as exc:
+        cause = exc.as_instanceof_cause()  # type: ignore[no-untyped-call]
+        if isinstance(cause, ValueError):
+            raise InvalidInput(f"the query cannot run: {cause}") from None
+        raise
+    return result
+
+
+@router.get("")
+async def search(
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    q: Annotated[str, Query(max_length=500, description="free text and filters")] = "",
+    filters: Annotated[
+        str, Query(max_length=2000, description="filters, e.g. assignee:me,status:open")
+    ] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> Response:
+    """`{items: [{task, score, highlights}], total, next_cursor}`. Relevance order
+    when there is free text, else most recently updated first; `sort:` overrides."""
+    prepared = await prepare_filter(ctx, principal, {"q": q, "filters": filters})
+    sort = prepared.sort
+    if sort is None:
+        text = has_free_text(prepared.predicate)
+        sort = Sort(SortKey.RELEVANCE) if text else Sort(SortKey.UPDATED, descending=True)
+    fingerprint = _fingerprint(q, filters)
+    offset, fuzzy = 0, None
+    if cursor:
+        position = decode_cursor(cursor)
+        if position.get("h") != fingerprint or not isinstance(position.get("o"), int):
+            raise InvalidInput("cursor belongs to another search")
+        offset, fuzzy = max(0, position["o"]), bool(position.get("f"))
+    request = SearchRequest(
+        org_id=str(principal.org_id),
+        project_ids=tuple(str(p) for p in prepared.project_ids),
+        predicate=prepared.predicate,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        prefix=typing_word(q),
+        fuzzy=fuzzy,
+    )
+    result = await run_search(principal.org_id, request)
+    reached = offset + len(result.hits)
+    next_cursor = (
+        encode_cursor({"o": reached, "f": result.fuzzy, "h": fingerprint})
+        if result.hits and reached < result.total
+        else None
+    )
+    items = [
+        {"task": hit.task, "score": hit.score, "highlights": hit.highlights} for hit in result.hits
+    ]
+    return json_response({"items": items, "total": result.total, "next_cursor": next_cursor})

@@ -1,0 +1,145 @@
+"""Search end to end: freshness, deletes, comments, typos, prefixes, highlights,
+paging, errors, and permissions enforced inside the query (counts included)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.integration.conftest import User, create_project, create_task, member_of, signup
+from tests.integration.search_helpers import keys, labelled_project, search, wait_for
+
+
+def word() -> str:
+    """A word no other test uses, so results are exactly this test's tasks."""
+    return "zq" + uuid.uuid4().hex[:10]
+
+
+async def test_a_write_is_searchable_within_a_second(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
+    latencies = []
+    for _ in range(5):
+        w = word()
+        started = time.monotonic()
+        task = await create_task(client, alice, project["id"], title=f"Fresh {w} task")
+        body, _ = await wait_for(client, alice, lambda b, k=task["key"]: k in keys(b), q=w)
+        latencies.append(time.monotonic() - started)
+        assert body["total"] == 1
+    # The median, so one scheduling hiccup does not fail it, and 2 s rather than the
+    # 1 s target: the suite shares two cores with the whole stack (and often other
+    # suites); bench/search.py and docs/search.md measure the p99 itself.
+    assert statistics.median(latencies) < 2.0, latencies
+
+
+async def test_an_update_a_delete_and_comment_text_reach_the_index(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
+    w, c = word(), word()
+    task = await create_task(client, alice, project["id"], title=f"Old {w}")
+    await wait_for(client, alice, lambda b: b["total"] == 1, q=w)
+    r = await client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"title": "Renamed entirely"}, headers=alice.headers
+    )
+    assert r.status_code == 200, r.text
+    await wait_for(client, alice, lambda b: b["total"] == 0, q=w)
+
+    r = await client.post(
+        f"/api/v1/tasks/{task['id']}/comments",
+        json={"body": f"Seen it in {c} yesterday"},
+        headers=alice.headers,
+    )
+    assert r.status_code == 201, r.text
+    body, _ = await wait_for(client, alice, lambda b: b["total"] == 1, q=c)
+    assert f"<b>{c}</b>" in body["items"][0]["highlights"]["comments"]
+    body = await search(client, alice, filters=f"has:comments key:{task['key']}")
+    assert keys(body) == {task["key"]}
+
+    r = await client.delete(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
+    assert r.status_code == 204
+    await wait_for(client, alice, lambda b: b["total"] == 0, q=c)
+
+
+async def test_typos_prefixes_highlights_filters_and_pages(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    tag = word()
+    project = await labelled_project(client, alice, tag)
+    titles = ["Authentication fails on login", "Login button misaligned", "Billing export"]
+    made = [await create_task(client, alice, project["id"], title=t, labels=[tag]) for t in titles]
+    await wait_for(client, alice, lambda b: b["total"] == 3, filters=f"label:{tag}")
+
+    body = await search(client, alice, q="authentcation", filters=f"label:{tag}")
+    assert keys(body) == {made[0]["key"]}, "a typo still finds the task"
+    body = await search(client, alice, q="authen", filters=f"label:{tag}")
+    assert keys(body) == {made[0]["key"]}, "the word being typed matches as a prefix"
+    body = await search(client, alice, q="login", filters=f"label:{tag}")
+    assert keys(body) == {made[0]["key"], made[1]["key"]}
+    assert all(
+        "<b>Login</b>" in i["highlights"]["title"] or "<b>login</b>" in i["highlights"]["title"]
+        for i in body["items"]
+    )
+    assert all(isinstance(i["score"], float) for i in body["items"])
+
+    first = await search(client, alice, filters=f"label:{tag} sort:created-asc", limit=2)
+    assert first["total"] == 3 and len(first["items"]) == 2 and first["next_cursor"]
+    second = await search(
+        client, alice, filters=f"label:{tag} sort:created-asc", limit=2, cursor=first["next_cursor"]
+    )
+    assert [i["task"]["key"] for i in first["items"] + second["items"]] == [m["key"] for m in made]
+    assert second["next_cursor"] is None
+
+    body = await search(client, alice, filters=f"label:{tag},assignee:none,priority:none")
+    assert body["total"] == 3
+
+
+async def test_a_syntax_error_is_a_400_problem_pointing_at_the_position(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    r = await client.get(
+        "/api/v1/search", params={"filters": "status:open,(label:x"}, headers=alice.headers
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["position"] == 12 and problem["query"] == "status:open,(label:x"
+    assert problem["detail"].startswith("filters: ")
+    r = await client.get("/api/v1/search", params={"q": "owner:me"}, headers=alice.headers)
+    assert r.status_code == 400 and "unknown field 'owner'" in r.json()["detail"]
+    r = await client.get("/api/v1/search", params={"cursor": "garbage"}, headers=alice.headers)
+    assert r.status_code == 422
+    r = await client.get("/api/v1/search", params={"q": "x"})
+    assert r.status_code == 401
+
+
+async def test_nobody_gets_hits_or_counts_from_projects_they_cannot_read(
+    client: httpx.AsyncClient, alice: User, mallory: User, db: Any
+) -> None:
+    w = word()
+    open_project = await create_project(client, alice)
+    r = await client.post(
+        "/api/v1/projects",
+        json={"name": f"Secret {w}", "visibility": "private"},
+        headers=alice.headers,
+    )
+    assert r.status_code == 201, r.text
+    secret = r.json()
+    await create_task(client, alice, open_project["id"], title=f"Public {w}")
+    await create_task(client, alice, secret["id"], title=f"Hidden {w}")
+    await create_task(client, alice, secret["id"], title=f"Hidden too {w}")
+    await wait_for(client, alice, lambda b: b["total"] == 3, q=w)
+
+    bob = await member_of(client, db, alice, "Bob")
+    body = await search(client, bob, q=w)
+    assert body["total"] == 1 and all("Public" in i["task"]["title"] for i in body["items"])
+    body = await search(client, bob, filters=f"project:{secret['key']}")
+    assert body["total"] == 0
+
+    outsider = await search(client, mallory, q=w)
+    assert outsider == {"items": [], "total": 0, "next_cursor": None}
+    stranger = await signup(client)
+    assert (await search(client, stranger, filters=f"project:{secret['id']}"))["total"] == 0
