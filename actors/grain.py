@@ -33,6 +33,8 @@ from domain.events import Event
 from domain.projects import Project
 from domain.sprints import Sprint
 from domain.tasks import Task
+from storage import telemetry
+from storage.breaker import as_unavailable
 from storage.project_store import Fenced, IdempotencyRace, ProjectStore
 
 __all__ = ["GrainState", "ProjectGrain", "TaskQuery", "_Pending", "_Stage"]
@@ -109,6 +111,11 @@ class ProjectGrain:
             raise RuntimeError(f"grain {self.project.id}: illegal move {self._state} → {to}")
         self._state = to
 
+    @property
+    def queued(self) -> int:
+        """Commands waiting in the mailbox (a metric)."""
+        return self._mailbox.qsize()
+
     def is_idle(self, idle_seconds: float) -> bool:
         """Nothing queued, nothing being committed, and unused for `idle_seconds`."""
         return (
@@ -179,19 +186,25 @@ class ProjectGrain:
         self.last_used = time.monotonic()
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._mailbox.put_nowait(_Pending(command, idempotency, future))
-        return await future
+        with telemetry.WRITE_SECONDS.time():
+            return await future
 
     async def _consume(self) -> None:
         while True:
             batch = [await self._mailbox.get()]
             while len(batch) < MAX_BATCH and not self._mailbox.empty():
                 batch.append(self._mailbox.get_nowait())
+            telemetry.BATCH_SIZE.observe(len(batch))
             self._committing = True
             try:
                 await self._commit(batch)
             except Exception as exc:  # the consumer must outlive any one batch
                 log.exception("grain %s: batch of %d failed", self.project.id, len(batch))
-                _fail(batch, Unavailable(f"write failed: {type(exc).__name__}"))
+                _fail(
+                    batch, as_unavailable(exc) or Unavailable(f"write failed: {type(exc).__name__}")
+                )
+                if self._state is GrainState.READY:  # did it commit? Reload from the database.
+                    self._move(GrainState.FENCED)
             finally:
                 self._committing = False
             if self._state is not GrainState.READY:
@@ -215,7 +228,8 @@ class ProjectGrain:
                 outcomes.append(staged.decide(pending, stored))
             try:
                 if staged.batch.events or staged.batch.replies:
-                    await self._store.commit(staged.batch, epoch=self.project.epoch)
+                    with telemetry.COMMIT_SECONDS.time():
+                        await self._store.commit(staged.batch, epoch=self.project.epoch)
             except IdempotencyRace:
                 continue  # the other transaction committed: the next pass finds its replies
             except Fenced:

@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+import ray
 import redis.asyncio as aioredis
 
 from actors import views
@@ -27,6 +28,8 @@ from domain.commands import Command, IdempotencyKey, Reply
 from domain.errors import NotFound
 from domain.events import Event
 from domain.projects import Project
+from storage import telemetry
+from storage.breaker import DependencyUnavailable, breaker, fast_redis
 from storage.db import create_engine
 from storage.project_store import ProjectStore
 
@@ -47,10 +50,18 @@ class ProjectHost:
     ) -> None:
         self.name = name
         self._store = ProjectStore(create_engine(database_url, pool_size=pool_size))
-        self._redis = aioredis.from_url(redis_url) if redis_url else None
+        # Short socket limits: a hung Redis must not hold a grain's publish (its commit
+        # is already done; subscribers catch up by version).
+        self._redis = fast_redis(redis_url) if redis_url else None
         self._idle_seconds = idle_seconds
         self._grains: dict[UUID, asyncio.Task[ProjectGrain | None]] = {}
         self._reaper: asyncio.Task[None] | None = None
+        # The last event of each project whose publish failed (Redis down): sent
+        # again once Redis answers, so subscribers see the jump and replay the gap
+        # even if no later write comes.
+        self._unpublished: dict[UUID, Event] = {}
+        self._republisher: asyncio.Task[None] | None = None
+        telemetry.on_snapshot(self._refresh_metrics)
 
     # -- grain directory -------------------------------------------------------
 
@@ -58,12 +69,14 @@ class ProjectHost:
         """The active grain of a project visible to `org_id`; activates it if needed."""
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_idle())
+            self._republisher = asyncio.create_task(self._republish())
         activation = self._grains.get(project_id)
         if activation is None:
             activation = asyncio.create_task(
                 ProjectGrain.activate(project_id, self._store, self._publish)
             )
             self._grains[project_id] = activation
+            telemetry.ACTIVATIONS.inc()
         try:
             grain = await asyncio.shield(activation)
         except Exception:
@@ -75,6 +88,7 @@ class ProjectHost:
                 del self._grains[project_id]
             if grain is None:
                 raise NotFound("project not found")
+            telemetry.PASSIVATIONS.labels(grain.state.value).inc()
             await grain.passivate()
             return await self._grain(org_id, project_id)
         grain.check_org(org_id)
@@ -90,6 +104,7 @@ class ProjectHost:
                 grain = activation.result()
                 if grain is not None and grain.is_idle(self._idle_seconds):
                     del self._grains[project_id]
+                    telemetry.PASSIVATIONS.labels("idle").inc()
                     await grain.passivate()
 
     async def _publish(self, project: Project, events: list[Event]) -> None:
@@ -101,9 +116,28 @@ class ProjectHost:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in events:
                     pipe.publish(channel, orjson.dumps(event.as_json()))
-                await pipe.execute()
-        except (aioredis.RedisError, OSError) as exc:
+                await breaker("redis").call(pipe.execute())
+        except (aioredis.RedisError, OSError, DependencyUnavailable) as exc:
+            self._unpublished[project.id] = events[-1]
             log.warning("publish to %s failed (%s); subscribers resume by version", channel, exc)
+        else:
+            self._unpublished.pop(project.id, None)
+
+    async def _republish(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for project_id, event in list(self._unpublished.items()):
+                if self._redis is None:
+                    return
+                try:
+                    message = orjson.dumps(event.as_json())
+                    await breaker("redis").call(
+                        self._redis.publish(f"project:{project_id}", message)
+                    )
+                except (aioredis.RedisError, OSError, DependencyUnavailable):
+                    break  # still down: try again in a second
+                if self._unpublished.get(project_id) is event:
+                    del self._unpublished[project_id]
 
     # -- the API used by Serve replicas ---------------------------------------------
 
@@ -173,16 +207,34 @@ class ProjectHost:
             )
         return out
 
+    def _refresh_metrics(self) -> None:
+        done = [a for a in self._grains.values() if a.done() and not a.cancelled()]
+        grains = [a.result() for a in done if a.exception() is None]
+        depths = [g.queued for g in grains if g is not None]
+        telemetry.ACTIVE_GRAINS.set(len(self._grains))
+        telemetry.MAILBOX_DEPTH.set(sum(depths))
+        telemetry.MAILBOX_DEPTH_MAX.set(max(depths, default=0))
+
+    async def metrics(self) -> list[telemetry.Family]:
+        """This host's metrics for `/metrics` (see `serve_app.metrics`)."""
+        return telemetry.snapshot()
+
     async def stats(self) -> dict[str, Any]:
         """Diagnostics: process id and the grains this host holds."""
-        return {"name": self.name, "pid": os.getpid(), "grains": len(self._grains)}
+        return {
+            "name": self.name,
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None,
+            "grains": len(self._grains),
+        }
 
     async def close(self) -> None:
         """Passivate every grain and release connections (graceful shutdown)."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        for task in (self._reaper, self._republisher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.passivate_all()
         await self._store.engine.dispose()
         if self._redis is not None:

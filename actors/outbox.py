@@ -32,7 +32,7 @@ import redis.asyncio as aioredis
 from ray.actor import ActorHandle
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage import outbox
+from storage import outbox, telemetry
 from storage.db import create_engine
 from storage.outbox import StoredEvent
 
@@ -174,6 +174,12 @@ class OutboxActor:
 
     async def ping(self) -> bool:
         return True
+
+    async def metrics(self) -> list[telemetry.Family]:
+        """The relay's metrics for `/metrics`: consumer lag and email queue read now."""
+        async with self._engine.connect() as conn:
+            await telemetry.read_outbox_gauges(conn, [c.name for c in self._consumers])
+        return telemetry.snapshot()
 
     async def kick(self) -> None:
         """Run a pass now (tests, or after an offset reset)."""

@@ -19,11 +19,14 @@ from uuid import UUID
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.host import ProjectHost
 from actors.placement import host_for, host_names
 from domain.commands import IdempotencyKey
 from domain.errors import Unavailable
+from storage.breaker import DependencyUnavailable
+from storage.telemetry import REQUEST_ID
 
 NAMESPACE = "taskhive"
 RETRY_DEADLINE_S = 10.0
@@ -42,7 +45,11 @@ def ensure_hosts(config: HostConfig) -> dict[str, ActorHandle[ProjectHost]]:
     """Get or create the named host actors. Safe to call from every replica at once."""
     remote = ray.remote(ProjectHost)
     handles: dict[str, ActorHandle[ProjectHost]] = {}
-    for name in host_names(config.count):
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])  # type: ignore[no-untyped-call]
+    for index, name in enumerate(host_names(config.count)):
+        # Round-robin over the nodes alive now; soft, so a host whose node is lost
+        # restarts on another one.
+        spread = NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=True)
         handles[name] = remote.options(  # type: ignore[assignment]
             name=name,
             namespace=NAMESPACE,
@@ -52,6 +59,7 @@ def ensure_hosts(config: HostConfig) -> dict[str, ActorHandle[ProjectHost]]:
             max_task_retries=0,
             max_concurrency=1000,
             num_cpus=0,
+            scheduling_strategy=spread,
         ).remote(
             name,
             config.database_url,
@@ -66,6 +74,11 @@ class HostRouter:
     def __init__(self, handles: dict[str, ActorHandle[ProjectHost]]) -> None:
         self._handles = handles
         self._names = sorted(handles)
+
+    @property
+    def handles(self) -> dict[str, ActorHandle[ProjectHost]]:
+        """Every host by name (for calls to all of them, e.g. metrics)."""
+        return dict(self._handles)
 
     def host_name(self, project_id: UUID) -> str:
         return host_for(project_id, self._names)
@@ -93,10 +106,14 @@ class HostRouter:
                 )
             attempt += 1
             try:
-                return await getattr(self.handle(project_id), method).remote(*args)
+                # The request id names the Ray task: `ray list tasks` ties it to the request.
+                remote = getattr(self.handle(project_id), method)
+                if rid := REQUEST_ID.get():
+                    remote = remote.options(name=f"{method} {rid}")
+                return await remote.remote(*args)
             except RayTaskError as exc:
                 cause = exc.cause
-                if not isinstance(cause, Unavailable):
+                if not isinstance(cause, Unavailable) or isinstance(cause, DependencyUnavailable):
                     raise cause from None
                 error: Exception = cause
             except RayActorError as exc:

@@ -408,6 +408,9 @@ class _Stage:
         if "settings" in changes:
             settings = project_rules.check_settings(changes["settings"])
             new = dataclasses.replace(new, settings=settings)
+        if "time_zone" in changes:
+            zone = project_rules.check_time_zone(changes["time_zone"])
+            new = dataclasses.replace(new, time_zone=zone)
         if "team_ids" in changes:
             new = dataclasses.replace(new, team_ids=tuple(changes["team_ids"]))
             self.batch.teams_changed = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     jwt_secret: str | None = Field(default=None, description="HS256 key; generated if unset")
+    jwt_private_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 PEM: sign access tokens with EdDSA, publish /.well-known/jwks.json",
+    )
     hosts: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
     idle_seconds: float = Field(default=600.0, gt=0, description="grain passivation delay")
     replicas: int = Field(default=1, ge=1, le=64, description="HTTP API replicas")
@@ -53,6 +58,14 @@ class Settings(BaseSettings):
     )
     outbox_poll_s: float = Field(default=0.2, gt=0, description="outbox relay poll interval")
 
+    # -- search --------------------------------------------------------------------
+    search_shards: int = Field(
+        default=1, ge=1, le=256, description="search index actors; organisations are hashed over them"
+    )
+    search_commit_interval_s: float = Field(
+        default=0.05, gt=0, description="how often the search index commits pending changes"
+    )
+
     # -- identity and limits ---------------------------------------------------------
     auth_cache_s: float = Field(
         default=5.0, ge=0, description="how long a replica trusts a user's/API token's standing"
@@ -67,6 +80,14 @@ class Settings(BaseSettings):
     )
     trust_forwarded_for: bool = Field(
         default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
+    )
+    invitation_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="how long an invitation email's link works"
+    )
+    oidc_providers: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description='JSON: [{"name", "issuer", "client_id", "client_secret", '
+        '"domains": {"acme.com": "<org id>"}}] for OpenID Connect login',
     )
 
     # -- attachments ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cluster.settings import Settings
+from serve_app.config import AppConfig, OidcProvider
 from storage.embedded import EmbeddedPostgres, EmbeddedRedis
 from storage.migrate import upgrade
 
@@ -38,6 +39,11 @@ SERVE_ENV = {
     # Replicas stop taking new connections at once on shutdown instead of draining
     # for 30 s: HAProxy already routes around a stopping replica.
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+    # A proxy starting HAProxy on a busy node can take longer than Serve's 5 s
+    # ready check (10 s health check); past it the controller kills the proxy and
+    # the deployment fails. Generous limits: a stuck proxy is still found.
+    "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
+    "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "30",
 }
 
 
@@ -77,7 +83,6 @@ class Stack:
         from ray import serve
 
         from serve_app.app import ApiIngress
-        from serve_app.config import AppConfig
 
         env = {**SERVE_ENV, **_instance_ports_env()}
         os.environ.update(env)
@@ -87,7 +92,11 @@ class Stack:
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.WARNING,
-                runtime_env={"env_vars": env},
+                # JSON logs with request ids in every worker (serve_app.logging).
+                runtime_env={
+                    "env_vars": env,
+                    "worker_process_setup_hook": "serve_app.logging.configure_worker",
+                },
                 _temp_dir=str(_ray_temp_dir()),
             )
             self._ray_started = True
@@ -95,7 +104,15 @@ class Stack:
             http_options={"host": self.settings.host, "port": self.settings.port},
             logging_config={"enable_access_log": False, "log_level": "WARNING"},
         )
-        config = AppConfig(
+        config = self.app_config()
+        app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        _wait_http(self.url + "/healthz")
+        self.start_outbox()
+
+    def app_config(self) -> AppConfig:
+        """What the API replicas are deployed with (also used by `cluster.serve_entry`)."""
+        return AppConfig(
             database_url=self.database_url,
             redis_url=self.redis_url,
             jwt_secret=self.settings.resolved_jwt_secret(),
@@ -117,12 +134,28 @@ class Stack:
             blobs=self.settings.blob_config(),
             attachment_max_bytes=self.settings.attachment_max_bytes,
             org_storage_quota_bytes=self.settings.org_storage_quota_bytes,
+            smtp_url=self.settings.smtp_url,
+            smtp_from=self.settings.smtp_from,
+            mail_dir=str((self.settings.data_dir / "mail").resolve()),
+            public_url=self.settings.public_url or self.url,
+            invitation_ttl_s=self.settings.invitation_ttl_s,
+            oidc_providers=tuple(
+                OidcProvider(
+                    name=o["name"],
+                    issuer=o["issuer"],
+                    client_id=o["client_id"],
+                    client_secret=o["client_secret"],
+                    domains=tuple(sorted(o.get("domains", {}).items())),
+                )
+                for o in self.settings.oidc_providers
+            ),
+            jwt_private_key=(
+                self.settings.jwt_private_key_file.read_text()
+                if self.settings.jwt_private_key_file
+                else None
+            ),
             webhook_allow_private=self.settings.webhook_allow_private,
         )
-        app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
-        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
-        _wait_http(self.url + "/healthz")
-        self.start_outbox()
 
     def start_outbox(self) -> None:
         """Start (or find) the outbox relay actor with its consumers (notifications)."""
@@ -130,8 +163,19 @@ class Stack:
         from realtime.automation import AutomationConfig
         from realtime.blob_collector import CollectorConfig
         from realtime.notify_consumer import NotifyConfig
+        from reports.consumer import ReportsConfig
+        from search.actor import SearchConfig, ensure_search
+        from search.consumer import SearchConsumerConfig
 
         s = self.settings
+        ensure_search(
+            SearchConfig(
+                database_url=self.database_url,
+                index_dir=str((s.data_dir / "search").resolve()),
+                shards=s.search_shards,
+                commit_interval_s=s.search_commit_interval_s,
+            )
+        )
         notify = NotifyConfig(
             mail_dir=(s.data_dir / "mail").resolve(),
             public_url=s.public_url or self.url,
@@ -150,6 +194,8 @@ class Stack:
                     CollectorConfig(s.blob_config()),
                     _webhook_config(s),
                     AutomationConfig(hosts=s.hosts),
+                    ReportsConfig(),
+                    SearchConsumerConfig(s.search_shards),
                 ),
                 poll_s=s.outbox_poll_s,
             )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +31,10 @@ WIP_MODES = ("enforce", "warn")
 
 #: Fields of a project a client may change after creation. The key is fixed for
 #: life: task keys (`WEB-42`) are derived from it and are referenced outside.
-EDITABLE_FIELDS = frozenset({"name", "description", "team_ids", "settings"})
+EDITABLE_FIELDS = frozenset({"name", "description", "team_ids", "settings", "time_zone"})
+
+#: The zone a project's reports count days in unless it names another.
+DEFAULT_TIME_ZONE = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,8 @@ class Project:
     workflow: Workflow = field(default_factory=template)
     #: The project's label set: name → colour.
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: The IANA zone whose days the project's reports count in.
+    time_zone: str = DEFAULT_TIME_ZONE
     #: Custom field definitions (`domain.custom_fields`), in display order.
     fields: tuple[FieldDef, ...] = ()
 
@@ -79,6 +86,7 @@ class Project:
             "settings": dict(self.settings),
             "created_at": self.created_at.isoformat(),
             "version": self.version,
+            "time_zone": self.time_zone,
             "custom_fields": [f.as_json() for f in self.fields],
         }
 
@@ -110,6 +118,22 @@ def check_name(name: str) -> str:
     if len(name) > NAME_MAX:
         raise InvalidInput.field("name", f"must be at most {NAME_MAX} characters")
     return name.strip()
+
+
+def check_time_zone(name: object) -> str:
+    """An IANA time zone name (`Europe/Paris`), as the zone database spells it."""
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise InvalidInput.field("time_zone", "must be an IANA time zone name like Europe/Paris")
+    if name not in _zone_names():
+        raise InvalidInput.field("time_zone", f"unknown time zone {name!r}")
+    return name
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    # The database's list, not "any file ZoneInfo can open": that would take
+    # `localtime` or `posixrules`, which are not zones a user can name.
+    return frozenset(zoneinfo.available_timezones()) - {"localtime", "posixrules"}
 
 
 def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import aiosmtplib
 import jinja2
 
 from domain.digest import digest_subject
+from storage.breaker import DependencyUnavailable, breaker
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -100,19 +101,23 @@ class SmtpTransport:
         self._timeout_s = timeout_s
 
     async def send(self, message: EmailMessage) -> None:
+        gate = breaker("smtp", f"{self._host}:{self._port}")  # a dead server: fail at once
         try:
-            await aiosmtplib.send(
-                message,
-                hostname=self._host,
-                port=self._port,
-                username=self._username,
-                password=self._password,
-                use_tls=self._implicit_tls,
-                # None: STARTTLS when offered (a loopback relay often offers none).
-                start_tls=False if self._implicit_tls else None,
-                timeout=self._timeout_s,
+            await gate.call(
+                aiosmtplib.send(
+                    message,
+                    hostname=self._host,
+                    port=self._port,
+                    username=self._username,
+                    password=self._password,
+                    use_tls=self._implicit_tls,
+                    # None: STARTTLS when offered (a loopback relay often offers none).
+                    start_tls=False if self._implicit_tls else None,
+                    timeout=self._timeout_s,
+                ),
+                timeout_s=self._timeout_s + 5,
             )
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, DependencyUnavailable) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
 
 

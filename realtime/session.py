@@ -48,6 +48,7 @@ from realtime.protocol import (
     validate,
 )
 from realtime.protocol import subscribed as subscribed_message
+from storage import telemetry
 from storage.event_log import events_after, project_version
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class Session:
         self.closed = asyncio.Event()
         self._sender = asyncio.create_task(self._send_loop(), name=f"ws-sender-{user_id}")
         self._guard = asyncio.create_task(self._reauthorize(), name=f"ws-guard-{user_id}")
+        telemetry.WEBSOCKET_SESSIONS.inc()
 
     # -- incoming ------------------------------------------------------------------
 
@@ -282,6 +284,7 @@ class Session:
             await self._replay(sub, until=version - 1)
         if project_id in self._subs:
             await self._deliver(sub, event)
+            telemetry.FANOUT_LAG_SECONDS.observe(telemetry.seconds_since(event["created_at"]))
 
     async def _catch_up(self, project_id: str) -> None:
         sub = self._subs.get(project_id)
@@ -319,6 +322,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         self.state = SessionState.CLOSED
+        telemetry.WEBSOCKET_SESSIONS.dec()
         self.closed.set()
         self._guard.cancel()
         self._sender.cancel()

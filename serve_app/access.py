@@ -1,9 +1,18 @@
-"""The access helpers: each fetches a resource *and* checks the caller may see it.
+"""The access helpers: each fetches a resource *and* checks the caller may use it,
+by the one permission matrix in `domain.permissions`.
 
-Missing and forbidden are the same `NotFound`, so nobody learns that another
-organisation's resource exists. No route touches a client-supplied id without
-going through one of these. Until per-project roles exist, every member of an
-organisation may read and write all of its projects.
+Missing and not visible are the same `NotFound`, so nobody learns that another
+organisation's (or a private) project or its tasks exist. Visible but not allowed
+(a viewer writing, a member changing the workflow) is `Forbidden`. No route
+touches a client-supplied id without going through one of these.
+
+**Caching.** A caller's grants (organisation role, project roles direct and
+through teams) and a project's owner and visibility are cached per replica for
+`auth_cache_s` seconds (`TASKHIVE_AUTH_CACHE_S`), the same bound as
+`serve_app.authn`: a role change, removal or visibility change takes effect on
+the replica that made it at once (the routes call `forget_*`) and on every other
+replica within `auth_cache_s`. In exchange, checking a task or project read
+costs no query in the steady state.
 """
 
 from __future__ import annotations
@@ -11,38 +20,153 @@ from __future__ import annotations
 import re
 from uuid import UUID
 
-from sqlalchemy import select
-
 from domain.attachments import Attachment
-from domain.comments import ADMIN_ROLES, Comment
-from domain.errors import NotFound, Unauthenticated
+from domain.comments import Comment
+from domain.errors import Forbidden, NotFound, Unauthenticated
+from domain.permissions import (
+    Action,
+    Grants,
+    OrgAction,
+    OrgRole,
+    ProjectFacts,
+    ProjectRole,
+    allows,
+    effective_role,
+    org_allows,
+)
 from domain.projects import Project
+from serve_app.authn import TtlCache
 from serve_app.context import AppContext
 from serve_app.security import Principal
-from storage import attachments_read, catalog, comments_read
-from storage import tables as tables
+from storage import attachments_read, catalog, comments_read, memberships
 
 _TASK_KEY = re.compile(r"^[A-Z]{2,10}-[1-9][0-9]{0,17}$")
 
 
-async def caller_role(ctx: AppContext, principal: Principal) -> str:
-    """The caller's organisation role, which workflow transitions may be restricted to."""
+class AccessCache:
+    """Per-replica grants and project facts; see the module docstring for staleness."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.grants: TtlCache[tuple[UUID, UUID], Grants] = TtlCache(ttl_s)
+        self.projects: TtlCache[tuple[UUID, UUID], ProjectFacts | None] = TtlCache(ttl_s)
+
+
+_caches: dict[int, AccessCache] = {}
+
+
+def _cache(ctx: AppContext) -> AccessCache:
+    # One context per replica process; a new context (tests) starts a new cache.
+    found = _caches.get(id(ctx))
+    if found is None:
+        _caches.clear()
+        found = _caches[id(ctx)] = AccessCache(ctx.config.auth_cache_s)
+    return found
+
+
+def forget_org(ctx: AppContext, org_id: UUID) -> None:
+    """Drop this replica's cached grants of everyone in the organisation (after a
+    role, team or project-membership change)."""
+    _cache(ctx).grants.discard_where(lambda key: key[0] == org_id)
+
+
+def forget_project(ctx: AppContext, org_id: UUID, project_id: UUID) -> None:
+    """Drop this replica's cached facts of the project (visibility change, deletion)."""
+    _cache(ctx).projects.discard((org_id, project_id))
+
+
+async def grants_of(ctx: AppContext, principal: Principal) -> Grants:
+    """The caller's grants in the token's organisation (cached, see above)."""
+    key = (principal.org_id, principal.user_id)
+    cache = _cache(ctx).grants
+    cached = cache.lookup(key)
+    if cached is not None:
+        return cached[0]
     async with ctx.engine.connect() as conn:
-        role = await catalog.member_role(conn, org_id=principal.org_id, user_id=principal.user_id)
+        grants = await memberships.load_grants(
+            conn, org_id=principal.org_id, user_id=principal.user_id
+        )
+    cache.put(key, grants)
+    return grants
+
+
+async def _project_facts(ctx: AppContext, org_id: UUID, project_id: UUID) -> ProjectFacts | None:
+    key = (org_id, project_id)
+    cache = _cache(ctx).projects
+    cached = cache.lookup(key)
+    if cached is not None:
+        return cached[0]
+    async with ctx.engine.connect() as conn:
+        facts = await memberships.project_facts(conn, org_id=org_id, project_id=project_id)
+    cache.put(key, facts)
+    return facts
+
+
+async def org_role(ctx: AppContext, principal: Principal) -> OrgRole:
+    """The caller's organisation role; 401 if they are no longer a member."""
+    role = (await grants_of(ctx, principal)).org_role
     if role is None:
         raise Unauthenticated("the token's user is no longer a member of its organisation")
     return role
 
 
+async def caller_role(ctx: AppContext, principal: Principal) -> str:
+    """The caller's organisation role, which workflow transitions may be restricted to."""
+    return (await org_role(ctx, principal)).value
+
+
+async def require_org(ctx: AppContext, principal: Principal, action: OrgAction) -> OrgRole:
+    """The caller's organisation role, which must allow `action` (403 otherwise)."""
+    role = await org_role(ctx, principal)
+    if not org_allows(role, action):
+        raise Forbidden(f"an organisation {role.value} may not {action.value}")
+    return role
+
+
+async def project_role(
+    ctx: AppContext, principal: Principal, project_id: UUID
+) -> ProjectRole | None:
+    """The caller's effective role in the project; None if they may not see it (or
+    it does not exist in their organisation)."""
+    facts = await _project_facts(ctx, principal.org_id, project_id)
+    if facts is None:
+        return None
+    return effective_role(await grants_of(ctx, principal), facts)
+
+
+async def authorize_project(
+    ctx: AppContext, principal: Principal, project_id: UUID, action: Action = Action.READ
+) -> ProjectRole:
+    """The caller's role in the project, which must allow `action`: 404 when the
+    project is not visible to them, 403 when visible but not allowed."""
+    role = await project_role(ctx, principal, project_id)
+    if role is None:
+        raise NotFound("project not found")
+    if not allows(role, action):
+        raise Forbidden(f"a project {role.value} may not {action.value}")
+    return role
+
+
+async def may(ctx: AppContext, principal: Principal, project_id: UUID, action: Action) -> bool:
+    """Whether the caller may take `action` in the project (no error either way)."""
+    return allows(await project_role(ctx, principal, project_id), action)
+
+
 async def readable_project_ids(ctx: AppContext, principal: Principal) -> list[UUID]:
     """Ids of the projects the caller may read: the one definition search, lists,
     exports and reports filter by (inside their queries, so counts never leak)."""
+    grants = await grants_of(ctx, principal)
+    if grants.org_role is None:
+        return []
     async with ctx.engine.connect() as conn:
-        projects = await catalog.list_projects(conn, org_id=principal.org_id)
-    return [p.id for p in projects]
+        projects = await memberships.org_project_facts(conn, org_id=principal.org_id)
+    return [p.id for p in projects if allows(effective_role(grants, p), Action.READ)]
 
 
-async def access_project(ctx: AppContext, principal: Principal, project_id: UUID) -> Project:
+async def access_project(
+    ctx: AppContext, principal: Principal, project_id: UUID, action: Action = Action.READ
+) -> Project:
+    """The project, which the caller may see and take `action` in (404 / 403)."""
+    await authorize_project(ctx, principal, project_id, action)
     async with ctx.engine.connect() as conn:
         project = await catalog.get_project(conn, org_id=principal.org_id, project_id=project_id)
     if project is None:
@@ -59,8 +183,11 @@ def _parse_ref(ref: str) -> UUID | str:
         raise NotFound("task not found") from None
 
 
-async def access_task(ctx: AppContext, principal: Principal, ref: str) -> tuple[UUID, UUID]:
-    """`(project_id, task_id)` of the task `ref` (id or key) in the caller's organisation.
+async def access_task(
+    ctx: AppContext, principal: Principal, ref: str, action: Action = Action.READ
+) -> tuple[UUID, UUID]:
+    """`(project_id, task_id)` of the task `ref` (id or key) in a project the caller
+    may see and take `action` in.
 
     The grain that owns the project checks once more that the task exists now.
     """
@@ -73,46 +200,47 @@ async def access_task(ctx: AppContext, principal: Principal, ref: str) -> tuple[
         if found is None:
             raise NotFound("task not found")
         ctx.task_refs.put(cache_key, found)
+    try:
+        await authorize_project(ctx, principal, found[0], action)
+    except NotFound:
+        raise NotFound("task not found") from None
     return found
 
 
-async def access_comment(ctx: AppContext, principal: Principal, comment_id: UUID) -> Comment:
-    """A live comment in the caller's organisation (another's reads as missing)."""
+async def access_comment(
+    ctx: AppContext, principal: Principal, comment_id: UUID, action: Action = Action.READ
+) -> Comment:
+    """A live comment in a project the caller may see and take `action` in."""
     async with ctx.engine.connect() as conn:
         comment = await comments_read.get_comment(
             conn, org_id=principal.org_id, comment_id=comment_id
         )
     if comment is None:
         raise NotFound("comment not found")
+    try:
+        await authorize_project(ctx, principal, comment.project_id, action)
+    except NotFound:
+        raise NotFound("comment not found") from None
     return comment
 
 
 async def access_attachment(
-    ctx: AppContext, principal: Principal, attachment_id: UUID
+    ctx: AppContext, principal: Principal, attachment_id: UUID, action: Action = Action.READ
 ) -> Attachment:
-    """A live attachment in the caller's organisation (another's reads as missing)."""
+    """A live attachment in a project the caller may see and take `action` in."""
     async with ctx.engine.connect() as conn:
         found = await attachments_read.get_attachment(
             conn, org_id=principal.org_id, attachment_id=attachment_id
         )
     if found is None:
         raise NotFound("attachment not found")
+    try:
+        await authorize_project(ctx, principal, found.project_id, action)
+    except NotFound:
+        raise NotFound("attachment not found") from None
     return found
 
 
 async def is_project_admin(ctx: AppContext, principal: Principal, project_id: UUID) -> bool:
-    """An organisation owner/admin, or an admin of the project: may delete anyone's
-    comments and attachments there."""
-    role = await caller_role(ctx, principal)
-    if role in ADMIN_ROLES:
-        return True
-    m = tables.project_members.c
-    async with ctx.engine.connect() as conn:
-        project_role = await conn.scalar(
-            select(m.role).where(
-                m.project_id == project_id,
-                m.user_id == principal.user_id,
-                m.org_id == principal.org_id,
-            )
-        )
-    return project_role == "admin"
+    """May the caller delete anyone's comments and attachments in the project?"""
+    return await may(ctx, principal, project_id, Action.MODERATE)

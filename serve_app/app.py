@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from ray import serve
@@ -18,19 +17,30 @@ from serve_app import problems
 from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
 from serve_app.context import AppContext, get_ctx, install_context
+from serve_app.metrics import MetricsMiddleware
+from serve_app.metrics import router as metrics_router
 from serve_app.ratelimit import LoginPolicy, LoginThrottle, RateLimiter
 from serve_app.ratelimit_middleware import RateLimitMiddleware
+from serve_app.request_id import RequestIdMiddleware
 from serve_app.routes import api_tokens, auth, health, projects, tasks, users, ws
 from serve_app.routes import attachments as attachment_routes
 from serve_app.routes import audit as audit_routes
 from serve_app.routes import automation as automation_routes
 from serve_app.routes import comments as comment_routes
+from serve_app.routes import dashboard as dashboard_routes
 from serve_app.routes import fields as field_routes
+from serve_app.routes import identity as identity_routes
 from serve_app.routes import imports as import_routes
 from serve_app.routes import notifications as notification_routes
 from serve_app.routes import planning as planning_routes
+from serve_app.routes import reports as report_routes
+from serve_app.routes import search as search_routes
+from serve_app.routes import views as view_routes
+from serve_app.routes import web as web_routes
 from serve_app.routes import webhooks as webhook_routes
+from serve_app.security import SigningKeys
 from serve_app.uploads import BoundedUploadBody
+from storage.breaker import fast_redis
 from storage.db import create_engine
 
 log = logging.getLogger(__name__)
@@ -54,12 +64,22 @@ def build_app() -> FastAPI:
         app.include_router(extra.task_router)
         app.include_router(extra.router)
     app.include_router(api_tokens.router)
+    app.include_router(identity_routes.router)
     app.include_router(webhook_routes.router)
     app.include_router(import_routes.router)
     app.include_router(field_routes.router)
     app.include_router(automation_routes.router)
+    app.include_router(report_routes.router)
+    app.include_router(dashboard_routes.router)
+    app.include_router(metrics_router)
+    app.include_router(search_routes.router)
+    app.include_router(view_routes.router)
     app.add_middleware(RateLimitMiddleware)
+    app.add_middleware(MetricsMiddleware)  # outside the limiter: it counts 429s
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(BoundedUploadBody)  # outermost: before anything awaits
+    # The web UI's catch-all goes last, after every API router, so API routes win.
+    app.include_router(web_routes.router)
     return app
 
 
@@ -79,20 +99,24 @@ def make_context(config: AppConfig) -> AppContext:
     engine = create_engine(config.database_url, pool_size=config.db_pool_size)
     # The limiters get their own client with short timeouts: a hung Redis must
     # delay a request by at most half a second before the check fails open.
-    limits = (
-        aioredis.from_url(config.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        if config.redis_url
-        else None
-    )
+    limits = fast_redis(config.redis_url, 0.5) if config.redis_url else None
     return AppContext(
         config=config,
         engine=engine,
-        redis=aioredis.from_url(config.redis_url) if config.redis_url else None,
+        # Short limits, no retries: a dead Redis costs live features, never a request.
+        redis=fast_redis(config.redis_url) if config.redis_url else None,
         router=HostRouter(handles),
-        auth=Authenticator(engine, secret=config.jwt_secret, ttl_s=config.auth_cache_s),
+        auth=Authenticator(engine, secret=signing_keys(config), ttl_s=config.auth_cache_s),
         rate_limiter=RateLimiter(limits, limit=config.rate_limit_per_min) if limits else None,
         login_throttle=LoginThrottle(limits, _login_policy(config)) if limits else None,
     )
+
+
+def signing_keys(config: AppConfig) -> SigningKeys:
+    """EdDSA with the configured private key, else HS256 with the shared secret."""
+    if config.jwt_private_key:
+        return SigningKeys.ed25519(config.jwt_private_key)
+    return SigningKeys.shared(config.jwt_secret)
 
 
 def _login_policy(config: AppConfig) -> LoginPolicy:

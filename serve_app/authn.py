@@ -26,7 +26,13 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import Unauthenticated
-from serve_app.security import Principal, hash_token, is_api_token, verify_access_token
+from serve_app.security import (
+    Principal,
+    SigningKeys,
+    hash_token,
+    is_api_token,
+    verify_access_token,
+)
 from storage import credentials
 from storage.credentials import ApiTokenGrant, UserStanding
 
@@ -75,9 +81,11 @@ class Authenticator:
     answers may be.
     """
 
-    def __init__(self, engine: AsyncEngine, *, secret: str, ttl_s: float = 5.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, secret: str | SigningKeys, ttl_s: float = 5.0
+    ) -> None:
         self._engine = engine
-        self._secret = secret
+        self._secret = secret if isinstance(secret, SigningKeys) else SigningKeys.shared(secret)
         self._standing: TtlCache[tuple[UUID, UUID], UserStanding | None] = TtlCache(ttl_s)
         self._api_tokens: TtlCache[str, ApiTokenGrant | None] = TtlCache(ttl_s)
 
@@ -144,3 +152,8 @@ class Authenticator:
         if grant.expires_at is not None and grant.expires_at <= datetime.now(UTC):
             raise Unauthenticated("the API token has expired")
         return Principal(user_id=grant.user_id, org_id=grant.org_id, scopes=grant.scopes)
+
+    @property
+    def keys(self) -> SigningKeys:
+        """The keys access tokens are signed and checked with."""
+        return self._secret

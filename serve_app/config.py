@@ -35,3 +35,28 @@ class AppConfig:
     org_storage_quota_bytes: int = 10 * 1024**3
     #: Whether webhooks may target loopback/private addresses (a self-hosted network).
     webhook_allow_private: bool = False
+    # -- invitations (serve_app.routes.invitations) --
+    #: Where invitation emails go: SMTP when set, else .eml files in `mail_dir`.
+    smtp_url: str | None = None
+    smtp_from: str = "Taskhive <taskhive@localhost>"
+    mail_dir: str = "mail"
+    #: Base URL of links in emails (the accept page); None: links are relative.
+    public_url: str | None = None
+    invitation_ttl_s: int = 7 * 24 * 3600
+    #: An Ed25519 private key (PEM): sign access tokens with EdDSA and publish the
+    #: public key at /.well-known/jwks.json. None: HS256 with `jwt_secret`.
+    jwt_private_key: str | None = None
+    #: OpenID Connect providers users may log in with (serve_app.routes.oidc).
+    oidc_providers: tuple[OidcProvider, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OidcProvider:
+    """An OpenID Provider: `name` appears in the login URL; `domains` maps a verified
+    email domain to the organisation a new user of that domain joins (as `member`)."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    domains: tuple[tuple[str, str], ...] = ()

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
@@ -23,6 +26,7 @@ from domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from storage.breaker import as_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ async def _domain_error(_: Request, exc: Exception) -> Response:
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="taskhive"'
     if isinstance(exc, Unavailable):
-        headers["Retry-After"] = "1"
+        headers["Retry-After"] = str(getattr(exc, "retry_after", 1))
     if isinstance(exc, TooManyRequests):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, PreconditionFailed) and exc.current_version is not None:
@@ -91,6 +95,8 @@ async def _http_error(_: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    if (outage := as_unavailable(exc)) is not None:  # a dependency is down: 503, not 500
+        return await _domain_error(request, outage)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal server error", "an unexpected error occurred; it was logged")
 
@@ -100,3 +106,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    # Handled inside the middleware stack (unlike `Exception`), so outage 503s carry
+    # the request id and are counted with their real status.
+    for dependency_error in (OSError, SQLAlchemyError, RedisError, asyncpg.PostgresError):
+        app.add_exception_handler(dependency_error, _unexpected)

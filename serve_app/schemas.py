@@ -29,6 +29,8 @@ class SignupIn(Strict):
 class LoginIn(Strict):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+    #: A TOTP or recovery code, for accounts with two-factor authentication on.
+    otp: str | None = Field(default=None, max_length=32)
 
 
 class UserOut(BaseModel):
@@ -73,6 +75,8 @@ class ProjectIn(Strict):
     team_ids: list[UUID] = Field(default_factory=list, max_length=100)
     settings: dict[str, Any] = Field(default_factory=dict)
     workflow_template: Literal["kanban", "scrum", "bug_tracking"] = "kanban"
+    time_zone: str = Field(default="UTC", min_length=1, max_length=64)
+    visibility: Literal["org", "private"] = "org"
 
 
 class ProjectPatch(Strict):
@@ -80,6 +84,8 @@ class ProjectPatch(Strict):
     description: str | None = Field(default=None, max_length=10_000)
     team_ids: list[UUID] | None = Field(default=None, max_length=100)
     settings: dict[str, Any] | None = None
+    visibility: Literal["org", "private"] | None = None
+    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class ProjectOut(BaseModel):
@@ -92,6 +98,8 @@ class ProjectOut(BaseModel):
     settings: dict[str, Any]
     created_at: datetime
     version: int
+    visibility: Literal["org", "private"] = "org"
+    time_zone: str = "UTC"
 
 
 class ProjectList(BaseModel):

@@ -1,5 +1,6 @@
-"""Passwords (argon2id), access tokens (JWT, HS256), refresh tokens and personal
-API tokens (both opaque, stored as SHA-256).
+"""Passwords (argon2id), access tokens (JWT: HS256 with a shared secret by default,
+or EdDSA with an Ed25519 key whose public half is published as JWKS), refresh
+tokens and personal API tokens (both opaque, stored as SHA-256).
 
 Argon2 hashing takes tens of milliseconds of CPU, so it runs in a worker thread
 and never blocks the event loop.
@@ -8,15 +9,20 @@ and never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from domain.errors import Unauthenticated
 
@@ -71,7 +77,50 @@ class AccessClaims:
     issued_at: float
 
 
-def issue_access_token(principal: Principal, *, secret: str, ttl_s: int) -> str:
+@dataclass(frozen=True, slots=True)
+class SigningKeys:
+    """How access tokens are signed and checked. `HS256` with a shared secret is the
+    embedded default; `EdDSA` (Ed25519) lets other services verify tokens with the
+    public key from `/.well-known/jwks.json` without holding a secret that could
+    mint them. Only the one configured algorithm is ever accepted."""
+
+    algorithm: str
+    signing_key: Any
+    verifying_key: Any
+    kid: str | None = None
+
+    @classmethod
+    def shared(cls, secret: str) -> SigningKeys:
+        return cls(ALGORITHM, secret, secret)
+
+    @classmethod
+    def ed25519(cls, pem: str) -> SigningKeys:
+        """From a PEM private key (`openssl genpkey -algorithm ed25519`)."""
+        key = load_pem_private_key(pem.encode(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the JWT signing key must be an Ed25519 private key")
+        public = key.public_key()
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(public))
+        # RFC 7638 thumbprint: the key's id, stable for the same key.
+        canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x")}, separators=(",", ":"))
+        kid = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest())
+        return cls("EdDSA", key, public, kid.decode().rstrip("="))
+
+    def jwks(self) -> dict[str, Any] | None:
+        """The public JWK Set, None for a shared secret (never published)."""
+        if self.algorithm == ALGORITHM:
+            return None
+        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.verifying_key))
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": self.algorithm}]}
+
+
+def _keys(secret: str | SigningKeys) -> SigningKeys:
+    return secret if isinstance(secret, SigningKeys) else SigningKeys.shared(secret)
+
+
+def issue_access_token(principal: Principal, *, secret: str | SigningKeys, ttl_s: int) -> str:
+    """A signed access token; `secret` is the HS256 secret or the configured keys."""
+    keys = _keys(secret)
     now = datetime.now(UTC)
     claims = {
         "sub": str(principal.user_id),
@@ -85,26 +134,29 @@ def issue_access_token(principal: Principal, *, secret: str, ttl_s: int) -> str:
         "aud": AUDIENCE,
         "jti": secrets.token_hex(8),
     }
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    headers = {"kid": keys.kid} if keys.kid else None
+    return jwt.encode(claims, keys.signing_key, algorithm=keys.algorithm, headers=headers)
 
 
-def decode_access_token(token: str, *, secret: str) -> Principal:
+def decode_access_token(token: str, *, secret: str | SigningKeys) -> Principal:
     """Verify signature, algorithm, expiry, issuer and audience; raise Unauthenticated."""
     return verify_access_token(token, secret=secret).principal
 
 
-def verify_access_token(token: str, *, secret: str) -> AccessClaims:
-    """Verify signature, algorithm (HS256 only: `none` and any other `alg` header are
-    refused), expiry, not-before, issuer and audience; raise Unauthenticated.
+def verify_access_token(token: str, *, secret: str | SigningKeys) -> AccessClaims:
+    """Verify signature, algorithm (the configured one only: `none` and any other
+    `alg` header are refused, so an HS256 token made with the public EdDSA key
+    fails), expiry, not-before, issuer and audience; raise Unauthenticated.
 
     Says nothing about whether the user still exists or the token was revoked by a
     password change: `serve_app.authn.Authenticator` checks that.
     """
     try:
+        keys = _keys(secret)
         claims = jwt.decode(
             token,
-            secret,
-            algorithms=[ALGORITHM],
+            keys.verifying_key,
+            algorithms=[keys.algorithm],
             issuer=ISSUER,
             audience=AUDIENCE,
             options={"require": ["exp", "iat", "sub", "iss", "aud"]},

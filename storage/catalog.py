@@ -75,6 +75,7 @@ async def insert_project(conn: AsyncConnection, project: Project) -> Project:
                 settings=dict(project.settings),
                 workflow=project.workflow.as_json(),
                 labels=project.labels_json(),
+                time_zone=project.time_zone,
             )
             .returning(*t.projects.c)
         )
@@ -148,8 +149,10 @@ async def list_org_tasks(
     after: tuple[datetime, UUID] | None,
     limit: int,
     statuses: Mapping[UUID, Collection[str]] | None = None,
+    project_ids: Collection[UUID] | None = None,
 ) -> list[Task]:
-    """Tasks across the organisation's live projects in `(created_at, id)` order.
+    """Tasks across the organisation's live projects in `(created_at, id)` order,
+    only of `project_ids` when given (the projects the caller may read).
 
     `statuses`, when given, keeps per project only tasks in the listed status ids
     (a status category or `open` means different ids in different workflows).
@@ -158,6 +161,8 @@ async def list_org_tasks(
         t.projects.c.org_id == org_id, t.projects.c.deleted_at.is_(None)
     )
     query = select(t.tasks).where(t.tasks.c.org_id == org_id, t.tasks.c.project_id.in_(live))
+    if project_ids is not None:
+        query = query.where(t.tasks.c.project_id.in_(list(project_ids)))
     if statuses is not None:
         query = query.where(
             or_(

@@ -254,7 +254,12 @@ class ProjectStore:
         p = batch.project
         values: dict[str, Any] = {"version": p.version, "task_seq": p.task_seq}
         if batch.project_changed:
-            values.update(name=p.name, description=p.description, settings=dict(p.settings))
+            values.update(
+                name=p.name,
+                description=p.description,
+                settings=dict(p.settings),
+                time_zone=p.time_zone,
+            )
         # With settings, since a pre-workflow project's statuses moved out of them.
         if batch.workflow_changed or batch.project_changed:
             values["workflow"] = p.workflow.as_json()
@@ -272,10 +277,16 @@ class ProjectStore:
         if result.rowcount != 1:
             raise Fenced(f"project {p.id} is no longer owned by epoch {epoch}")
         if batch.teams_changed:
-            await conn.execute(delete(t.project_teams).where(t.project_teams.c.project_id == p.id))
+            # Teams that stay keep the project role they were given (0008).
+            await conn.execute(
+                delete(t.project_teams).where(
+                    t.project_teams.c.project_id == p.id,
+                    t.project_teams.c.team_id.not_in(list(p.team_ids)),
+                )
+            )
             if p.team_ids:
                 await conn.execute(
-                    insert(t.project_teams),
+                    pg_insert(t.project_teams).on_conflict_do_nothing(),
                     [
                         {"org_id": p.org_id, "project_id": p.id, "team_id": tid}
                         for tid in p.team_ids
@@ -415,5 +426,6 @@ def project_from_row(row: Any, team_ids: Iterable[UUID]) -> Project:
         task_seq=row.task_seq,
         workflow=workflow,
         labels={x["name"]: x["color"] for x in (row.labels or [])},
+        time_zone=row.time_zone,
         fields=definitions_from_json(row.custom_fields),
     )

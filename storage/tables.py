@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
@@ -122,9 +123,14 @@ projects = Table(
     Column("labels", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     # custom_fields: the project's field definitions, [{id, name, type, ...}] (0011).
     Column("custom_fields", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # time_zone: the IANA zone whose days the project's reports count in (0007).
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
+    # visibility: 'org' (every member sees it) or 'private' (only those granted a role), 0008.
+    Column("visibility", String(16), nullable=False, server_default="org"),
     Column("deleted_at", DateTime(timezone=True)),
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint("visibility IN ('org', 'private')", name="projects_visibility_check"),
     Index(
         "projects_org_key_key",
         "org_id",
@@ -147,7 +153,11 @@ project_teams = Table(
     Column(
         "team_id", UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE"), nullable=False
     ),
+    # role: the project role the team's members get (0008).
+    Column("role", String(16), nullable=False, server_default="member"),
     PrimaryKeyConstraint("project_id", "team_id"),
+    CheckConstraint("role IN ('admin', 'member', 'viewer')", name="project_teams_role_check"),
+    Index("project_teams_team_idx", "team_id"),
 )
 
 project_members = Table(
@@ -166,6 +176,7 @@ project_members = Table(
     Column("role", String(16), nullable=False),
     PrimaryKeyConstraint("project_id", "user_id"),
     CheckConstraint("role IN ('admin', 'member', 'viewer')", name="project_members_role_check"),
+    Index("project_members_user_idx", "org_id", "user_id"),
 )
 
 # Partitioned by HASH(project_id): see migrations/versions/0001_initial.py.
@@ -558,6 +569,206 @@ webhook_deliveries = Table(
         "next_attempt_at",
         postgresql_where=text("status = 'pending'"),
     ),
+)
+
+
+# -- identity: invitations and two-factor authentication (migration 0008) ------------
+
+# An invitation to join an organisation, accepted with the token emailed to `email`.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("invited_by", UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("accepted_by", UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")),
+    Column("revoked_at", DateTime(timezone=True)),
+    _now(),
+    CheckConstraint("role IN ('admin', 'member', 'guest')", name="invitations_role_check"),
+    Index("invitations_org_idx", "org_id", "created_at"),
+)
+
+# A user's TOTP secret; `enabled_at` is set once a first code confirmed it.
+user_totp = Table(
+    "user_totp",
+    metadata,
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("secret", String(64), nullable=False),
+    Column("enabled_at", DateTime(timezone=True)),
+    # The last time step a code was accepted for: a code is good once.
+    Column("last_step", BigInteger),
+    _now(),
+)
+
+# Accounts at OpenID Providers linked to users: (provider, subject) → user.
+user_identities = Table(
+    "user_identities",
+    metadata,
+    Column("provider", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    _now(),
+    PrimaryKeyConstraint("provider", "subject"),
+    Index("user_identities_user_idx", "user_id"),
+)
+
+# Single-use recovery codes for a lost authenticator, stored as SHA-256.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column(
+        "user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    _now(),
+    PrimaryKeyConstraint("user_id", "code_hash"),
+)
+
+# -- reports (migration 0007) ------------------------------------------------------
+# Kept by the `reports` outbox consumer from the event log; `taskhive reports
+# rebuild` recomputes them. Estimates are NUMERIC so that sums are exact.
+
+# Per project: the last event applied (replays at or below it change nothing), the
+# zone its days are counted in, and the status → category map in force.
+report_projects = Table(
+    "report_projects",
+    metadata,
+    Column("project_id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), nullable=False),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("time_zone", String(64), nullable=False, server_default="UTC"),
+    Column("categories", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+# A task's state over time: one row per span of unchanged status, estimate and
+# sprint, [start_at, end_at); the open one (end_at NULL) is the task now.
+report_task_intervals = Table(
+    "report_task_intervals",
+    metadata,
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("task_id", UUID(as_uuid=True), nullable=False),
+    Column("start_version", BigInteger, nullable=False),
+    Column("start_at", DateTime(timezone=True), nullable=False),
+    Column("end_version", BigInteger),
+    Column("end_at", DateTime(timezone=True)),
+    Column("status", String(64), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("estimate", Numeric),
+    Column("sprint_id", UUID(as_uuid=True)),
+    PrimaryKeyConstraint("project_id", "task_id", "start_version"),
+    Index(
+        "report_task_intervals_sprint_idx",
+        "project_id",
+        "sprint_id",
+        postgresql_where=text("sprint_id IS NOT NULL"),
+    ),
+)
+
+# Daily changes of the task count and estimate sum per status (and its category),
+# on the project's local days: the value at the end of a day is the running sum.
+report_status_days = Table(
+    "report_status_days",
+    metadata,
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("status", String(64), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("count_delta", BigInteger, nullable=False),
+    Column("estimate_delta", Numeric, nullable=False),
+    PrimaryKeyConstraint("project_id", "day", "status", "category"),
+)
+
+# Sprints as reports see them: commitment at start, outcome at completion.
+report_sprints = Table(
+    "report_sprints",
+    metadata,
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("sprint_id", UUID(as_uuid=True), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("start_date", Date),
+    Column("end_date", Date),
+    Column("started_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("committed_count", Integer),
+    Column("committed_estimate", Numeric),
+    Column("completed_count", Integer),
+    Column("completed_estimate", Numeric),
+    Column("remaining_count", Integer),
+    Column("remaining_estimate", Numeric),
+    PrimaryKeyConstraint("project_id", "sprint_id"),
+)
+
+# Scope changes of active sprints, one per `sprint.scope_changed` event.
+report_sprint_scope = Table(
+    "report_sprint_scope",
+    metadata,
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("sprint_id", UUID(as_uuid=True), nullable=False),
+    Column("task_id", UUID(as_uuid=True), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("change", String(16), nullable=False),
+    Column("count_delta", SmallInteger, nullable=False),
+    Column("estimate_delta", Numeric, nullable=False),
+    PrimaryKeyConstraint("project_id", "version"),
+    Index("report_sprint_scope_sprint_idx", "project_id", "sprint_id"),
+)
+
+# Per live task: when it was created, first went in progress, and (if done now)
+# last became done. Cycle time and throughput read it.
+report_task_flow = Table(
+    "report_task_flow",
+    metadata,
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("task_id", UUID(as_uuid=True), nullable=False),
+    Column("key", String(24), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("done_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("project_id", "task_id"),
+    Index(
+        "report_task_flow_done_idx",
+        "project_id",
+        "done_at",
+        postgresql_where=text("done_at IS NOT NULL"),
+    ),
+)
+
+# -- search (migration 0006) ---------------------------------------------------------
+
+# A named filter (the filter language's text, as printed canonically). Private to
+# its owner, or shared with everyone who may read a project, or with a team.
+saved_views = Table(
+    "saved_views",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("org_id", UUID(as_uuid=True), ForeignKey("orgs.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "owner_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(120), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("project_id", UUID(as_uuid=True), ForeignKey("projects.id", ondelete="CASCADE")),
+    Column("team_id", UUID(as_uuid=True), ForeignKey("teams.id", ondelete="CASCADE")),
+    _now(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    CheckConstraint(
+        "visibility IN ('private', 'project', 'team')", name="saved_views_visibility_check"
+    ),
+    Index("saved_views_org_idx", "org_id", "created_at"),
 )
 
 # Import jobs: planned, then run batch by batch; `done` counts imported issues.

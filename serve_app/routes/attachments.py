@@ -20,6 +20,7 @@ from domain import attachments as rules
 from domain.attachments import Attachment
 from domain.commands import AddAttachment, RemoveAttachment
 from domain.errors import DomainError, InsufficientStorage, NotFound, PayloadTooLarge
+from domain.permissions import Action
 from serve_app.access import access_attachment, access_task, is_project_admin
 from serve_app.attachment_work import blob_store, schedule_thumbnail
 from serve_app.context import Ctx, CurrentPrincipal
@@ -36,7 +37,7 @@ router = APIRouter(prefix="/api/v1/attachments", tags=["attachments"])
 async def upload(ref: str, request: Request, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     """Attach a file (multipart, field `file`). 413 over the per-file limit, 507 when
     the organisation's storage quota would be exceeded."""
-    project_id, task_id = await access_task(ctx, principal, ref)
+    project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
     config = ctx.config
     async with ctx.engine.connect() as conn:
         used = await attachments_read.storage_used(conn, principal.org_id)
@@ -149,7 +150,7 @@ async def delete_attachment(
     attachment_id: UUID, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """Delete: the uploader, or an admin. The blob is removed by the collector."""
-    found = await access_attachment(ctx, principal, attachment_id)
+    found = await access_attachment(ctx, principal, attachment_id, Action.WRITE_TASKS)
     admin = found.uploader_id != principal.user_id and await is_project_admin(
         ctx, principal, found.project_id
     )

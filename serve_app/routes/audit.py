@@ -9,15 +9,14 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from domain.errors import Forbidden, InvalidInput
+from domain.errors import InvalidInput
+from domain.permissions import OrgAction
+from serve_app.access import require_org
 from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
-from storage import accounts
 from storage.audit_read import AuditQuery, list_audit
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-
-AUDIT_ROLES = frozenset({"owner", "admin"})
 
 
 @router.get("")
@@ -42,10 +41,8 @@ async def audit_log(
         if not isinstance(position.get("b"), int):
             raise InvalidInput("cursor is not one this API returned")
         before_id = position["b"]
+    await require_org(ctx, principal, OrgAction.SEE_AUDIT_LOG)
     async with ctx.engine.connect() as conn:
-        member = await accounts.membership(conn, org_id=principal.org_id, user_id=principal.user_id)
-        if member is None or member.role not in AUDIT_ROLES:
-            raise Forbidden("only the organisation's owners and admins may read the audit log")
         query = AuditQuery(actor_id, action, since, until, before_id, limit)
         rows = await list_audit(conn, org_id=principal.org_id, query=query)
     page = rows[:limit]

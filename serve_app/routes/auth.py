@@ -16,16 +16,18 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.errors import Conflict, TooManyRequests, Unauthenticated
+from domain.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
 from serve_app.auth_schemas import RefreshIn
-from serve_app.context import AppContext, Ctx
+from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.ratelimit_middleware import client_ip, is_loopback
 from serve_app.responses import json_response
-from serve_app.schemas import LoginIn, SignupIn, SignupOut, TokensOut
+from serve_app.routes.totp import OtpRequired, check_second_factor
+from serve_app.schemas import LoginIn, SignupIn, SignupOut, Strict, TokensOut
 from serve_app.security import (
     Principal,
     hash_password,
     hash_refresh_token,
+    is_api_token,
     issue_access_token,
     new_refresh_token,
     verify_password,
@@ -52,7 +54,7 @@ async def issue_tokens(
     )
     return {
         "access_token": issue_access_token(
-            principal, secret=ctx.config.jwt_secret, ttl_s=ctx.config.access_token_ttl_s
+            principal, secret=ctx.auth.keys, ttl_s=ctx.config.access_token_ttl_s
         ),
         "refresh_token": refresh,
         "token_type": "bearer",
@@ -114,15 +116,23 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     """Exchange email and password for tokens. Unknown email and wrong password
     give the same 401 and take the same time. After repeated failures the account
     (and a non-proxy client IP) is locked for exponentially longer, at most
-    `login_lock_max_s`: 429 with `Retry-After`, even for the right password."""
+    `login_lock_max_s`: 429 with `Retry-After`, even for the right password.
+    With two-factor authentication on, `otp` (a current or recovery code) is needed
+    too: without it, 401 with `otp_required` (counted like a failure)."""
     throttle, ip = ctx.login_throttle, _throttle_ip(request, ctx)
     if throttle is not None:
         wait = await throttle.locked_for(body.email, ip)
         if wait:
             raise TooManyRequests(f"too many failed logins; try again in {wait} s", wait)
+    otp_missing: OtpRequired | None = None
     async with ctx.engine.begin() as conn:
         found = await accounts.find_login(conn, body.email)
         ok = await verify_password(body.password, found.password_hash if found else None)
+        if ok and found is not None:
+            try:
+                ok = await check_second_factor(conn, found.id, body.otp)
+            except OtpRequired as exc:
+                ok, otp_missing = False, exc
         if found is None or not ok or found.org_id is None:
             if found is not None and found.org_id is not None:
                 await accounts.audit(
@@ -151,7 +161,7 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     if failed:
         if throttle is not None:
             await throttle.failed(body.email, ip)
-        raise Unauthenticated(_LOGIN_FAILED)
+        raise otp_missing or Unauthenticated(_LOGIN_FAILED)
     if throttle is not None:
         await throttle.succeeded(body.email, ip)
     return json_response(tokens)
@@ -212,3 +222,39 @@ async def logout(body: RefreshIn, request: Request, ctx: Ctx) -> Response:
                 client_ip=_client_ip(request),
             )
     return Response(status_code=204)
+
+
+class SwitchOrgIn(Strict):
+    org_id: UUID
+
+
+@router.post("/switch-org", response_model=TokensOut)
+async def switch_org(
+    body: SwitchOrgIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
+) -> Response:
+    """A new token pair for another organisation the caller belongs to (tokens are
+    per organisation). 404 if they are not a member of it; 403 for a personal API
+    token, which stays bound to the organisation it was made in."""
+    bearer = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if is_api_token(bearer):
+        raise Forbidden("an API token belongs to one organisation; log in to switch")
+    async with ctx.engine.begin() as conn:
+        standing = await credentials.user_standing(
+            conn, user_id=principal.user_id, org_id=body.org_id
+        )
+        if standing is None:
+            raise NotFound("organisation not found")
+        await accounts.audit(
+            conn,
+            org_id=body.org_id,
+            actor_id=principal.user_id,
+            action="auth.switch_org",
+            target_type="org",
+            target_id=str(body.org_id),
+            client_ip=_client_ip(request),
+            details={"from_org_id": str(principal.org_id)},
+        )
+        tokens = await issue_tokens(
+            conn, ctx, Principal(user_id=principal.user_id, org_id=body.org_id)
+        )
+    return json_response(tokens)

@@ -19,6 +19,7 @@ from domain import notifications as mention_rules
 from domain.commands import AddComment, DeleteComment, EditComment, ReactToComment
 from domain.comments import Comment
 from domain.errors import InvalidInput
+from domain.permissions import Action
 from serve_app.access import access_comment, access_task, is_project_admin
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
@@ -127,7 +128,7 @@ async def add_comment(
 ) -> Response:
     """Comment on a task: markdown up to 64 KB (413 above, 422 when empty). With
     `Idempotency-Key`, a retry returns the first response."""
-    project_id, task_id = await access_task(ctx, principal, ref)
+    project_id, task_id = await access_task(ctx, principal, ref, Action.COMMENT)
     path = f"/api/v1/tasks/{task_id}/comments"
     idem = key_for(principal, idempotency_key, method="POST", path=path, body=body.body)
     command = AddComment(principal.user_id, task_id, body.body)
@@ -151,7 +152,7 @@ async def edit_comment(
     comment_id: UUID, body: CommentIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """Replace the body (the author only); the previous body is kept in the history."""
-    comment = await access_comment(ctx, principal, comment_id)
+    comment = await access_comment(ctx, principal, comment_id, Action.COMMENT)
     command = EditComment(principal.user_id, comment_id, body.body)
     reply = await _apply(ctx, principal, comment.project_id, command, request)
     [out] = await _present(ctx, principal, [reply.body])
@@ -163,7 +164,7 @@ async def delete_comment(
     comment_id: UUID, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """Delete a comment: its author, or an admin of the organisation or project."""
-    comment = await access_comment(ctx, principal, comment_id)
+    comment = await access_comment(ctx, principal, comment_id, Action.COMMENT)
     admin = comment.author_id != principal.user_id and await is_project_admin(
         ctx, principal, comment.project_id
     )
@@ -188,7 +189,7 @@ async def add_reaction(
     comment_id: UUID, body: ReactionIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """React with an emoji; reacting twice with the same one changes nothing."""
-    comment = await access_comment(ctx, principal, comment_id)
+    comment = await access_comment(ctx, principal, comment_id, Action.COMMENT)
     command = ReactToComment(principal.user_id, comment_id, body.emoji, add=True)
     await _apply(ctx, principal, comment.project_id, command, request)
     return await _one(ctx, principal, comment)
@@ -199,7 +200,7 @@ async def remove_reaction(
     comment_id: UUID, emoji: str, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """Take the caller's reaction back (nothing happens if there was none)."""
-    comment = await access_comment(ctx, principal, comment_id)
+    comment = await access_comment(ctx, principal, comment_id, Action.COMMENT)
     command = ReactToComment(principal.user_id, comment_id, emoji, add=False)
     await _apply(ctx, principal, comment.project_id, command, request)
     return await _one(ctx, principal, comment)

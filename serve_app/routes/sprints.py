@@ -17,6 +17,7 @@ from domain.commands import (
     StartSprint,
     UpdateSprint,
 )
+from domain.permissions import Action
 from serve_app.access import access_project
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
@@ -36,7 +37,7 @@ async def _apply(
     body: Any = None,
     header: str | None = None,
 ) -> Response:
-    await access_project(ctx, principal, project_id)
+    await access_project(ctx, principal, project_id, Action.PLAN_SPRINTS)
     idem = key_for(principal, header, method=request.method, path=request.url.path, body=body)
     reply = await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
     return json_response(reply.body, status=reply.status)

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from domain.commands import DEFAULT_ROLE, BulkUpdate, MoveTask, UpdateTask
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, Forbidden, NotFound
+from domain.permissions import Action
 from serve_app.access import access_task, caller_role
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
@@ -46,7 +47,7 @@ async def take_transition(
     ref: str, body: TransitionIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """Move the task to status `to`; 409 with the `allowed` targets when forbidden."""
-    project_id, task_id = await access_task(ctx, principal, ref)
+    project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
     role = await caller_role(ctx, principal)
     command = UpdateTask(principal.user_id, task_id, {"status": body.to}, role=role)
     idem = key_for(principal, None, method="POST", path=request.url.path, body=None)
@@ -60,7 +61,7 @@ async def move(
 ) -> Response:
     """Change status and position in one write: before `before_id`, after `after_id`,
     or at the end of the target column."""
-    project_id, task_id = await access_task(ctx, principal, ref)
+    project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
     role = await caller_role(ctx, principal) if body.status else DEFAULT_ROLE
     command = MoveTask(
         principal.user_id, task_id, body.status, body.before_id, body.after_id, role=role
@@ -110,14 +111,15 @@ async def task_activity(
 async def _resolve(
     ctx: AppContext, principal: Principal, refs: list[str]
 ) -> tuple[dict[UUID, list[tuple[str, UUID]]], dict[str, dict[str, Any]]]:
-    """Group the referenced tasks by project; unknown references fail with 404."""
+    """Group the referenced tasks by project; unknown references fail with 404, tasks
+    the caller may see but not change with 403."""
     by_project: dict[UUID, list[tuple[str, UUID]]] = defaultdict(list)
     failed: dict[str, dict[str, Any]] = {}
     for ref in dict.fromkeys(refs):
         try:
-            project_id, task_id = await access_task(ctx, principal, ref)
-        except NotFound as error:
-            failed[ref] = {"id": ref, "status": 404, "error": error.as_json()}
+            project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
+        except (NotFound, Forbidden) as error:
+            failed[ref] = {"id": ref, "status": error.status, "error": error.as_json()}
             continue
         by_project[project_id].append((ref, task_id))
     return by_project, failed

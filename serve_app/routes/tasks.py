@@ -14,15 +14,19 @@ from actors.grain import TaskQuery
 from actors.views import statuses_matching
 from domain.commands import DEFAULT_ROLE, CreateTask, DeleteTask, UpdateTask
 from domain.errors import InvalidInput, NotFound
-from serve_app.access import access_task, caller_role
+from domain.permissions import Action
+from serve_app.access import access_task, authorize_project, caller_role, readable_project_ids
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
 from serve_app.responses import decode_cursor, encode_cursor, etag, json_response, parse_if_match
+from serve_app.routes import task_export
 from serve_app.schemas import Priority, TaskIn, TaskList, TaskOut, TaskPatch
 from serve_app.security import Principal
 from storage import catalog
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+# Before `/{ref}`, which would otherwise take `export` for a task reference.
+router.include_router(task_export.router)
 
 
 def _task_response(body: dict[str, Any], *, status: int = 200) -> Response:
@@ -68,10 +72,19 @@ async def list_tasks(
     parent_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
+    filter: Annotated[
+        str | None, Query(max_length=2000, description="the filter language (see docs/search.md)")
+    ] = None,
 ) -> Response:
     """A page of tasks, oldest first. `next_cursor` fetches the next page; pages stay
     stable while tasks are added. `status` is a status id, a category (`todo`,
-    `in_progress`, `done`) or `open` (any status not in the done category)."""
+    `in_progress`, `done`) or `open` (any status not in the done category).
+    `filter` (e.g. `assignee:me status:open sort:updated-desc`) replaces the other
+    filters and is answered from PostgreSQL."""
+    if filter is not None:
+        return await task_export.filtered_page(
+            ctx, principal, filter, project_id=project_id, limit=limit, cursor=cursor
+        )
     planning: dict[str, Any] = {"sprint_id": sprint_id, "parent_id": parent_id, "labels": label}
     planning = {k: v for k, v in planning.items() if v is not None}
     assignee: UUID | None = None
@@ -84,6 +97,7 @@ async def list_tasks(
     if project_id is not None:
         if position and position.get("p") != str(project_id):
             raise InvalidInput("cursor belongs to another list")
+        await authorize_project(ctx, principal, project_id, Action.READ)
         query = TaskQuery(
             status=status,
             assignee_id=assignee,
@@ -118,6 +132,7 @@ async def _list_org_tasks(
 ) -> Response:
     filters: dict[str, Any] = dict(planning)
     statuses = None
+    readable = await readable_project_ids(ctx, principal)
     if status is not None:
         async with ctx.engine.connect() as conn:
             projects = await catalog.list_projects(conn, org_id=principal.org_id)
@@ -140,6 +155,7 @@ async def _list_org_tasks(
             after=after,
             limit=limit,
             statuses=statuses,
+            project_ids=readable,
         )
     page = found[:limit]
     next_cursor = None
@@ -158,6 +174,7 @@ async def create_task(
 ) -> Response:
     """Create a task. With `Idempotency-Key`, a retry returns the first response."""
     fields = body.model_dump(exclude={"project_id"}, exclude_none=True)
+    await authorize_project(ctx, principal, body.project_id, Action.WRITE_TASKS)
     await check_people(ctx, principal, fields)
     idem = key_for(
         principal,
@@ -197,7 +214,7 @@ async def _update(
         if field in changes and changes[field] is None:
             raise InvalidInput.field(field, "may not be null")
     await check_people(ctx, principal, changes)
-    project_id, task_id = await access_task(ctx, principal, ref)
+    project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
     role = await caller_role(ctx, principal) if "status" in changes else DEFAULT_ROLE
     idem = key_for(principal, None, method=request.method, path=request.url.path, body=None)
     command = UpdateTask(
@@ -242,7 +259,7 @@ async def delete_task(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     expected = parse_if_match(if_match)
-    project_id, task_id = await access_task(ctx, principal, ref)
+    project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
     idem = key_for(principal, None, method="DELETE", path=request.url.path, body=None)
     command = DeleteTask(actor_id=principal.user_id, task_id=task_id, if_match=expected)
     await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)

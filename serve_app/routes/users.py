@@ -14,7 +14,7 @@ from serve_app.responses import json_response
 from serve_app.routes.auth import issue_tokens
 from serve_app.schemas import MeOut, TokensOut
 from serve_app.security import hash_password, verify_password
-from storage import accounts, credentials
+from storage import accounts, credentials, memberships
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -86,3 +86,12 @@ async def change_password(
         raise InvalidInput.field("current_password", "is not the current password")
     ctx.auth.forget_user(principal.user_id)
     return json_response(tokens)
+
+
+@router.get("/me/orgs")
+async def my_orgs(principal: CurrentPrincipal, ctx: Ctx) -> Response:
+    """Every organisation the caller belongs to, with their role there; switch with
+    `POST /api/v1/auth/switch-org`."""
+    async with ctx.engine.connect() as conn:
+        items = await memberships.user_orgs(conn, user_id=principal.user_id)
+    return json_response({"items": items, "current_org_id": str(principal.org_id)})

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from actors.views import TaskQuery
 from domain.commands import SetLabels, UpdateWorkflow
 from domain.errors import InvalidInput
+from domain.permissions import Action
 from serve_app.access import access_project
 from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
@@ -36,7 +37,7 @@ async def put_workflow(
 ) -> Response:
     """Replace the workflow as a whole. Tasks of a removed status need a target in
     `moves` and are moved in the same commit; `version` (optional) must be current."""
-    await access_project(ctx, principal, project_id)
+    await access_project(ctx, principal, project_id, Action.MANAGE_WORKFLOW)
     command = UpdateWorkflow(
         actor_id=principal.user_id,
         workflow={"statuses": body.statuses, "transitions": body.transitions},
@@ -60,7 +61,7 @@ async def put_labels(
     project_id: UUID, body: LabelsIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """Replace the label set; a removed label is taken off its tasks in the same commit."""
-    await access_project(ctx, principal, project_id)
+    await access_project(ctx, principal, project_id, Action.MANAGE_WORKFLOW)
     labels = [label.model_dump() for label in body.labels]
     command = SetLabels(actor_id=principal.user_id, labels=labels)
     idem = key_for(principal, None, method="PUT", path=request.url.path, body=None)

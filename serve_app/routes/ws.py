@@ -14,14 +14,14 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from domain.errors import NotFound, Unauthenticated
+from domain.errors import Unauthenticated
+from domain.permissions import Action
 from realtime.fanout import Fanout
 from realtime.protocol import CloseCode, ProtocolError, validate
 from realtime.session import Limits, Session
-from serve_app.access import access_project
+from serve_app.access import authorize_project
 from serve_app.context import AppContext, get_ctx
 from serve_app.security import Principal
-from storage import accounts
 
 router = APIRouter(tags=["realtime"])
 
@@ -80,13 +80,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
 
     async def authorize(project_id: UUID, principal: Principal = principal) -> None:
-        async with ctx.engine.connect() as conn:
-            member = await accounts.membership(
-                conn, org_id=principal.org_id, user_id=principal.user_id
-            )
-        if member is None:
-            raise NotFound("project not found")
-        await access_project(ctx, principal, project_id)
+        # The read check of every HTTP route (the permission matrix), also re-run
+        # periodically by the session so lost access ends the subscription.
+        await authorize_project(ctx, principal, project_id, Action.READ)
 
     session = Session(
         websocket,
