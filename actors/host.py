@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from actors import views
 from actors.grain import GrainState, ProjectGrain, TaskQuery
+from actors.outbox import WAKE_CHANNEL
 from domain.commands import Command, IdempotencyKey, Reply
 from domain.errors import NotFound
 from domain.events import Event
@@ -116,6 +117,7 @@ class ProjectHost:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for event in events:
                     pipe.publish(channel, orjson.dumps(event.as_json()))
+                pipe.publish(WAKE_CHANNEL, str(project.id))  # the relay: new events
                 await breaker("redis").call(pipe.execute())
         except (aioredis.RedisError, OSError, DependencyUnavailable) as exc:
             self._unpublished[project.id] = events[-1]

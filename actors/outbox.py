@@ -8,11 +8,13 @@ Replays can still happen (an offset reset, a crash after a consumer's side
 effect outside the database), so handlers must be idempotent by
 `(project_id, version)`.
 
-The relay polls (every `poll_s`, 200 ms by default) and can be woken early
-(`kick`). It deliberately does not subscribe to the grains' `project:*`
+The relay polls (every `poll_s`, 200 ms by default) and is woken early by a
+tiny announcement hosts publish on `WAKE_CHANNEL` after each commit (or by
+`kick`). It deliberately does not subscribe to the grains' `project:*`
 publishes: those carry whole events (task descriptions up to 100 KB), and
 shipping every one to the relay only to learn "something changed" costs more
-than a poll. `OutboxActor` is a thin Ray shell around the relay and the
+than a poll. Each consumer runs its own loop, so one slow consumer never holds
+up another. `OutboxActor` is a thin Ray shell around the relay and the
 consumers' background loops; the relay itself is a plain class, testable
 without Ray.
 """
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "taskhive"
 ACTOR_NAME = "taskhive-outbox"
+#: Hosts publish a project id here after each commit; the relay wakes up on it.
+WAKE_CHANNEL = "outbox:wake"
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -93,12 +97,18 @@ class OutboxRelay:
         """One pass over every lagging project of every consumer; events delivered."""
         delivered = 0
         for consumer in self._consumers:
-            async with self._engine.connect() as conn:
-                lagging = await outbox.lagging_projects(
-                    conn, consumer.name, limit=self._projects_per_pass
-                )
-            for project_id in lagging:
-                delivered += await self.deliver(consumer, project_id)
+            delivered += await self.run_consumer(consumer)
+        return delivered
+
+    async def run_consumer(self, consumer: Consumer) -> int:
+        """One pass over the projects `consumer` lags behind on; events delivered."""
+        async with self._engine.connect() as conn:
+            lagging = await outbox.lagging_projects(
+                conn, consumer.name, limit=self._projects_per_pass
+            )
+        delivered = 0
+        for project_id in lagging:
+            delivered += await self.deliver(consumer, project_id)
         return delivered
 
     async def deliver(self, consumer: Consumer, project_id: Any) -> int:
@@ -135,19 +145,37 @@ class OutboxRelay:
         return len(events)
 
     async def run(self, poll_s: float) -> None:
-        """Deliver forever: after each pass that found work at once, otherwise on the
-        next wake-up or after `poll_s`."""
+        """Deliver forever, each consumer in its own loop so a slow one (reports
+        folding a big batch) never delays another (search freshness). A wake-up
+        (`wake`, set when a commit is announced) starts every loop's next pass."""
+        wakes = {c.name: asyncio.Event() for c in self._consumers}
+        loops = [
+            asyncio.create_task(self._run_consumer(c, wakes[c.name], poll_s))
+            for c in self._consumers
+        ]
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                for event in wakes.values():
+                    event.set()
+        finally:
+            for loop in loops:
+                loop.cancel()
+
+    async def _run_consumer(self, consumer: Consumer, wake: asyncio.Event, poll_s: float) -> None:
+        """A pass at once after one that found work, else on a wake-up or after `poll_s`."""
         while True:
-            self.wake.clear()
+            wake.clear()
             try:
-                delivered = await self.run_once()
+                delivered = await self.run_consumer(consumer)
             except Exception:
-                log.exception("outbox relay pass failed; retrying")
+                log.exception("outbox relay pass of %s failed; retrying", consumer.name)
                 delivered = 0
             if delivered:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), poll_s)
+                await asyncio.wait_for(wake.wait(), poll_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +198,28 @@ class OutboxActor:
         self._consumers = [factory(self._engine, self._redis) for factory in config.consumers]
         self._relay = OutboxRelay(self._engine, self._consumers)
         self._tasks = [asyncio.create_task(self._relay.run(config.poll_s))]
+        if self._redis is not None:
+            self._tasks.append(asyncio.create_task(self._listen_for_commits(self._redis)))
         self._tasks += [asyncio.create_task(c.background()) for c in self._consumers]
 
     async def ping(self) -> bool:
         return True
+
+    async def _listen_for_commits(self, redis: aioredis.Redis) -> None:
+        """Wake the relay when a host announces a commit (`WAKE_CHANNEL`), so
+        consumers see new events at once rather than at the next poll. Without
+        Redis, or while it is down, the poll still finds everything."""
+        while True:
+            try:
+                async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(WAKE_CHANNEL)
+                    async for _message in pubsub.listen():
+                        self._relay.wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("commit announcements unavailable (%s); polling only", exc)
+            await asyncio.sleep(1.0)
 
     async def metrics(self) -> list[telemetry.Family]:
         """The relay's metrics for `/metrics`: consumer lag and email queue read now."""

@@ -3,7 +3,6 @@ paging, errors, and permissions enforced inside the query (counts included)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 import uuid
 from typing import Any
@@ -23,17 +22,17 @@ async def test_a_write_is_searchable_within_a_second(
     client: httpx.AsyncClient, alice: User, project: dict[str, Any]
 ) -> None:
     latencies = []
-    for _ in range(5):
+    for _ in range(10):
         w = word()
-        started = time.monotonic()
         task = await create_task(client, alice, project["id"], title=f"Fresh {w} task")
+        acknowledged = time.monotonic()  # from the write's acknowledgement
         body, _ = await wait_for(client, alice, lambda b, k=task["key"]: k in keys(b), q=w)
-        latencies.append(time.monotonic() - started)
+        latencies.append(time.monotonic() - acknowledged)
         assert body["total"] == 1
-    # The median, so one scheduling hiccup does not fail it, and 2 s rather than the
-    # 1 s target: the suite shares two cores with the whole stack (and often other
-    # suites); bench/search.py and docs/search.md measure the p99 itself.
-    assert statistics.median(latencies) < 2.0, latencies
+    # Nine in ten within the 1 s target, so one cold start or scheduling hiccup on
+    # two shared cores does not fail it; bench/search.py measures the p99 itself.
+    print(f"write-to-searchable seconds: {sorted(latencies)}")
+    assert sorted(latencies)[-2] < 1.0, latencies
 
 
 async def test_an_update_a_delete_and_comment_text_reach_the_index(
