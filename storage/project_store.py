@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.audit import audit_rows
 from domain.commands import IdempotencyKey, Reply
 from domain.custom_fields import definitions_from_json
 from domain.events import Event
@@ -249,6 +250,9 @@ class ProjectStore:
                         for e in batch.events
                     ],
                 )
+                audit = audit_rows(batch.project.org_id, batch.events)
+                if audit:
+                    await conn.execute(insert(t.audit_log), audit)
 
     async def _write_project(self, conn: AsyncConnection, batch: Batch, *, epoch: int) -> None:
         p = batch.project

@@ -3,6 +3,7 @@ first, filtered and paginated; members get 403; other organisations see nothing.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -56,3 +57,43 @@ async def test_members_get_403_and_other_orgs_see_nothing(
     assert theirs.status_code == 200
     assert all(i["actor_id"] != alice.id for i in theirs.json()["items"])
     assert (await client.get("/api/v1/audit")).status_code == 401
+
+
+async def test_project_changes_made_by_the_grain_are_audited_in_their_commit(
+    client: httpx.AsyncClient, db: Any
+) -> None:
+    owner = await signup(client)
+    project = await create_project(client, owner)
+    pid = project["id"]
+    headers = owner.headers
+    assert (
+        await client.patch(f"/api/v1/projects/{pid}", json={"name": "Renamed"}, headers=headers)
+    ).status_code == 200
+    labels = {"labels": [{"name": "bug", "color": "#d73a4a"}]}
+    assert (
+        await client.put(f"/api/v1/projects/{pid}/labels", json=labels, headers=headers)
+    ).status_code == 200
+    task = await client.post(
+        "/api/v1/tasks", json={"project_id": pid, "title": "Doomed"}, headers=headers
+    )
+    assert (
+        await client.delete(f"/api/v1/tasks/{task.json()['id']}", headers=headers)
+    ).status_code == 204
+    assert (await client.delete(f"/api/v1/projects/{pid}", headers=headers)).status_code == 204
+
+    items = (await _audit(client, owner, limit=20)).json()["items"]
+    ours = [(i["action"], i["target_id"]) for i in items if i["action"] != "auth.login"]
+    assert ours[:4] == [
+        ("project.deleted", pid),
+        ("task.deleted", task.json()["id"]),
+        ("project.labels_updated", pid),
+        ("project.updated", pid),
+    ]
+    renamed = next(i for i in items if i["action"] == "project.updated")
+    assert renamed["details"]["name"] == "Renamed" and renamed["actor_id"] == owner.id
+    # The row names the event it records.
+    version = await db.fetchval(
+        "SELECT version FROM events WHERE project_id = $1 AND type = 'project.updated'",
+        uuid.UUID(pid),
+    )
+    assert renamed["details"]["version"] == version
