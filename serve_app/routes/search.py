@@ -15,8 +15,10 @@ predicates in PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
@@ -95,18 +97,29 @@ def _fingerprint(*texts: str) -> str:
     return hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
 
 
+#: How long a search waits for a shard that is (re)starting before answering 503.
+SHARD_WAIT_S = 5.0
+
+
 async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
-    try:
-        shard = await _shards.for_org(org_id)
-        result: SearchResult = await shard.search.remote(request)
-    except (ValueError, RayActorError) as exc:  # no such actor yet, or it is restarting
-        raise Unavailable("search is starting; try again shortly") from exc
-    except RayTaskError as exc:
-        cause = exc.as_instanceof_cause()  # type: ignore[no-untyped-call]
-        if isinstance(cause, ValueError):
-            raise InvalidInput(f"the query cannot run: {cause}") from None
-        raise
-    return result
+    deadline = time.monotonic() + SHARD_WAIT_S
+    delay = 0.05
+    while True:
+        try:
+            shard = await _shards.for_org(org_id)
+            result: SearchResult = await shard.search.remote(request)
+            return result
+        except (ValueError, RayActorError) as exc:  # no such actor yet, or restarting
+            if time.monotonic() + delay > deadline:
+                raise Unavailable("search is starting; try again shortly") from exc
+        except RayTaskError as exc:
+            cause = exc.as_instanceof_cause()  # type: ignore[no-untyped-call]
+            if isinstance(cause, ValueError):
+                raise InvalidInput(f"the query cannot run: {cause}") from None
+            raise
+        # A restarted shard takes a moment to be reachable from this replica.
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 @router.get("")
