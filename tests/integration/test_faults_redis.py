@@ -132,7 +132,11 @@ async def test_redis_killed_and_restarted_under_load(
             await wait_for(
                 lambda: len(socket.versions()) >= final, 30, "session caught up after restart"
             )
-            assert socket.versions() == list(range(1, final + 1)), "a gap or a repeat"
+            # In order, each once, none missing; a background rank rebalance may
+            # commit after `final` was read, so the session may be one ahead.
+            seen = socket.versions()
+            assert seen == list(range(1, len(seen) + 1)), "a gap or a repeat"
+            assert len(seen) >= final
             assert fanout.reconnects >= 1
         finally:
             await session.close()

@@ -47,8 +47,19 @@ async def _allow(_project_id: uuid.UUID) -> None:
     return None
 
 
+async def _both_nodes_alive(timeout_s: float = 60.0) -> None:
+    """Hosts are spread over the nodes alive when they start: wait for the second
+    node to have joined, or the placement under test would see only one."""
+    deadline = time.monotonic() + timeout_s
+    while sum(1 for n in ray.nodes() if n["Alive"]) < 2:  # type: ignore[no-untyped-call]
+        if time.monotonic() > deadline:
+            raise RuntimeError("the second node never joined the cluster")
+        await asyncio.sleep(0.2)
+
+
 async def main(job: dict[str, Any]) -> dict[str, Any]:
     org, user = uuid.UUID(job["org_id"]), uuid.UUID(job["user_id"])
+    await _both_nodes_alive()
     handles = ensure_hosts(HostConfig(2, job["database_url"], job["redis_url"], pool_size=3))
     router = HostRouter(handles)
     nodes = {name: (await h.stats.remote())["node"] for name, h in handles.items()}
