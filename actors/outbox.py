@@ -74,6 +74,15 @@ class Consumer(Protocol):
 ConsumerFactory = Callable[[AsyncEngine, "aioredis.Redis | None"], Consumer]
 
 
+class Chore(Protocol):
+    """Periodic work beside the relay; `run` loops until cancelled."""
+
+    async def run(self) -> None: ...
+
+
+ChoreFactory = Callable[[AsyncEngine], Chore]
+
+
 class OutboxRelay:
     """Moves each consumer's offsets forward. See the module docstring."""
 
@@ -185,6 +194,8 @@ class OutboxConfig:
     consumers: tuple[ConsumerFactory, ...]
     poll_s: float = 0.2
     pool_size: int = 5
+    #: Periodic work that needs no events (`realtime.housekeeping`), run beside the relay.
+    chores: tuple[ChoreFactory, ...] = ()
 
 
 class OutboxActor:
@@ -201,6 +212,7 @@ class OutboxActor:
         if self._redis is not None:
             self._tasks.append(asyncio.create_task(self._listen_for_commits(self._redis)))
         self._tasks += [asyncio.create_task(c.background()) for c in self._consumers]
+        self._tasks += [asyncio.create_task(f(self._engine).run()) for f in config.chores]
 
     async def ping(self) -> bool:
         return True

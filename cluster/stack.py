@@ -162,6 +162,7 @@ class Stack:
         from actors.outbox import OutboxConfig, ensure_outbox
         from realtime.automation import AutomationConfig
         from realtime.blob_collector import CollectorConfig
+        from realtime.housekeeping import HousekeepingConfig
         from realtime.notify_consumer import NotifyConfig
         from reports.consumer import ReportsConfig
         from search.actor import SearchConfig, ensure_search
@@ -198,6 +199,7 @@ class Stack:
                     SearchConsumerConfig(s.search_shards),
                 ),
                 poll_s=s.outbox_poll_s,
+                chores=(HousekeepingConfig(),),
             )
         )
 

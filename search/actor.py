@@ -32,7 +32,7 @@ from sqlalchemy import select, update
 
 from search import source
 from search.index import TaskIndex
-from search.messages import ApplyBatch, SearchHit, SearchRequest, SearchResult
+from search.messages import ApplyBatch, SearchHit, SearchRequest, SearchResult, ShardRecovering
 from search.query import TextOptions, has_free_text, terms, translate
 from search.schema import IndexedTask
 from search.shards import CONSUMER_NAME, NAMESPACE, actor_name, shard_of
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: Fewer exact hits than this on the first page and free text is retried fuzzily.
 FUZZY_BELOW = 3
+
+#: How long a search waits for a shard's startup recovery before giving up.
+RECOVERY_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class SearchShard:
         self._lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self.recovered = asyncio.Event()
+        self._started_at = time.time()
         self._tasks = [
             asyncio.create_task(self._commit_loop()),
             asyncio.create_task(self._recover()),
@@ -188,6 +192,11 @@ class SearchShard:
     # -- searching -----------------------------------------------------------------
 
     async def search(self, request: SearchRequest) -> SearchResult:
+        """Answer from the committed index; while startup recovery runs the index
+        may be partial, so wait for it a little, then refuse rather than answer
+        with missing tasks."""
+        if not await self.wait_ready(RECOVERY_WAIT_S):
+            raise ShardRecovering(f"search shard {self._shard} is rebuilding its index")
         return await asyncio.to_thread(self._search, request)
 
     def _search(self, request: SearchRequest) -> SearchResult:
@@ -223,11 +232,13 @@ class SearchShard:
             highlight=condition if request.highlight and text else None,
         )
 
-    async def stats(self) -> dict[str, int]:
+    async def stats(self) -> dict[str, Any]:
         return {
             "shard": self._shard,
             "docs": self._index.count(),
             "bytes": self._index.size_bytes(),
+            "recovered": self.recovered.is_set(),
+            "started_at": self._started_at,
         }
 
     async def close(self) -> None:

@@ -49,3 +49,7 @@ class SearchResult:
     total: int
     #: Whether typo tolerance was used (the next page must use it too).
     fuzzy: bool
+
+
+class ShardRecovering(RuntimeError):
+    """The shard is still rebuilding after a start: its answers would be incomplete."""

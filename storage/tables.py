@@ -374,6 +374,7 @@ idempotency_keys = Table(
     Column("response", JSONB),
     _now(),
     PrimaryKeyConstraint("org_id", "user_id", "key"),
+    Index("idempotency_keys_created_idx", "created_at"),
 )
 
 # -- notifications (migration 0002) ------------------------------------------------

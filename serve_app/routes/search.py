@@ -32,7 +32,7 @@ from domain.filters import FilterSyntaxError, combine, parse, resolve
 from domain.filters.ast import Sort, SortKey
 from domain.filters.predicates import Predicate
 from domain.filters.text import words
-from search.messages import SearchRequest, SearchResult
+from search.messages import SearchRequest, SearchResult, ShardRecovering
 from search.query import has_free_text
 from search.scope import FilterFacts, load_facts
 from search.shards import ShardHandles
@@ -114,6 +114,8 @@ async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
                 raise Unavailable("search is starting; try again shortly") from exc
         except RayTaskError as exc:
             cause = exc.as_instanceof_cause()  # type: ignore[no-untyped-call]
+            if isinstance(cause, ShardRecovering):
+                raise Unavailable("the search index is rebuilding; try again shortly") from None
             if isinstance(cause, ValueError):
                 raise InvalidInput(f"the query cannot run: {cause}") from None
             raise
