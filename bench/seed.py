@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
+import orjson
 
 from domain.projects import DEFAULT_STATUSES
 from domain.ranks import spread
@@ -146,7 +147,11 @@ async def insert_tasks(
     conn = await asyncpg.connect(asyncpg_url(database_url))
     try:
         async with conn.transaction():
-            rows = [_task_row(t) for t in tasks]
+            # COPY takes JSONB as text (the grain's inserts let SQLAlchemy encode it).
+            rows = [
+                {k: orjson.dumps(v).decode() if isinstance(v, dict) else v for k, v in row.items()}
+                for row in map(_task_row, tasks)
+            ]
             columns = list(rows[0])
             await conn.copy_records_to_table(
                 "tasks", columns=columns, records=[tuple(r[c] for c in columns) for r in rows]
