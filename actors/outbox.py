@@ -8,15 +8,21 @@ Replays can still happen (an offset reset, a crash after a consumer's side
 effect outside the database), so handlers must be idempotent by
 `(project_id, version)`.
 
-The relay polls (every `poll_s`, 200 ms by default) and is woken early by a
-tiny announcement hosts publish on `WAKE_CHANNEL` after each commit (or by
-`kick`). It deliberately does not subscribe to the grains' `project:*`
-publishes: those carry whole events (task descriptions up to 100 KB), and
-shipping every one to the relay only to learn "something changed" costs more
-than a poll. Each consumer runs its own loop, so one slow consumer never holds
-up another. `OutboxActor` is a thin Ray shell around the relay and the
-consumers' background loops; the relay itself is a plain class, testable
-without Ray.
+Hosts announce each commit on `WAKE_CHANNEL` (the project id, a few bytes),
+and each consumer's loop then passes over just the announced projects: one
+transaction claims their offsets, reads their next events in one query, hands
+each project's batch to the consumer and advances the offsets together (a
+failing handler sends the projects through again one transaction each, so only
+its own waits). After a pass that delivered, a loop lingers `LINGER_S` so the
+next transaction carries more commits. A full scan for lagging projects runs
+every `FULL_SCAN_S` while announcements arrive (catching a lost one) and every
+`poll_s` (200 ms by default) without Redis. The relay deliberately does not
+subscribe to the grains' `project:*` publishes: those carry whole events (task
+descriptions up to 100 KB), and shipping every one to the relay only to learn
+"something changed" costs more than an id. Each consumer runs its own loop, so
+one slow consumer never holds up another. `OutboxActor` is a thin Ray shell
+around the relay and the consumers' background loops; the relay itself is a
+plain class, testable without Ray.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from uuid import UUID
 
 import ray
 import redis.asyncio as aioredis
@@ -44,6 +51,11 @@ NAMESPACE = "taskhive"
 ACTOR_NAME = "taskhive-outbox"
 #: Hosts publish a project id here after each commit; the relay wakes up on it.
 WAKE_CHANNEL = "outbox:wake"
+#: With announcements arriving, a full scan for lagging projects runs this often
+#: (it catches a lost announcement); without them, every `poll_s`.
+FULL_SCAN_S = 2.0
+#: After a pass that delivered, wait this long so the next one carries more commits.
+LINGER_S = 0.02
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -93,98 +105,169 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         projects_per_pass: int = 100,
+        full_scan_s: float = FULL_SCAN_S,
+        linger_s: float = LINGER_S,
     ) -> None:
         self._engine = engine
         self._consumers = list(consumers)
         self._batch_size = batch_size
         self._projects_per_pass = projects_per_pass
+        self._full_scan_s = full_scan_s
+        self._linger_s = linger_s
         # (consumer, project) whose handler failed → (failures, monotonic time to retry)
         self._failing: dict[tuple[str, Any], tuple[int, float]] = {}
+        # Projects announced since each consumer's last pass.
+        self._dirty: dict[str, set[UUID]] = {c.name: set() for c in consumers}
+        self._wakes: dict[str, asyncio.Event] = {c.name: asyncio.Event() for c in consumers}
+        #: Set: every consumer makes a full pass (`kick`, tests).
         self.wake = asyncio.Event()
+        #: Whether commit announcements are arriving (the listener is subscribed).
+        self.announcements = False
+
+    def announce(self, project_id: UUID) -> None:
+        """A commit of `project_id` was announced: every consumer looks at it now."""
+        for name, dirty in self._dirty.items():
+            dirty.add(project_id)
+            self._wakes[name].set()
 
     async def run_once(self) -> int:
-        """One pass over every lagging project of every consumer; events delivered."""
+        """One full pass over every lagging project of every consumer; events delivered."""
         delivered = 0
         for consumer in self._consumers:
             delivered += await self.run_consumer(consumer)
         return delivered
 
     async def run_consumer(self, consumer: Consumer) -> int:
-        """One pass over the projects `consumer` lags behind on; events delivered."""
+        """One full pass over the projects `consumer` lags behind on; events delivered."""
         async with self._engine.connect() as conn:
             lagging = await outbox.lagging_projects(
                 conn, consumer.name, limit=self._projects_per_pass
             )
-        delivered = 0
-        for project_id in lagging:
-            delivered += await self.deliver(consumer, project_id)
-        return delivered
+        return sum((await self.deliver_many(consumer, lagging)).values())
 
-    async def deliver(self, consumer: Consumer, project_id: Any) -> int:
+    async def deliver(self, consumer: Consumer, project_id: UUID) -> int:
         """Hand the project's next events (up to a batch) to `consumer`; how many."""
-        key = (consumer.name, project_id)
-        failing = self._failing.get(key)
-        if failing is not None and time.monotonic() < failing[1]:
-            return 0
+        return (await self.deliver_many(consumer, [project_id])).get(project_id, 0)
+
+    async def deliver_many(
+        self, consumer: Consumer, project_ids: Sequence[UUID]
+    ) -> dict[UUID, int]:
+        """Hand each project's next events (up to a batch each) to `consumer`, all
+        in one transaction with their offsets; the events delivered, by project.
+
+        When a handler fails, that transaction rolls back and the projects go
+        again one transaction each, so only the failing one waits (retried with
+        backoff; its offset did not move, so nothing is skipped).
+        """
+        now = time.monotonic()
+        ready = [
+            p
+            for p in dict.fromkeys(project_ids)
+            if (f := self._failing.get((consumer.name, p))) is None or now >= f[1]
+        ]
+        if not ready:
+            return {}
         try:
-            async with self._engine.begin() as conn:
-                offset = await outbox.claim_offset(conn, consumer.name, project_id)
-                if offset is None:
-                    return 0
-                events = await outbox.read_events(
-                    conn, project_id, after=offset, limit=self._batch_size
-                )
-                if not events:
-                    return 0
-                after_commit = await consumer.handle(conn, events)
-                await outbox.advance(conn, consumer.name, project_id, events[-1].version)
+            return await self._deliver(consumer, ready)
         except Exception:
-            # A failing event blocks only its project for this consumer, retried
-            # with backoff; the offset did not move, so nothing is skipped.
-            count = failing[0] + 1 if failing else 1
-            self._failing[key] = (count, time.monotonic() + min(0.5 * 2**count, 60.0))
-            log.exception("consumer %s failed on project %s (%d times)", *key, count)
-            return 0
-        self._failing.pop(key, None)
-        if after_commit is not None:
+            if len(ready) == 1:
+                self._failed(consumer.name, ready[0])
+                return {}
+            log.info(
+                "consumer %s: a pass over %d projects failed; one by one", consumer.name, len(ready)
+            )
+        counts: dict[UUID, int] = {}
+        for project_id in ready:
             try:
-                await after_commit()
+                counts.update(await self._deliver(consumer, [project_id]))
+            except Exception:
+                self._failed(consumer.name, project_id)
+        return counts
+
+    async def _deliver(self, consumer: Consumer, projects: Sequence[UUID]) -> dict[UUID, int]:
+        counts: dict[UUID, int] = {}
+        after: list[AfterCommit] = []
+        async with self._engine.begin() as conn:
+            offsets = await outbox.claim_offsets(conn, consumer.name, projects)
+            pending = await outbox.read_events_after(conn, offsets, limit=self._batch_size)
+            for project_id, events in pending.items():
+                done = await consumer.handle(conn, events)
+                counts[project_id] = len(events)
+                if done is not None:
+                    after.append(done)
+            await outbox.advance_many(
+                conn, consumer.name, {p: pending[p][-1].version for p in counts}
+            )
+        for project_id in counts:
+            self._failing.pop((consumer.name, project_id), None)
+        for done in after:
+            try:
+                await done()
             except Exception:
                 log.exception("consumer %s: after-commit step failed", consumer.name)
-        return len(events)
+        return counts
+
+    def _failed(self, name: str, project_id: UUID) -> None:
+        key = (name, project_id)
+        failing = self._failing.get(key)
+        count = failing[0] + 1 if failing else 1
+        self._failing[key] = (count, time.monotonic() + min(0.5 * 2**count, 60.0))
+        log.exception("consumer %s failed on project %s (%d times)", name, project_id, count)
 
     async def run(self, poll_s: float) -> None:
         """Deliver forever, each consumer in its own loop so a slow one (reports
-        folding a big batch) never delays another (search freshness). A wake-up
-        (`wake`, set when a commit is announced) starts every loop's next pass."""
-        wakes = {c.name: asyncio.Event() for c in self._consumers}
+        folding a big batch) never delays another (search freshness). `wake`
+        (`kick`) makes every loop's next pass a full one."""
+        full = {c.name: asyncio.Event() for c in self._consumers}
         loops = [
-            asyncio.create_task(self._run_consumer(c, wakes[c.name], poll_s))
+            asyncio.create_task(self._run_consumer(c, full[c.name], poll_s))
             for c in self._consumers
         ]
         try:
             while True:
                 await self.wake.wait()
                 self.wake.clear()
-                for event in wakes.values():
+                for name, event in full.items():
                     event.set()
+                    self._wakes[name].set()
         finally:
             for loop in loops:
                 loop.cancel()
 
-    async def _run_consumer(self, consumer: Consumer, wake: asyncio.Event, poll_s: float) -> None:
-        """A pass at once after one that found work, else on a wake-up or after `poll_s`."""
+    async def _run_consumer(self, consumer: Consumer, full: asyncio.Event, poll_s: float) -> None:
+        """Passes over the announced projects as announcements arrive, and a full
+        pass (every lagging project) every `poll_s` without announcements, or every
+        `full_scan_s` with them (catching any announcement that was lost)."""
+        wake, dirty = self._wakes[consumer.name], self._dirty[consumer.name]
+        last_full = -float("inf")
         while True:
             wake.clear()
+            every = self._full_scan_s if self.announcements else poll_s
             try:
-                delivered = await self.run_consumer(consumer)
+                if full.is_set() or time.monotonic() - last_full >= every:
+                    full.clear()
+                    last_full = time.monotonic()
+                    dirty.clear()  # the scan finds them
+                    async with self._engine.connect() as conn:
+                        projects = await outbox.lagging_projects(
+                            conn, consumer.name, limit=self._projects_per_pass
+                        )
+                else:
+                    projects = list(dirty)[: self._projects_per_pass]
+                    dirty.difference_update(projects)
+                counts = await self.deliver_many(consumer, projects)
             except Exception:
                 log.exception("outbox relay pass of %s failed; retrying", consumer.name)
-                delivered = 0
-            if delivered:
+                counts = {}
+            # A project that filled a batch has more waiting.
+            dirty.update(p for p, n in counts.items() if n >= self._batch_size)
+            if counts or dirty:
+                # Let a few more commits gather: one transaction then carries them all.
+                await asyncio.sleep(self._linger_s)
                 continue
+            timeout = max(0.0, last_full + every - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll_s)
+                await asyncio.wait_for(wake.wait(), timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,19 +301,27 @@ class OutboxActor:
         return True
 
     async def _listen_for_commits(self, redis: aioredis.Redis) -> None:
-        """Wake the relay when a host announces a commit (`WAKE_CHANNEL`), so
-        consumers see new events at once rather than at the next poll. Without
-        Redis, or while it is down, the poll still finds everything."""
+        """Turn hosts' commit announcements (`WAKE_CHANNEL`, a project id each)
+        into passes over those projects, so consumers see new events at once and
+        look only where something changed. Without Redis, or while it is down,
+        full passes every `poll_s` still find everything."""
         while True:
             try:
                 async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(WAKE_CHANNEL)
-                    async for _message in pubsub.listen():
-                        self._relay.wake.set()
+                    self._relay.announcements = True
+                    async for message in pubsub.listen():
+                        try:
+                            self._relay.announce(UUID(message["data"].decode()))
+                        except (ValueError, AttributeError):
+                            self._relay.wake.set()  # not a project id: look everywhere
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.info("commit announcements unavailable (%s); polling only", exc)
+            finally:
+                self._relay.announcements = False
+                self._relay.wake.set()  # announcements may have been missed
             await asyncio.sleep(1.0)
 
     async def metrics(self) -> list[telemetry.Family]:

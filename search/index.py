@@ -161,7 +161,10 @@ class TaskIndex:
         return int(self.index.searcher().num_docs)
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        try:
+            return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        except FileNotFoundError:  # the files were removed under a running shard
+            return 0
 
     def search(
         self,

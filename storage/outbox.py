@@ -11,12 +11,13 @@ transaction, which also holds the consumer's own writes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -85,19 +86,32 @@ async def read_events(
         .order_by(e.version)
         .limit(limit)
     )
-    return [
-        StoredEvent(
-            project_id=r.project_id,
-            version=r.version,
-            org_id=r.org_id,
-            type=r.type,
-            actor_id=r.actor_id,
-            task_id=r.task_id,
-            payload=r.payload,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
+    return [_stored(r) for r in rows]
+
+
+_EVENT_COLUMNS = (
+    "project_id",
+    "version",
+    "org_id",
+    "type",
+    "actor_id",
+    "task_id",
+    "payload",
+    "created_at",
+)
+
+
+def _stored(r: Any) -> StoredEvent:
+    return StoredEvent(
+        project_id=r.project_id,
+        version=r.version,
+        org_id=r.org_id,
+        type=r.type,
+        actor_id=r.actor_id,
+        task_id=r.task_id,
+        payload=r.payload,
+        created_at=r.created_at,
+    )
 
 
 async def advance(conn: AsyncConnection, consumer: str, project_id: UUID, version: int) -> None:
@@ -106,6 +120,80 @@ async def advance(conn: AsyncConnection, consumer: str, project_id: UUID, versio
         update(o)
         .where(o.c.consumer == consumer, o.c.project_id == project_id)
         .values(version=version, updated_at=func.now())
+    )
+
+
+async def claim_offsets(
+    conn: AsyncConnection, consumer: str, project_ids: Sequence[UUID]
+) -> dict[UUID, int]:
+    """`claim_offset` for many projects in two statements: the offsets this
+    transaction now holds, by project (projects another relay holds are left out).
+    The statements do not depend on the number of projects, so they are prepared once."""
+    if not project_ids:
+        return {}
+    params = {"consumer": consumer, "projects": list(project_ids)}
+    await conn.execute(_CREATE_OFFSETS, params)
+    rows = await conn.execute(_LOCK_OFFSETS, params)
+    return {r.project_id: r.version for r in rows}
+
+
+_CREATE_OFFSETS = text(
+    "INSERT INTO consumer_offsets (consumer, project_id, version)"
+    " SELECT :consumer, p, 0 FROM unnest(CAST(:projects AS uuid[])) AS p"
+    " ON CONFLICT DO NOTHING"
+)
+_LOCK_OFFSETS = text(
+    "SELECT project_id, version FROM consumer_offsets"
+    " WHERE consumer = :consumer AND project_id = ANY(CAST(:projects AS uuid[]))"
+    " FOR UPDATE SKIP LOCKED"
+).columns(t.consumer_offsets.c.project_id, t.consumer_offsets.c.version)
+
+
+_READ_MANY = text(
+    """
+    SELECT e.project_id, e.version, e.org_id, e.type, e.actor_id, e.task_id, e.payload,
+           e.created_at
+    FROM unnest(CAST(:projects AS uuid[]), CAST(:afters AS bigint[])) AS o(project_id, after)
+    CROSS JOIN LATERAL (
+        SELECT * FROM events
+        WHERE events.project_id = o.project_id AND events.version > o.after
+        ORDER BY events.version
+        LIMIT :limit
+    ) AS e
+    ORDER BY e.project_id, e.version
+    """
+).columns(*(t.events.c[name] for name in _EVENT_COLUMNS))
+
+
+async def read_events_after(
+    conn: AsyncConnection, offsets: Mapping[UUID, int], *, limit: int
+) -> dict[UUID, list[StoredEvent]]:
+    """Each project's next events after its offset (up to `limit` each), in one
+    query; projects with none are left out."""
+    if not offsets:
+        return {}
+    rows = await conn.execute(
+        _READ_MANY,
+        {"projects": list(offsets), "afters": list(offsets.values()), "limit": limit},
+    )
+    out: dict[UUID, list[StoredEvent]] = {}
+    for r in rows:
+        out.setdefault(r.project_id, []).append(_stored(r))
+    return out
+
+
+async def advance_many(conn: AsyncConnection, consumer: str, versions: Mapping[UUID, int]) -> None:
+    """`advance` for many projects in one statement."""
+    if not versions:
+        return
+    await conn.execute(
+        text(
+            "UPDATE consumer_offsets AS c SET version = v.version, updated_at = now()"
+            " FROM unnest(CAST(:projects AS uuid[]), CAST(:versions AS bigint[]))"
+            " AS v(project_id, version)"
+            " WHERE c.consumer = :consumer AND c.project_id = v.project_id"
+        ),
+        {"consumer": consumer, "projects": list(versions), "versions": list(versions.values())},
     )
 
 

@@ -3,6 +3,7 @@ consumer's own writes."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -101,3 +102,82 @@ async def test_a_failing_handler_moves_nothing_and_its_writes_roll_back(
     assert recorder.seen == [] and recorder.after_commit == []
     assert await _offset(db, recorder.name, project["id"]) in (None, 0)
     assert await _offset(db, recorder.name + "-marker", project["id"]) is None
+
+
+async def test_many_projects_in_one_pass_a_failing_one_rolls_back_alone(
+    client: httpx.AsyncClient, alice: User, database_url: str, db: Any
+) -> None:
+    from tests.integration.conftest import create_project
+
+    good = [await create_project(client, alice) for _ in range(3)]
+    bad = await create_project(client, alice)
+    for p in [*good, bad]:
+        await create_task(client, alice, p["id"])
+        await create_task(client, alice, p["id"])
+    engine = create_engine(database_url, pool_size=2)
+    recorder = Recorder()
+    bad_id = uuid.UUID(bad["id"])
+    handle = recorder.handle
+
+    async def failing_for_bad(conn: AsyncConnection, events: Sequence[StoredEvent]) -> Any:
+        result = await handle(conn, events)  # writes its marker row first
+        if events[0].project_id == bad_id:
+            raise RuntimeError("handler failed")
+        return result
+
+    recorder.handle = failing_for_bad  # type: ignore[method-assign]
+    relay = OutboxRelay(engine, [recorder])
+    try:
+        ids = [uuid.UUID(p["id"]) for p in [*good, bad]]
+        counts = await relay.deliver_many(recorder, ids)
+        assert counts == {uuid.UUID(p["id"]): 2 for p in good}
+        # Backing off: the failed project is not retried at once.
+        assert await relay.deliver_many(recorder, [bad_id]) == {}
+    finally:
+        await engine.dispose()
+    for p in good:
+        assert await _offset(db, recorder.name, p["id"]) == 2
+        assert await _offset(db, recorder.name + "-marker", p["id"]) == 2
+    assert await _offset(db, recorder.name, bad["id"]) in (None, 0)
+    assert await _offset(db, recorder.name + "-marker", bad["id"]) is None  # rolled back
+    assert sorted(recorder.after_commit) == [2, 2, 2]
+
+
+async def test_announced_projects_go_at_once_and_the_full_scan_finds_the_rest(
+    client: httpx.AsyncClient, alice: User, database_url: str
+) -> None:
+    import asyncio
+    import time
+
+    from tests.integration.conftest import create_project
+
+    announced, silent = await create_project(client, alice), await create_project(client, alice)
+    engine = create_engine(database_url, pool_size=2)
+    recorder = Recorder()
+    relay = OutboxRelay(engine, [recorder], full_scan_s=6.0)
+    relay.announcements = True
+    runner = asyncio.create_task(relay.run(poll_s=0.05))
+
+    def seen(project: dict[str, Any]) -> bool:
+        return any(p == project["id"] for p, _, _ in recorder.seen)
+
+    async def until(check: Any, limit_s: float) -> float:
+        started = time.monotonic()
+        while not check():
+            assert time.monotonic() - started < limit_s, recorder.seen
+            await asyncio.sleep(0.01)
+        return time.monotonic() - started
+
+    try:
+        await asyncio.sleep(0.3)  # the first (full) pass is over: only announcements now
+        await create_task(client, alice, silent["id"])
+        await create_task(client, alice, announced["id"])
+        relay.announce(uuid.UUID(announced["id"]))
+        assert await until(lambda: seen(announced), 1.0) < 1.0
+        assert not seen(silent), "a project nobody announced went before the full scan"
+        await until(lambda: seen(silent), 10.0)  # the next full scan catches it
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+        await engine.dispose()
