@@ -16,6 +16,9 @@ the verifier, and the ID token is checked with the provider's published keys
 
 The answer is a token pair (as from a password login), for the user's oldest
 organisation. SSO logins skip TOTP: the provider is responsible for its factors.
+
+`GET /api/v1/auth/oidc/providers` lists the configured providers' names (public:
+the log-in screen shows a button per provider before anyone is signed in).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import jwt
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 
 from domain.errors import Forbidden, NotFound, Unauthenticated, Unavailable
 from serve_app.config import OidcProvider
@@ -86,6 +90,33 @@ def _redis(ctx: AppContext) -> Any:
     if ctx.redis is None:
         raise Unavailable("single sign-on needs Redis for its login state")
     return ctx.redis
+
+
+class ProviderOut(BaseModel):
+    #: The path segment of `/api/v1/auth/oidc/{name}/login`.
+    name: str
+    #: What a log-in button says: the name with separators as spaces, capitalised.
+    label: str
+
+
+class ProvidersOut(BaseModel):
+    items: list[ProviderOut]
+
+
+def provider_label(name: str) -> str:
+    """`google` → `Google`, `azure-ad` → `Azure ad`: a button label from the name."""
+    words = name.replace("-", " ").replace("_", " ").split()
+    return " ".join(words).capitalize() if words else name
+
+
+@router.get("/providers", response_model=ProvidersOut)
+async def list_providers(ctx: Ctx) -> Response:
+    """The configured providers in configuration order, `{"items": [{name, label}]}`.
+
+    Public and read-only: it names no issuer, client or domain, only what the
+    log-in buttons need. Empty when single sign-on is not configured."""
+    items = [{"name": p.name, "label": provider_label(p.name)} for p in ctx.config.oidc_providers]
+    return json_response({"items": items})
 
 
 @router.get("/{provider}/login", response_class=RedirectResponse, status_code=302)

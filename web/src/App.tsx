@@ -15,6 +15,7 @@ import { live } from "./realtime/live";
 import { LoginScreen, SignupScreen } from "./screens/Auth";
 import { BacklogScreen } from "./screens/Backlog";
 import { BoardScreen } from "./screens/Board";
+import { AcceptInvitationScreen } from "./screens/Invitation";
 import { ListScreen } from "./screens/List";
 import { ProjectsScreen } from "./screens/Projects";
 import { SettingsScreen } from "./screens/Settings";
@@ -37,7 +38,8 @@ export function App() {
         <Routes>
           <Route path="/signup" element={<SignupScreen />} />
           <Route path="/login" element={<LoginScreen />} />
-          <Route path="*" element={<Navigate to="/login" replace state={{ from: location.pathname }} />} />
+          <Route path="/invitations/accept" element={<AcceptInvitationScreen />} />
+          <Route path="*" element={<Navigate to="/login" replace state={{ from: location.pathname + location.search }} />} />
         </Routes>
         <Toasts />
       </>
@@ -180,6 +182,7 @@ function Shell() {
           />
           <Route path="/projects/:projectId/settings" element={<SettingsScreen />} />
           <Route path="/tasks/:taskRef" element={<TaskPage />} />
+          <Route path="/invitations/accept" element={<AcceptInvitationScreen />} />
           <Route path="*" element={<NotFound />} />
         </Routes>
       </main>

@@ -6,13 +6,19 @@ import type {
   Attachment,
   Board,
   Comment,
+  FieldDef,
+  Invitation,
   Me,
   NotificationList,
+  OrgMember,
   Page,
   Project,
+  ProjectMembers,
   Sprint,
+  SsoProvider,
   Task,
   TaskTransitions,
+  Team,
   Workflow,
 } from "./types";
 import { learn } from "../state/people";
@@ -32,6 +38,12 @@ export const keys = {
   notifications: ["notifications"] as const,
   sprints: (id: string) => ["sprints", id] as const,
   tasks: (id: string, filter: string) => ["tasks", id, filter] as const,
+  fields: (id: string) => ["fields", id] as const,
+  members: ["members"] as const,
+  invitations: ["invitations"] as const,
+  teams: ["teams"] as const,
+  projectMembers: (id: string) => ["project-members", id] as const,
+  ssoProviders: ["sso-providers"] as const,
 };
 
 export function useMe() {
@@ -50,11 +62,11 @@ export function useMe() {
  * Guests may not read it (403): they see people by what the client learns. */
 export function useMembers() {
   return useQuery({
-    queryKey: ["members"],
+    queryKey: keys.members,
     staleTime: 300_000,
     retry: false,
     queryFn: async () => {
-      const body = await api<{ items: { user_id: string; email: string; name: string; role: string }[] }>("/api/v1/members");
+      const body = await api<{ items: OrgMember[] }>("/api/v1/members");
       for (const m of body.items) learn({ id: m.user_id, name: m.name, email: m.email });
       return body.items;
     },
@@ -165,4 +177,58 @@ export function useSprints(id: string) {
 /** True when the server does not have an endpoint (yet): screens degrade instead of failing. */
 export function isMissing(error: unknown): boolean {
   return error instanceof ApiError && (error.status === 404 || error.status === 405);
+}
+
+/** A project's custom field definitions, kept fresh by `fields.updated` events. */
+export function useFields(projectId: string) {
+  return useQuery({
+    queryKey: keys.fields(projectId),
+    queryFn: async () => (await api<{ items: FieldDef[] }>(`/api/v1/projects/${projectId}/fields`)).items,
+    staleTime: 300_000,
+  });
+}
+
+/** Direct grants and linked teams of a project (anyone who can read it). */
+export function useProjectMembers(projectId: string) {
+  return useQuery({
+    queryKey: keys.projectMembers(projectId),
+    queryFn: () => api<ProjectMembers>(`/api/v1/projects/${projectId}/members`),
+  });
+}
+
+/** The organisation's teams (not for guests: 403, not retried). */
+export function useTeams() {
+  return useQuery({
+    queryKey: keys.teams,
+    retry: false,
+    queryFn: async () => (await api<{ items: Team[] }>("/api/v1/teams")).items,
+  });
+}
+
+/** Pending invitations; only owners and admins may read them. */
+export function useInvitations(enabled: boolean) {
+  return useQuery({
+    queryKey: keys.invitations,
+    enabled,
+    retry: false,
+    queryFn: async () => (await api<{ items: Invitation[] }>("/api/v1/invitations")).items,
+  });
+}
+
+/** The single sign-on providers configured on this server (public). An older
+ * server without the endpoint has none. */
+export function useSsoProviders() {
+  return useQuery({
+    queryKey: keys.ssoProviders,
+    staleTime: Infinity,
+    retry: false,
+    queryFn: async () => {
+      try {
+        return (await api<{ items: SsoProvider[] }>("/api/v1/auth/oidc/providers")).items;
+      } catch (error) {
+        if (isMissing(error)) return [];
+        throw error;
+      }
+    },
+  });
 }

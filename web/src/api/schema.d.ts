@@ -150,6 +150,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/oidc/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Providers
+         * @description The configured providers in configuration order, `{"items": [{name, label}]}`.
+         *
+         *     Public and read-only: it names no issuer, client or domain, only what the
+         *     log-in buttons need. Empty when single sign-on is not configured.
+         */
+        get: operations["list_providers_api_v1_auth_oidc_providers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/oidc/{provider}/callback": {
         parameters: {
             query?: never;
@@ -632,7 +655,8 @@ export interface paths {
         /**
          * Export Project
          * @description The whole project: JSON (tasks, comments, attachments' metadata, workflow,
-         *     labels, sprints, people) that `source=taskhive` imports again, or the tasks as CSV.
+         *     labels, custom fields, sprints, people) that `source=taskhive` imports again,
+         *     or the tasks as CSV (custom fields as the last columns, by name).
          */
         get: operations["export_project_api_v1_projects__project_id__export_get"];
         put?: never;
@@ -800,6 +824,26 @@ export interface paths {
         head?: never;
         /** Change Project Role */
         patch: operations["change_project_role_api_v1_projects__project_id__members__user_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/projects/{project_id}/reports/breakdown": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Breakdown
+         * @description The project's tasks now, counted per group: count, open and estimate sum.
+         */
+        get: operations["breakdown_api_v1_projects__project_id__reports_breakdown_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/projects/{project_id}/reports/burndown": {
@@ -2323,6 +2367,18 @@ export interface components {
              */
             role: "admin" | "member" | "viewer";
         };
+        /** ProviderOut */
+        ProviderOut: {
+            /** Label */
+            label: string;
+            /** Name */
+            name: string;
+        };
+        /** ProvidersOut */
+        ProvidersOut: {
+            /** Items */
+            items: components["schemas"]["ProviderOut"][];
+        };
         /** ReactionIn */
         ReactionIn: {
             /** Emoji */
@@ -2990,6 +3046,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_providers_api_v1_auth_oidc_providers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProvidersOut"];
                 };
             };
         };
@@ -4376,6 +4452,41 @@ export interface operations {
                 "application/json": components["schemas"]["ProjectRoleIn"];
             };
         };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    breakdown_api_v1_projects__project_id__reports_breakdown_get: {
+        parameters: {
+            query?: {
+                /** @description status, priority, assignee, or cf:<custom field id or name> (select, user or checkbox) */
+                group_by?: string;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                project_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description Successful Response */
             200: {

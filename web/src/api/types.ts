@@ -118,3 +118,62 @@ export interface Problem {
   allowed?: string[];
   [key: string]: unknown;
 }
+
+/** A custom field definition (`GET /projects/{id}/fields`, `domain/custom_fields.py`). */
+export type FieldType = "text" | "number" | "date" | "single_select" | "multi_select" | "user" | "url" | "checkbox";
+
+export interface FieldOption {
+  id: string;
+  name: string;
+  color: string;
+}
+
+export interface FieldDef {
+  id: string;
+  name: string;
+  type: FieldType;
+  required: boolean;
+  default: unknown;
+  options: FieldOption[];
+  show_on_card: boolean;
+}
+
+export type OrgRole = "owner" | "admin" | "member" | "guest";
+export type ProjectRole = "admin" | "member" | "viewer";
+
+/** `GET /api/v1/members`. */
+export interface OrgMember {
+  user_id: string;
+  email: string;
+  name: string;
+  role: OrgRole;
+  joined_at: string;
+}
+
+/** `GET /api/v1/invitations` (pending ones). */
+export interface Invitation {
+  id: string;
+  email: string;
+  role: Exclude<OrgRole, "owner">;
+  expires_at: string;
+  created_at?: string;
+  email_sent?: boolean;
+}
+
+export interface Team {
+  id: string;
+  name: string;
+  member_ids?: string[];
+}
+
+/** `GET /api/v1/projects/{id}/members`: direct grants and linked teams. */
+export interface ProjectMembers {
+  users: { user_id: string; role: ProjectRole; email: string; name: string }[];
+  teams: { team_id: string; role: ProjectRole; name: string }[];
+}
+
+/** `GET /api/v1/auth/oidc/providers`. */
+export interface SsoProvider {
+  name: string;
+  label: string;
+}

@@ -1,8 +1,10 @@
-/** One card on the board: key, title, priority, labels, estimate, assignee. */
+/** One card on the board: key, title, priority, labels, estimate, assignee, and
+ * the custom fields the project shows on cards. */
 import { useSortable } from "@dnd-kit/sortable";
 import { CSS } from "@dnd-kit/utilities";
 import type { Task } from "../api/types";
 import { Avatar } from "./Avatar";
+import { CardFields } from "./CardFields";
 import { PriorityIcon } from "./icons";
 
 interface CardProps {
@@ -32,6 +34,7 @@ export function CardBody({ task, labelColours }: Pick<CardProps, "task" | "label
         ))}
         {task.estimate != null && <span className="estimate" title="Estimate">{task.estimate}</span>}
       </div>
+      <CardFields task={task} />
     </>
   );
 }

@@ -1,13 +1,20 @@
-/** Sign up and log in. Errors show the server's own words (problem+json `detail`). */
+/**
+ * Sign up and log in: a button per single sign-on provider the server has, and
+ * a second step for the authentication code when the account has two-factor
+ * authentication on (the API answers 401 with `otp_required`). Errors show the
+ * server's own words (problem+json `detail`).
+ */
 import { useState, type FormEvent, type ReactNode } from "react";
 import { Link, useLocation, useNavigate } from "react-router-dom";
 import { api, ApiError, describe } from "../api/client";
+import { useSsoProviders } from "../api/queries";
 import { saveSession } from "../api/session";
 import type { SignupOut, Tokens } from "../api/types";
 import { Logo } from "../components/icons";
+import { SsoButtons } from "../components/SsoButtons";
 import { learn } from "../state/people";
 
-function AuthCard({ title, subtitle, children }: { title: string; subtitle: string; children: ReactNode }) {
+export function AuthCard({ title, subtitle, children }: { title: string; subtitle: string; children: ReactNode }) {
   return (
     <div className="auth-page">
       <div className="auth-card">
@@ -88,11 +95,20 @@ export function SignupScreen() {
   );
 }
 
+/** True when the API refused a login only for want of a second factor. */
+export function needsOtp(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 401 && error.problem.otp_required === true;
+}
+
 export function LoginScreen() {
   const navigate = useNavigate();
   const location = useLocation();
+  const sso = useSsoProviders();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [otp, setOtp] = useState("");
+  // The code step: the password was right and the account has two-factor on.
+  const [otpStep, setOtpStep] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const from = (location.state as { from?: string } | null)?.from ?? "/projects";
@@ -102,14 +118,52 @@ export function LoginScreen() {
     setBusy(true);
     setError(null);
     try {
-      const tokens = await api<Tokens>("/api/v1/auth/login", { method: "POST", body: { email, password } });
+      const body = otpStep ? { email, password, otp: otp.trim() } : { email, password };
+      const tokens = await api<Tokens>("/api/v1/auth/login", { method: "POST", body });
       saveSession(tokens);
       navigate(from === "/login" ? "/projects" : from, { replace: true });
     } catch (err) {
-      setError(err);
+      if (needsOtp(err) && !otpStep) setOtpStep(true);
+      else setError(err);
     } finally {
       setBusy(false);
     }
+  }
+
+  if (otpStep) {
+    return (
+      <AuthCard title="Two-factor authentication" subtitle="Enter the 6-digit code from your authenticator app, or a recovery code.">
+        <form onSubmit={submit} className="form" aria-label="Second factor">
+          <label>
+            Authentication code
+            <input
+              name="otp"
+              autoComplete="one-time-code"
+              inputMode="text"
+              autoFocus
+              required
+              minLength={6}
+              maxLength={32}
+              pattern="[0-9A-Za-z -]+"
+              value={otp}
+              onChange={(e) => setOtp(e.target.value)}
+            />
+          </label>
+          {error != null && (
+            <div className="form-error" role="alert">
+              {/* With a code sent, a 401 means the code was refused (the password was right). */}
+              {error instanceof ApiError && error.status === 401 ? "That code is not valid or was already used." : describe(error)}
+            </div>
+          )}
+          <button className="btn btn-primary btn-block" disabled={busy}>
+            {busy ? "Checking…" : "Verify"}
+          </button>
+        </form>
+        <p className="auth-switch">
+          <button className="link" onClick={() => { setOtpStep(false); setOtp(""); setError(null); }}>Back to log in</button>
+        </p>
+      </AuthCard>
+    );
   }
 
   return (
@@ -128,6 +182,7 @@ export function LoginScreen() {
           {busy ? "Logging in…" : "Log in"}
         </button>
       </form>
+      <SsoButtons providers={sso.data ?? []} />
       <p className="auth-switch">
         New to Taskhive? <Link to="/signup">Create an account</Link>
       </p>

@@ -2,20 +2,23 @@
  * A task in full: every field editable in place, saved with `If-Match` so a
  * concurrent edit is never overwritten silently (412 shows the current version
  * and offers to apply the change again), transitions, comments with @mentions,
- * attachments, subtasks and history. A drawer over the board, full-screen on a
+ * attachments, custom fields, subtasks and history. A drawer over the board, full-screen on a
  * phone, or a page of its own at /tasks/KEY.
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api, ApiError, describe } from "../api/client";
-import { keys, useActivity, useComments, useLabels, useMe, useTask, useTransitions, useWorkflow } from "../api/queries";
-import { PRIORITIES, type Board, type Comment, type Page, type Priority, type Task, type TaskPatch } from "../api/types";
+import { keys, useLabels, useMe, useTask, useTransitions, useWorkflow } from "../api/queries";
+import { PRIORITIES, type Board, type Page, type Priority, type Task, type TaskPatch } from "../api/types";
 import { Attachments } from "../components/Attachments";
 import { Avatar } from "../components/Avatar";
-import { MentionInput } from "../components/MentionInput";
+import { CustomFields } from "../components/CustomFields";
+import { TaskActivity } from "../components/TaskActivity";
+import { TaskComments } from "../components/TaskComments";
 import { toast } from "../components/toast";
 import { confirm } from "../state/board";
+import { mergedValues } from "../state/fields";
 import { renderMarkdown } from "../state/markdown";
 import { personOf, usePeople } from "../state/people";
 
@@ -61,7 +64,9 @@ function TaskDetail({ taskRef, onClose }: { taskRef: string; onClose: () => void
     const current = base ?? task.data;
     if (!current) return;
     const key = keys.task(taskRef);
-    queryClient.setQueryData<Task>(key, { ...current, ...(changes as Partial<Task>) }); // optimistic
+    const optimistic = { ...current, ...(changes as Partial<Task>) };
+    if (changes.custom_fields) optimistic.custom_fields = mergedValues(current.custom_fields, changes.custom_fields);
+    queryClient.setQueryData<Task>(key, optimistic);
     try {
       const saved = await api<Task>(`/api/v1/tasks/${current.id}`, { method: "PATCH", body: changes, ifMatch: current.version });
       queryClient.setQueryData(key, saved);
@@ -121,8 +126,8 @@ function TaskDetail({ taskRef, onClose }: { taskRef: string; onClose: () => void
           <Description task={t} onSave={(description) => save({ description })} />
           <Subtasks task={t} />
           <Attachments taskRef={t.id} />
-          <Comments taskRef={t.id} selfId={me.data?.id} />
-          <Activity taskRef={t.id} projectId={t.project_id} />
+          <TaskComments taskRef={t.id} selfId={me.data?.id} />
+          <TaskActivity taskRef={t.id} projectId={t.project_id} />
         </div>
         <Fields task={t} role={me.data?.role ?? "member"} selfId={me.data?.id} onSave={save} />
       </div>
@@ -273,6 +278,7 @@ function Fields({ task, role, selfId, onSave }: { task: Task; role: string; self
           {labels.data?.length === 0 && <span className="muted small">No labels in this project</span>}
         </div>
       </div>
+      <CustomFields task={task} onSave={onSave} />
       <div className="field meta small muted">
         <span>Created {new Date(task.created_at).toLocaleString()}</span>
         <span>Updated {new Date(task.updated_at).toLocaleString()}</span>
@@ -316,87 +322,4 @@ function Subtasks({ task }: { task: Task }) {
   );
 }
 
-function Comments({ taskRef, selfId }: { taskRef: string; selfId?: string }) {
-  const queryClient = useQueryClient();
-  const comments = useComments(taskRef);
-  const people = usePeople();
-  const [body, setBody] = useState("");
-  const [busy, setBusy] = useState(false);
-
-  async function send() {
-    if (!body.trim() || busy) return;
-    setBusy(true);
-    try {
-      const created = await api<Comment>(`/api/v1/tasks/${taskRef}/comments`, { method: "POST", body: { body } });
-      queryClient.setQueryData<Comment[]>(keys.comments(taskRef), (list) => [...(list ?? []).filter((c) => c.id !== created.id), created]);
-      setBody("");
-    } catch (error) {
-      toast("error", "Comment not posted", describe(error));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <section className="section" aria-label="Comments">
-      <h3>Comments</h3>
-      <ul className="comments">
-        {comments.data?.map((c) => (
-          <li key={c.id} className="comment" data-testid="comment">
-            <Avatar userId={c.author_id} size={26} />
-            <div className="comment-body">
-              <div className="comment-head">
-                <strong>{personOf(people, c.author_id)?.name}</strong>
-                <span className="muted small">{new Date(c.created_at).toLocaleString()}{c.edited && " · edited"}</span>
-              </div>
-              <div className="markdown" dangerouslySetInnerHTML={{ __html: c.body_html }} />
-            </div>
-          </li>
-        ))}
-      </ul>
-      <div className="composer">
-        <MentionInput label="Comment" value={body} onChange={setBody} onSubmit={() => void send()} selfId={selfId} placeholder="Write a comment… @ to mention, Ctrl+Enter to send" />
-        <div className="row-actions">
-          <button className="btn btn-primary" disabled={busy || !body.trim()} onClick={() => void send()}>
-            Comment
-          </button>
-        </div>
-      </div>
-    </section>
-  );
-}
-
 const PRIORITY_NAMES: Record<Priority, string> = { urgent: "Urgent", high: "High", medium: "Medium", low: "Low", none: "No priority" };
-
-function describeChange(field: string, from: unknown, to: unknown, statusName: (id: string) => string): string {
-  if (field === "status") [from, to] = [from == null ? from : statusName(String(from)), statusName(String(to))];
-  const show = (v: unknown) => (v === null || v === undefined || v === "" ? "none" : Array.isArray(v) ? v.join(", ") || "none" : String(v));
-  if (field === "description") return "changed the description";
-  if (field === "rank") return "reordered it";
-  if (from === null && field === "status") return `created it in ${show(to)}`;
-  return `${field}: ${show(from)} → ${show(to)}`;
-}
-
-function Activity({ taskRef, projectId }: { taskRef: string; projectId: string }) {
-  const activity = useActivity(taskRef);
-  const workflow = useWorkflow(projectId);
-  const statusName = (id: string) => workflow.data?.statuses.find((s) => s.id === id)?.name ?? id;
-  const people = usePeople();
-  return (
-    <section className="section" aria-label="Activity">
-      <h3>Activity</h3>
-      <ol className="activity">
-        {activity.data?.map((a) => (
-          <li key={a.version}>
-            <Avatar userId={a.actor_id} size={18} />
-            <span>
-              <strong>{personOf(people, a.actor_id)?.name}</strong>{" "}
-              {a.changes.length ? a.changes.map((c) => describeChange(c.field, c.from, c.to, statusName)).join("; ") : a.event.replace(".", " ")}
-            </span>
-            <span className="muted small">{new Date(a.at).toLocaleString()}</span>
-          </li>
-        ))}
-      </ol>
-    </section>
-  );
-}

@@ -75,6 +75,7 @@ export function useLiveBoard(projectId: string, selfId: string | undefined) {
         if (event.event.startsWith("comment.")) void queryClient.invalidateQueries({ queryKey: ["comments"] });
         if (event.event.startsWith("sprint.")) void queryClient.invalidateQueries({ queryKey: keys.sprints(projectId) });
         if (event.event === "labels.updated") void queryClient.invalidateQueries({ queryKey: keys.labels(projectId) });
+        if (event.event === "fields.updated") void queryClient.invalidateQueries({ queryKey: keys.fields(projectId) });
       },
       onReload() {
         log.length = 0;
