@@ -27,7 +27,8 @@ import base64
 import hashlib
 import secrets
 import time
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 import httpx
@@ -37,7 +38,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
-from domain.errors import Forbidden, NotFound, Unauthenticated, Unavailable
+from domain.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from serve_app.config import OidcProvider
 from serve_app.context import AppContext, Ctx
 from serve_app.responses import json_response
@@ -119,14 +127,32 @@ async def list_providers(ctx: Ctx) -> Response:
     return json_response({"items": items})
 
 
+def _local_path(value: str | None) -> str | None:
+    """`return_to` must be a path on this site (no scheme, host or `//`), so the
+    callback cannot be made to hand tokens to another site."""
+    if value is None:
+        return None
+    if not value.startswith("/") or value.startswith("//") or "\\" in value or "#" in value:
+        raise InvalidInput("return_to must be a path on this site, such as /login")
+    return value
+
+
 @router.get("/{provider}/login", response_class=RedirectResponse, status_code=302)
-async def login(provider: str, ctx: Ctx) -> Response:
-    """Redirect to the provider's login page."""
+async def login(
+    provider: str,
+    ctx: Ctx,
+    return_to: Annotated[str | None, Query(max_length=512)] = None,
+) -> Response:
+    """Redirect to the provider's login page. With `return_to` (a path on this
+    site), the callback ends in the browser: a redirect there with the tokens in
+    the URL fragment (`#access_token=…&refresh_token=…`, never sent to a server),
+    or `#error=…`; without it, the callback answers JSON (API clients)."""
     found = _provider(ctx, provider)
+    back = _local_path(return_to)
     meta, _ = await _metadata(found)
     state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    record = {"provider": found.name, "nonce": nonce, "verifier": verifier}
+    record = {"provider": found.name, "nonce": nonce, "verifier": verifier, "return_to": back}
     await _redis(ctx).set(f"oidc:state:{state}", orjson.dumps(record), ex=STATE_TTL_S)
     query = httpx.QueryParams(
         response_type="code",
@@ -217,18 +243,33 @@ async def callback(
     record = orjson.loads(raw) if raw else None
     if record is None or record["provider"] != found.name:
         raise Unauthenticated("unknown or expired login state; start again")
-    meta, keys = await _metadata(found)
-    tokens = await _exchange(ctx, found, meta, code, record["verifier"])
-    claims = _verify_id_token(tokens["id_token"], found, meta, keys, record["nonce"])
-    if "email" not in claims and "access_token" in tokens:
-        info = await _userinfo(meta, tokens["access_token"], str(claims["sub"]))
-        claims |= {k: info[k] for k in ("email", "email_verified") if k in info}
-    return await _log_in(ctx, found, claims, request)
+    back: str | None = record.get("return_to")
+    try:
+        meta, keys = await _metadata(found)
+        tokens = await _exchange(ctx, found, meta, code, record["verifier"])
+        claims = _verify_id_token(tokens["id_token"], found, meta, keys, record["nonce"])
+        if "email" not in claims and "access_token" in tokens:
+            info = await _userinfo(meta, tokens["access_token"], str(claims["sub"]))
+            claims |= {k: info[k] for k in ("email", "email_verified") if k in info}
+        body = await _log_in(ctx, found, claims, request)
+    except DomainError as exc:
+        if back is None:
+            raise
+        return _back_to(back, {"error": exc.detail})
+    if back is None:
+        return json_response(body)
+    return _back_to(back, {k: str(v) for k, v in body.items()})
+
+
+def _back_to(path: str, fragment: dict[str, str]) -> Response:
+    """A 303 to `path` carrying `fragment` after `#`, uncached (it may hold tokens)."""
+    target = f"{path}#{urlencode(fragment)}"
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
 
 async def _log_in(
     ctx: AppContext, provider: OidcProvider, claims: dict[str, Any], request: Request
-) -> Response:
+) -> dict[str, Any]:
     subject = str(claims["sub"])
     email = str(claims.get("email") or "")
     verified = claims.get("email_verified") is True and "@" in email
@@ -268,4 +309,4 @@ async def _log_in(
             details={"provider": provider.name},
         )
         tokens = await issue_tokens(conn, ctx, Principal(user_id=user_id, org_id=org_id_or_none))
-    return json_response({"user_id": str(user_id), "org_id": str(org_id_or_none), **tokens})
+    return {"user_id": str(user_id), "org_id": str(org_id_or_none), **tokens}

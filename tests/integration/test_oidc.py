@@ -174,9 +174,12 @@ def _with_param(url: str, name: str, value: str) -> str:
 
 
 async def _sign_in(
-    taskhive: httpx.AsyncClient, login: str, tamper: tuple[str, str] | None = None
+    taskhive: httpx.AsyncClient,
+    login: str,
+    tamper: tuple[str, str] | None = None,
+    start_path: str = "/api/v1/auth/oidc/test/login",
 ) -> httpx.Response:
-    start = await taskhive.get("/api/v1/auth/oidc/test/login")
+    start = await taskhive.get(start_path)
     assert start.status_code == 302, start.text
     authorize = start.headers["location"]
     if tamper is not None:
@@ -257,3 +260,38 @@ async def test_a_tampered_pkce_challenge_fails(taskhive: httpx.AsyncClient) -> N
 
 async def test_an_unknown_provider_is_404(taskhive: httpx.AsyncClient) -> None:
     assert (await taskhive.get("/api/v1/auth/oidc/nope/login")).status_code == 404
+
+
+async def test_a_browser_login_returns_to_the_app_with_tokens_in_the_fragment(
+    taskhive: httpx.AsyncClient,
+) -> None:
+    r = await _sign_in(
+        taskhive, "newcomer", start_path="/api/v1/auth/oidc/test/login?return_to=/login"
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["cache-control"] == "no-store"
+    path, _, fragment = r.headers["location"].partition("#")
+    assert path == "/login"
+    tokens = {k: v[0] for k, v in parse_qs(fragment).items()}
+    assert {"access_token", "refresh_token", "user_id", "org_id"} <= set(tokens)
+    assert (await _me(taskhive, tokens))["id"] == tokens["user_id"]
+
+
+async def test_a_refused_browser_login_returns_with_the_reason(
+    taskhive: httpx.AsyncClient,
+) -> None:
+    r = await _sign_in(
+        taskhive, "stranger", start_path="/api/v1/auth/oidc/test/login?return_to=/login"
+    )
+    assert r.status_code == 303, r.text
+    path, _, fragment = r.headers["location"].partition("#")
+    assert path == "/login"
+    error = parse_qs(fragment)["error"][0]
+    assert "no account" in error and "access_token" not in fragment
+
+
+async def test_return_to_must_stay_on_this_site(taskhive: httpx.AsyncClient) -> None:
+    for target in ("https://evil.example/", "//evil.example/x", "login", "/\\evil.example"):
+        r = await taskhive.get("/api/v1/auth/oidc/test/login", params={"return_to": target})
+        assert r.status_code == 422, (target, r.text)
+        assert "return_to" in r.json()["detail"]

@@ -4,7 +4,18 @@ import { createRoot } from "react-dom/client";
 import { BrowserRouter } from "react-router-dom";
 import { App } from "./App";
 import { ApiError } from "./api/client";
+import { saveSession } from "./api/session";
+import { keepSsoError, readSsoFragment } from "./state/ssoReturn";
 import "./styles.css";
+
+// Back from single sign-on: keep the session (or the reason it was refused for
+// the log-in screen) and take the fragment out of the address bar and history.
+const sso = readSsoFragment(window.location.hash);
+if (sso) {
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  if ("tokens" in sso) saveSession(sso.tokens);
+  else keepSsoError(sso.error);
+}
 
 const queryClient = new QueryClient({
   defaultOptions: {

@@ -7,9 +7,9 @@ describe("SsoButtons", () => {
     const html = renderToStaticMarkup(
       <SsoButtons providers={[{ name: "google", label: "Google" }, { name: "corp-sso", label: "Corp sso" }]} />,
     );
-    expect(html).toContain('href="/api/v1/auth/oidc/google/login"');
+    expect(html).toContain('href="/api/v1/auth/oidc/google/login?return_to=%2Flogin"');
     expect(html).toContain(">Continue with Google</a>");
-    expect(html).toContain('href="/api/v1/auth/oidc/corp-sso/login"');
+    expect(html).toContain('href="/api/v1/auth/oidc/corp-sso/login?return_to=%2Flogin"');
     expect(html).toContain(">Continue with Corp sso</a>");
     expect(html.match(/<a /g)).toHaveLength(2);
   });
@@ -19,6 +19,6 @@ describe("SsoButtons", () => {
   });
 
   it("escapes a provider name in the URL", () => {
-    expect(ssoLoginUrl("a b/c")).toBe("/api/v1/auth/oidc/a%20b%2Fc/login");
+    expect(ssoLoginUrl("a b/c")).toBe("/api/v1/auth/oidc/a%20b%2Fc/login?return_to=%2Flogin");
   });
 });

@@ -23,7 +23,7 @@ describe("the log-in screen", () => {
   it("shows a button per configured single sign-on provider", () => {
     const html = renderLogin([{ name: "google", label: "Google" }]);
     expect(html).toContain('data-testid="sso"');
-    expect(html).toContain('href="/api/v1/auth/oidc/google/login"');
+    expect(html).toContain('href="/api/v1/auth/oidc/google/login?return_to=%2Flogin"');
     expect(html).toContain("Continue with Google");
   });
 

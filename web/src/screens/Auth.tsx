@@ -12,6 +12,7 @@ import { saveSession } from "../api/session";
 import type { SignupOut, Tokens } from "../api/types";
 import { Logo } from "../components/icons";
 import { SsoButtons } from "../components/SsoButtons";
+import { takeSsoError } from "../state/ssoReturn";
 import { learn } from "../state/people";
 
 export function AuthCard({ title, subtitle, children }: { title: string; subtitle: string; children: ReactNode }) {
@@ -111,6 +112,8 @@ export function LoginScreen() {
   const [otpStep, setOtpStep] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // Why a single sign-on just came back refused (set once by main.tsx).
+  const [ssoError] = useState(takeSsoError);
   const from = (location.state as { from?: string } | null)?.from ?? "/projects";
 
   async function submit(e: FormEvent) {
@@ -178,6 +181,9 @@ export function LoginScreen() {
           <input name="password" type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
         </label>
         {error != null && <div className="form-error" role="alert">{describe(error)}</div>}
+        {error == null && ssoError && (
+          <div className="form-error" role="alert">Single sign-on did not sign you in: {ssoError}</div>
+        )}
         <button className="btn btn-primary btn-block" disabled={busy}>
           {busy ? "Logging in…" : "Log in"}
         </button>
