@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 
 from actors import stage_sprints
 from actors.stage import _Stage
-from domain import hierarchy, ranks
+from domain import custom_fields, hierarchy, ranks
 from domain import tasks as task_rules
 from domain.commands import Command, CreateSprint, ImportTasks, Reply
 from domain.comments import Comment, check_body
@@ -90,6 +90,10 @@ def _checked_tasks(stage: _Stage, items: tuple[ImportItem, ...]) -> list[Task]:
                 statuses=project.statuses,
                 now=stage.now,
             )
+            values = custom_fields.values_after(
+                project.fields, {}, item.fields.get("custom_fields"), creating=True
+            )
+            task = dataclasses.replace(task, custom_fields=values)
             hierarchy.check_parent(task.id, task.parent_id, known)
             for c in item.comments:
                 check_body(c.body)

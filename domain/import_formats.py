@@ -14,11 +14,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
+from domain.custom_fields import definitions_from_json
+from domain.import_fields import source_values
 from domain.imports import Problem, Report, SourceComment, SourceRow
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -342,6 +345,8 @@ def read_taskhive_json(data: bytes, report: Report) -> list[SourceRow]:
         statuses = {s["id"]: s["name"] for s in doc["workflow"]["statuses"]}
         people: dict[str, str] = {p["id"]: p["email"] for p in doc.get("people", [])}
         sprints = {s["id"]: s["name"] for s in doc.get("sprints", [])}
+        defined = {f.id: f for f in definitions_from_json(doc.get("fields") or [])}
+        report.brought_fields = list(defined.values())
         comments: dict[str, list[SourceComment]] = {}
         for c in doc.get("comments", []):
             comments.setdefault(c["task_id"], []).append(
@@ -350,7 +355,10 @@ def read_taskhive_json(data: bytes, report: Report) -> list[SourceRow]:
                 )
             )
         rows = [
-            _json_row(n, task, statuses, people, sprints, comments)
+            replace(
+                _json_row(n, task, statuses, people, sprints, comments),
+                custom=source_values(task.get("custom_fields") or {}, defined, people),
+            )
             for n, task in enumerate(doc["tasks"], start=1)
         ]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
 from domain.comments import check_body
+from domain.custom_fields import FieldDef
 from domain.errors import DomainError
+from domain.import_fields import SourceValues, planned_values
 from domain.tasks import ESTIMATE_MAX, TITLE_MAX, Priority, check_fields
 from domain.workflow import ANY, MAX_TRANSITIONS
 
@@ -73,6 +76,8 @@ class SourceRow:
     sprint: str = ""
     estimate: float | None = None
     comments: tuple[SourceComment, ...] = ()
+    #: Custom field values by field name (`domain.import_fields`).
+    custom: SourceValues = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,10 @@ class Report:
     unknown_users: list[str] = field(default_factory=list)
     #: Statuses the import adds to the workflow (asked for): name → new id.
     new_statuses: dict[str, str] = field(default_factory=dict)
+    #: Custom field definitions the file brings (a Taskhive export), and the
+    #: names of those the import adds to the project.
+    brought_fields: list[FieldDef] = field(default_factory=list)
+    new_fields: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
 
     @property
@@ -113,6 +122,7 @@ class Report:
             "unknown_statuses": self.unknown_statuses,
             "unknown_users": self.unknown_users,
             "new_statuses": self.new_statuses,
+            "new_fields": self.new_fields,
         }
 
 
@@ -145,6 +155,10 @@ class Target:
     people: Mapping[str, UUID]  # lowercased email → user id of a member
     actor_id: UUID  # who imports: the reporter and author when the source's is unknown
     create_statuses: bool = False
+    #: Custom fields by lower-cased name: the project's and those the import adds.
+    fields: Mapping[str, FieldDef] = field(default_factory=dict)
+    #: Whether story points (`estimate`) also fill a "Story Points" number field (Jira).
+    points_field: bool = False
 
 
 def priority_of(name: str) -> Priority | None:
@@ -228,6 +242,15 @@ def plan(rows: Sequence[SourceRow], target: Target, report: Report) -> list[Impo
                 )
         if row.due_date is not None:
             fields["due_date"] = row.due_date
+        values, problems = planned_values(
+            row.custom,
+            row.estimate if target.points_field else None,
+            target.fields,
+            partial(person, row=row, column="Custom field"),
+        )
+        report.errors.extend(Problem(row.line, reason, column) for column, reason in problems)
+        if values:
+            fields["custom_fields"] = values
         if row.parent:
             parent = ids.get(row.parent)
             if parent is None:

@@ -27,6 +27,7 @@ import tantivy
 from tantivy import Occur, Order, Query
 
 from domain.filters.ast import Sort, SortKey
+from domain.filters.custom import sort_value
 from search.schema import IndexedTask, build_schema, to_document
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,20 @@ _SORT_FIELDS = {
     SortKey.DUE: "due",
     SortKey.PRIORITY: "prio",
 }
+
+
+#: The most matching tasks a custom-field sort orders (it reads each one).
+CUSTOM_SORT_MAX = 10_000
+
+
+def _hit(doc: tantivy.Document, score: float | None, generators: dict[str, Any]) -> Hit:
+    marks: dict[str, str] = {}
+    for name, generator in generators.items():
+        snippet = generator.snippet_from_doc(doc)
+        if snippet.highlighted():
+            marks[name] = snippet.to_html()
+    raw = doc.get_first("doc")
+    return Hit(score, orjson.loads(raw) if raw else {}, marks)
 
 
 @dataclass(slots=True)
@@ -176,11 +191,6 @@ class TaskIndex:
         highlight: Query | None = None,
     ) -> Page:
         searcher = self.index.searcher()
-        kwargs: dict[str, Any] = {"limit": limit, "offset": offset, "count": True}
-        if sort is not None and sort.key is not SortKey.RELEVANCE:
-            kwargs["order_by_field"] = _SORT_FIELDS[sort.key]
-            kwargs["order"] = Order.Desc if sort.descending else Order.Asc
-        result = searcher.search(query, **kwargs)
         generators = (
             {
                 name: tantivy.SnippetGenerator.create(searcher, highlight, self.schema, name)
@@ -189,17 +199,56 @@ class TaskIndex:
             if highlight is not None
             else {}
         )
-        hits = []
-        for score, address in result.hits:
-            doc = searcher.doc(address)
-            marks: dict[str, str] = {}
-            for name, generator in generators.items():
-                snippet = generator.snippet_from_doc(doc)
-                if snippet.highlighted():
-                    marks[name] = snippet.to_html()
-            raw = doc.get_first("doc")
-            task = orjson.loads(raw) if raw else {}
-            # Sorted by a field, the "score" Tantivy returns is that field's value.
-            relevance = float(score) if kwargs.get("order_by_field") is None else None
-            hits.append(Hit(relevance, task, marks))
+        if sort is not None and sort.key is SortKey.CUSTOM:
+            return self._custom_sorted(searcher, query, sort, limit, offset, generators)
+        kwargs: dict[str, Any] = {"limit": limit, "offset": offset, "count": True}
+        if sort is not None and sort.key is not SortKey.RELEVANCE:
+            kwargs["order_by_field"] = _SORT_FIELDS[sort.key]
+            kwargs["order"] = Order.Desc if sort.descending else Order.Asc
+        result = searcher.search(query, **kwargs)
+        # Sorted by a field, the "score" Tantivy returns is that field's value.
+        by_field = kwargs.get("order_by_field") is not None
+        hits = [
+            _hit(searcher.doc(address), None if by_field else float(score), generators)
+            for score, address in result.hits
+        ]
         return Page(hits, int(result.count or 0))  # type: ignore[attr-defined]
+
+    def _custom_sorted(
+        self,
+        searcher: tantivy.Searcher,
+        query: Query,
+        sort: Sort,
+        limit: int,
+        offset: int,
+        generators: dict[str, Any],
+    ) -> Page:
+        """Order by a custom field's value, read from every match's stored `cfkeys`
+        (the schema has no column per field): at most `CUSTOM_SORT_MAX` matches,
+        else a ValueError asking for a narrower filter. Ties and tasks without a
+        value go by id, the latter last, as in SQL."""
+        result = searcher.search(query, limit=CUSTOM_SORT_MAX, count=True)
+        total = int(result.count or 0)  # type: ignore[attr-defined]
+        if total > CUSTOM_SORT_MAX:
+            raise ValueError(
+                f"sorting by a custom field orders at most {CUSTOM_SORT_MAX} tasks "
+                f"and {total} match; narrow the filter"
+            )
+        present: list[tuple[Any, str, Any]] = []
+        absent: list[tuple[str, Any]] = []
+        for _score, address in result.hits:
+            doc = searcher.doc(address)
+            raw = doc.get_first("cfkeys")
+            value = sort_value(orjson.loads(raw), sort) if raw else None
+            task_id = str(doc.get_first("id"))
+            if value is None:
+                absent.append((task_id, doc))
+            else:
+                present.append((value, task_id, doc))
+        present.sort(key=lambda k: k[1])
+        present.sort(key=lambda k: k[0], reverse=sort.descending)  # stable: ids stay ordered
+        absent.sort(key=lambda k: k[0])
+        ordered = [doc for _v, _i, doc in present] + [doc for _i, doc in absent]
+        return Page(
+            [_hit(doc, None, generators) for doc in ordered[offset : offset + limit]], total
+        )

@@ -20,6 +20,11 @@ from tantivy import FieldType, Occur, Query
 from domain.filters.predicates import (
     AllOf,
     AnyOf,
+    CustomContains,
+    CustomIs,
+    CustomRange,
+    CustomSet,
+    CustomWords,
     DueRange,
     Everything,
     HasThing,
@@ -32,7 +37,10 @@ from domain.filters.predicates import (
     TimeRange,
     Words,
 )
-from search.schema import STEMMED_FIELDS, TEXT_FIELDS, stem
+from search.schema import STEMMED_FIELDS, TEXT_FIELDS, custom_term, sortable_number, stem
+
+#: Characters a Tantivy regex treats specially (escaping them is always allowed).
+_REGEX_META = frozenset("\\.+*?()|[]{}^$#&-~")
 
 _MATCH_FIELDS = {
     "assignee": "assignee",
@@ -115,6 +123,19 @@ def translate(schema: tantivy.Schema, pred: Predicate, text: TextOptions | None 
             return _phrase(schema, words)
         case Words(words=words):
             return _all([_word(schema, w, opts) for w in words])
+        case CustomIs(field=field_id, values=values):
+            return terms(schema, "cf", [custom_term(field_id, v) for v in values])
+        case CustomRange():
+            return _custom_range(schema, pred)
+        case CustomWords(field=field_id, words=words):
+            return _all(
+                [Query.term_query(schema, "cfw", custom_term(field_id, stem(w))) for w in words]
+            )
+        case CustomContains(field=field_id, text=piece):
+            pattern = f"{_escape(field_id)}=.*{_escape(piece)}.*"
+            return Query.regex_query(schema, "cfu", pattern)
+        case CustomSet(field=field_id):
+            return Query.term_query(schema, "has", f"cf:{field_id}")
         case AllOf(parts=parts):
             return _all([translate(schema, p, opts) for p in parts])
         case AnyOf(parts=parts):
@@ -122,6 +143,54 @@ def translate(schema: tantivy.Schema, pred: Predicate, text: TextOptions | None 
         case NoneOf(part=part):
             return _not(translate(schema, part, opts))
     raise TypeError(f"not a predicate: {pred!r}")  # pragma: no cover
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + c if c in _REGEX_META else c for c in text)
+
+
+def _custom_range(schema: tantivy.Schema, pred: CustomRange) -> Query:
+    """A range over the field's fixed-width terms (`<id>=<16 hex digits>` for numbers,
+    `<id>=YYYY-MM-DD` for dates), whose order is the values'. Tantivy ranges only
+    numeric fields, so each side is a regex matching the terms beyond the bound."""
+    bound = pred.low if pred.low is not None else pred.high
+    is_date = isinstance(bound, str)
+    field, alphabet = ("cfd", "-0123456789") if is_date else ("cfn", "0123456789abcdef")
+
+    def spelled(value: float | str) -> str:
+        return value if isinstance(value, str) else sortable_number(value)
+
+    if pred.low is not None and pred.low == pred.high and pred.include_low and pred.include_high:
+        return Query.term_query(schema, field, custom_term(pred.field, spelled(pred.low)))
+    parts = []
+    if pred.low is not None:
+        parts.append(_beyond(spelled(pred.low), alphabet, above=True, equal=pred.include_low))
+    if pred.high is not None:
+        parts.append(_beyond(spelled(pred.high), alphabet, above=False, equal=pred.include_high))
+    prefix = _escape(f"{pred.field}=")
+    queries = [
+        Query.regex_query(schema, field, prefix + body) if body else Query.empty_query()
+        for body in parts
+    ]
+    return queries[0] if len(queries) == 1 else _all(queries)
+
+
+def _beyond(text: str, alphabet: str, *, above: bool, equal: bool) -> str | None:
+    """A regex for the strings as long as `text` that sort after it (`above`) or
+    before it, and `text` itself when `equal`; None when there are none."""
+    # Character classes, not `.`: the compiled automaton must stay under 1000 states.
+    anything = "[" + _escape(alphabet) + "]"
+    options = []
+    for i, ch in enumerate(text):
+        chars = _escape("".join(c for c in alphabet if (c > ch if above else c < ch)))
+        if chars:
+            rest = len(text) - i - 1
+            options.append(
+                f"{_escape(text[:i])}[{chars}]" + (f"{anything}{{{rest}}}" if rest else "")
+            )
+    if equal:
+        options.append(_escape(text))
+    return "(" + "|".join(options) + ")" if options else None
 
 
 def _word(schema: tantivy.Schema, word: str, opts: TextOptions) -> Query:

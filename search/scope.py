@@ -1,7 +1,7 @@
 """Gathering what a filter's words mean for one caller (`domain.filters.Scope`).
 
-Three small reads in one connection: the readable projects (keys, workflows),
-the organisation's members (emails), and the active sprints. The route then
+Three small reads in one connection: the readable projects (keys, workflows,
+custom fields), the organisation's members (emails), and the active sprints. The route then
 resolves the parsed filter purely.
 """
 
@@ -16,6 +16,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.filters.custom import ScopedField
 from domain.filters.resolve import Scope
 from storage import catalog
 from storage import tables as t
@@ -64,5 +65,6 @@ async def load_facts(
         users_by_email={row[0]: row[1] for row in members},
         current_sprints=frozenset(sprints),
         statuses_by_name={k: frozenset(v) for k, v in names.items()},
+        custom_fields=tuple(ScopedField(p.id, f) for p in projects for f in p.fields),
     )
     return FilterFacts(scope, categories)

@@ -50,6 +50,7 @@ async def _indexed(
 ) -> list[IndexedTask]:
     comments, attachments = await _extras(conn, [x.id for x in tasks])
     out = []
+    types = {f.id: f.type.value for f in project.fields}
     for task in tasks:
         category = project.workflow.category_of(task.status)
         out.append(
@@ -59,6 +60,7 @@ async def _indexed(
                 category=category.value if category else "todo",
                 attachments=attachments.get(task.id, 0),
                 comments=tuple(comments.get(task.id, ())),
+                field_types=types,
             )
         )
     return out

@@ -18,6 +18,7 @@ costs no query in the steady state.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from uuid import UUID
 
 from domain.attachments import Attachment
@@ -76,15 +77,17 @@ def forget_project(ctx: AppContext, org_id: UUID, project_id: UUID) -> None:
 
 async def grants_of(ctx: AppContext, principal: Principal) -> Grants:
     """The caller's grants in the token's organisation (cached, see above)."""
-    key = (principal.org_id, principal.user_id)
+    return await _grants(ctx, principal.org_id, principal.user_id)
+
+
+async def _grants(ctx: AppContext, org_id: UUID, user_id: UUID) -> Grants:
+    key = (org_id, user_id)
     cache = _cache(ctx).grants
     cached = cache.lookup(key)
     if cached is not None:
         return cached[0]
     async with ctx.engine.connect() as conn:
-        grants = await memberships.load_grants(
-            conn, org_id=principal.org_id, user_id=principal.user_id
-        )
+        grants = await memberships.load_grants(conn, org_id=org_id, user_id=user_id)
     cache.put(key, grants)
     return grants
 
@@ -160,6 +163,21 @@ async def readable_project_ids(ctx: AppContext, principal: Principal) -> list[UU
     async with ctx.engine.connect() as conn:
         projects = await memberships.org_project_facts(conn, org_id=principal.org_id)
     return [p.id for p in projects if allows(effective_role(grants, p), Action.READ)]
+
+
+async def project_readers(
+    ctx: AppContext, org_id: UUID, project_id: UUID, user_ids: Collection[UUID]
+) -> set[UUID]:
+    """Those of `user_ids` who may read the project (by the same matrix and cache as
+    callers): who a user-type custom field may name."""
+    facts = await _project_facts(ctx, org_id, project_id)
+    if facts is None:
+        return set()
+    return {
+        u
+        for u in user_ids
+        if allows(effective_role(await _grants(ctx, org_id, u), facts), Action.READ)
+    }
 
 
 async def access_project(

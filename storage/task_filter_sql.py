@@ -7,7 +7,9 @@ agreement with them (`tests/integration/test_task_filter.py`):
 - free text uses the `taskhive_english` text search configuration (Snowball
   English stems, no stop words; migration 0006), matching each word in the title,
   description, key or a live comment, and a phrase within one of them;
-- status categories come from each project's workflow (`categories`).
+- status categories come from each project's workflow (`categories`);
+- custom field values are read from the `custom_fields` JSONB column by field id
+  (`storage.custom_field_sql`).
 Functions take an open connection and never commit.
 """
 
@@ -37,6 +39,11 @@ from domain.filters.predicates import (
     PRIORITY_RANK,
     AllOf,
     AnyOf,
+    CustomContains,
+    CustomIs,
+    CustomRange,
+    CustomSet,
+    CustomWords,
     DueRange,
     Everything,
     Has,
@@ -52,6 +59,7 @@ from domain.filters.predicates import (
     Words,
 )
 from domain.tasks import Task
+from storage import custom_field_sql as cf
 from storage import tables as t
 from storage.project_store import task_from_row
 
@@ -149,24 +157,27 @@ def _regconfig() -> Any:
     return REGCONFIG()
 
 
-def _text(tsquery: Any) -> ColumnElement[bool]:
-    """The tsquery matches the title, description, key or a live comment."""
+def _text(tsquery: Any, fields: tuple[str, ...]) -> ColumnElement[bool]:
+    """The tsquery matches the title, description, key, a live comment or the value
+    of one of the text custom `fields`."""
     comment = exists(
         select(literal(1)).where(_live(t.comments), _tsv(t.comments.c.body).bool_op("@@")(tsquery))
     )
+    custom = [func.coalesce(_tsv(cf.text_of(f)).bool_op("@@")(tsquery), false()) for f in fields]
     return or_(
         _tsv(_T.title).bool_op("@@")(tsquery),
         _tsv(_T.description).bool_op("@@")(tsquery),
         _tsv(_T.key).bool_op("@@")(tsquery),
         comment,
+        *custom,
     )
 
 
-def _words(words: tuple[str, ...], phrase: bool) -> ColumnElement[bool]:
+def _words(words: tuple[str, ...], phrase: bool, fields: tuple[str, ...]) -> ColumnElement[bool]:
     config = literal(TS_CONFIG).cast(_regconfig())
     if phrase:
-        return _text(func.phraseto_tsquery(config, " ".join(words)))
-    return and_(*(_text(func.plainto_tsquery(config, w)) for w in words))
+        return _text(func.phraseto_tsquery(config, " ".join(words)), fields)
+    return and_(*(_text(func.plainto_tsquery(config, w), fields) for w in words))
 
 
 def where(pred: Predicate, categories: Categories) -> ColumnElement[bool]:
@@ -197,8 +208,21 @@ def where(pred: Predicate, categories: Categories) -> ColumnElement[bool]:
             )
         case PriorityRange(low=low, high=high):
             return _PRIORITY_RANK.between(low, high)
-        case Words(words=words, phrase=phrase):
-            return _words(words, phrase)
+        case Words(words=words, phrase=phrase, fields=fields):
+            return _words(words, phrase, fields)
+        case CustomIs(field=field_id, values=values):
+            return cf.is_one_of(field_id, values)
+        case CustomRange():
+            return cf.in_range(pred)
+        case CustomWords(field=field_id, words=words):
+            config = literal(TS_CONFIG).cast(_regconfig())
+            return and_(
+                *(cf.has_words(field_id, _tsv, func.plainto_tsquery(config, w)) for w in words)
+            )
+        case CustomContains(field=field_id, text=text):
+            return cf.contains(field_id, text)
+        case CustomSet(field=field_id):
+            return cf.is_set(field_id)
         case AllOf(parts=parts):
             return and_(*(where(p, categories) for p in parts))
         case AnyOf(parts=parts):
@@ -211,6 +235,9 @@ def where(pred: Predicate, categories: Categories) -> ColumnElement[bool]:
 def _order(sort: Sort | None) -> list[Any]:
     if sort is None or sort.key is SortKey.RELEVANCE:
         return [_T.created_at, _T.id]
+    if sort.key is SortKey.CUSTOM:
+        key = cf.sort_key(sort)
+        return [key.desc().nulls_last() if sort.descending else key.asc().nulls_last(), _T.id]
     col = {
         SortKey.UPDATED: _T.updated_at,
         SortKey.CREATED: _T.created_at,

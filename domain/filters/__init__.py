@@ -9,7 +9,21 @@ The search index (`search.query`) and PostgreSQL (`storage.task_filter_sql`)
 translate the same predicates, so one filter means the same everywhere.
 """
 
-from domain.filters.ast import And, Field, Node, Not, Op, Or, Query, Sort, SortKey, Text
+from domain.filters.ast import (
+    And,
+    CustomField,
+    Field,
+    HasCustom,
+    Node,
+    Not,
+    Op,
+    Or,
+    Query,
+    Sort,
+    SortKey,
+    Text,
+)
+from domain.filters.custom import ScopedField
 from domain.filters.errors import FilterSyntaxError
 from domain.filters.evaluate import TaskFacts, matches
 from domain.filters.parser import combine, parse, parse_filters
@@ -18,14 +32,17 @@ from domain.filters.resolve import Scope, resolve
 
 __all__ = [
     "And",
+    "CustomField",
     "Field",
     "FilterSyntaxError",
+    "HasCustom",
     "Node",
     "Not",
     "Op",
     "Or",
     "Query",
     "Scope",
+    "ScopedField",
     "Sort",
     "SortKey",
     "TaskFacts",

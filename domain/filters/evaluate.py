@@ -1,8 +1,8 @@
 """Evaluating resolved predicates against one task in memory (grain, boards, rules).
 
 `TaskFacts` is what a condition can ask about a task: its JSON (as
-`Task.as_json`), the category of its status, whether it has attachments and
-comments, and the text of its comments. The search index and the SQL builder
+`Task.as_json`, custom field values included), the category of its status,
+whether it has attachments and comments, and the text of its comments. The search index and the SQL builder
 answer the same predicates; `tests/integration/test_task_filter.py` runs one set
 of queries through all three.
 """
@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from domain.filters.custom import in_range, is_set, value_texts
 from domain.filters.predicates import (
     PRIORITY_RANK,
     AllOf,
     AnyOf,
+    CustomContains,
+    CustomIs,
+    CustomRange,
+    CustomSet,
+    CustomWords,
     DueRange,
     Everything,
     Has,
@@ -137,8 +143,23 @@ def matches(pred: Predicate, facts: TaskFacts, *, stem: Stemmer | None = None) -
             return due is not None and _within(due, start, end)
         case PriorityRange(low=low, high=high):
             return low <= PRIORITY_RANK.get(str(facts.task.get("priority")), 0) <= high
-        case Words(words=words, phrase=phrase):
-            return _text_matches(facts, words, phrase, stem)
+        case Words(words=words, phrase=phrase, fields=fields):
+            return _text_matches(facts, words, phrase, stem, fields)
+        case CustomIs(field=field_id, values=values):
+            return bool(value_texts(_custom(facts, field_id)) & values)
+        case CustomRange():
+            return in_range(_custom(facts, pred.field), pred)
+        case CustomWords(field=field_id, words=words):
+            value = _custom(facts, field_id)
+            if not isinstance(value, str):
+                return False
+            have = set(stems(value, stem))
+            return all((stem(w) if stem else w) in have for w in words)
+        case CustomContains(field=field_id, text=text):
+            value = _custom(facts, field_id)
+            return isinstance(value, str) and text in value.lower()
+        case CustomSet(field=field_id):
+            return is_set(_custom(facts, field_id))
         case AllOf(parts=parts):
             return all(matches(p, facts, stem=stem) for p in parts)
         case AnyOf(parts=parts):
@@ -148,15 +169,25 @@ def matches(pred: Predicate, facts: TaskFacts, *, stem: Stemmer | None = None) -
     raise TypeError(f"not a predicate: {pred!r}")  # pragma: no cover
 
 
+def _custom(facts: TaskFacts, field_id: str) -> Any:
+    return (facts.task.get("custom_fields") or {}).get(field_id)
+
+
 def _within(value: Any, start: Any, end: Any) -> bool:
     return (start is None or value >= start) and (end is None or value < end)
 
 
 def _text_matches(
-    facts: TaskFacts, query_words: tuple[str, ...], phrase: bool, stem: Stemmer | None
+    facts: TaskFacts,
+    query_words: tuple[str, ...],
+    phrase: bool,
+    stem: Stemmer | None,
+    custom: tuple[str, ...],
 ) -> bool:
     wanted = [stem(w) for w in query_words] if stem else list(query_words)
-    fields = [stems(text, stem) for text in facts.text_fields()]
+    texts = facts.text_fields()
+    texts.extend(v for f in custom if isinstance(v := _custom(facts, f), str))
+    fields = [stems(text, stem) for text in texts]
     if phrase:
         return any(contains_phrase(f, wanted) for f in fields)
     every = {w for f in fields for w in f}

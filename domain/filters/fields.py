@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from domain.filters.ast import Op, Sort, SortKey
+from domain.filters.lexer import custom_name
 
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
 CATEGORIES = ("todo", "in_progress", "done")
@@ -20,7 +21,12 @@ IS_VALUES = ("unassigned", "assigned", "open", "closed", "overdue")
 HAS_VALUES = ("attachments", "comments", "due", "labels", "sprint", "estimate", "assignee")
 SORT_VALUES = tuple(
     [SortKey.RELEVANCE.value]
-    + [f"{k.value}-{d}" for k in SortKey if k is not SortKey.RELEVANCE for d in ("desc", "asc")]
+    + [
+        f"{k.value}-{d}"
+        for k in SortKey
+        if k not in (SortKey.RELEVANCE, SortKey.CUSTOM)
+        for d in ("desc", "asc")
+    ]
 )
 
 _RELATIVE = re.compile(r"([0-9]{1,5})([hdw])")
@@ -106,6 +112,26 @@ def _any(value: str) -> str | None:
     return None
 
 
+def _custom_sort(value: str) -> tuple[str, bool] | None:
+    """`cf.Points-desc` / `cf."Story points"-asc` → (name, descending), else None."""
+    if value[:3].lower() != "cf.":
+        return None
+    name, end = custom_name(value, 0)
+    rest = value[end:].lower()
+    if not rest and "-" in name:  # a bare name: the direction is its last part
+        name, _, direction = name.rpartition("-")
+        rest = "-" + direction.lower()
+    if not name.strip() or rest not in ("-desc", "-asc"):
+        return None
+    return name, rest == "-desc"
+
+
+def _sort(value: str) -> str | None:
+    if value.lower() in SORT_VALUES or _custom_sort(value) is not None:
+        return None
+    return f"expected one of {', '.join(SORT_VALUES)} or cf.<field>-desc / -asc, not '{value}'"
+
+
 @dataclass(frozen=True, slots=True)
 class FieldSpec:
     ops: frozenset[Op]
@@ -127,7 +153,7 @@ FIELDS: dict[str, FieldSpec] = {
     "is": FieldSpec(EQ_ONLY, _choice(IS_VALUES)),
     "has": FieldSpec(EQ_ONLY, _choice(HAS_VALUES)),
     "key": FieldSpec(EQ_ONLY, _key),
-    "sort": FieldSpec(EQ_ONLY, _choice(SORT_VALUES)),
+    "sort": FieldSpec(EQ_ONLY, _sort),
 }
 
 
@@ -136,5 +162,8 @@ def parse_sort(value: str) -> Sort:
     v = value.lower()
     if v == SortKey.RELEVANCE.value:
         return Sort(SortKey.RELEVANCE)
+    custom = _custom_sort(value)
+    if custom is not None:
+        return Sort(SortKey.CUSTOM, descending=custom[1], field=custom[0])
     key, _, direction = v.rpartition("-")
     return Sort(SortKey(key), descending=direction == "desc")

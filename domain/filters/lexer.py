@@ -5,6 +5,12 @@ filters), parentheses stand alone, `"…"` quotes a phrase or a value (`\\"` and
 `\\\\` escape inside it), `AND`/`OR`/`NOT` in capitals are operators and a leading
 `-` negates what follows. `name:value`, `name:>value` … is a field; its name is
 checked by the parser.
+
+A custom field is `cf.` and its name, bare (up to the `:`) or quoted:
+`cf."Story points":>3`. With `:`, values separated by commas are any of them
+(`cf.Severity:high,low`); a comma followed by something that looks like another
+condition (`name:…`, `cf.…`, `-…`, `AND`/`OR`/`NOT`) still starts that condition.
+`has:cf.X` and `sort:cf.X-desc` name custom fields too.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.filters.ast import Op
+from domain.filters.ast import Op, custom_ref
 from domain.filters.errors import FilterSyntaxError
 
 MAX_LENGTH = 2000
@@ -32,6 +38,8 @@ class Kind(StrEnum):
     WORD = "word"
     PHRASE = "phrase"
     FIELD = "field"
+    CUSTOM = "custom field"
+    HAS_CUSTOM = "has:cf"
     END = "end of query"
 
 
@@ -44,6 +52,8 @@ class Token:
     op: Op = Op.EQ
     value: str = ""
     value_pos: int = 0
+    #: Custom fields only: every value (any of them), in order.
+    values: tuple[str, ...] = ()
 
 
 def tokenize(source: str) -> list[Token]:
@@ -74,7 +84,8 @@ def tokenize(source: str) -> list[Token]:
             tokens.append(Token(Kind.NOT, i, "-"))
             i += 1
         else:
-            token, i = _word_or_field(source, i)
+            found = _custom(source, i) if _is_cf(source, i) else None
+            token, i = found if found is not None else _word_or_field(source, i)
             tokens.append(token)
     tokens.append(Token(Kind.END, n))
     return tokens
@@ -122,6 +133,8 @@ def _word_or_field(source: str, start: int) -> tuple[Token, int]:
             i += len(candidate)
             break
     value_pos = i
+    if name in ("has", "sort") and _is_cf(source, i):
+        return _named_custom(source, start, name, i)
     if i < len(source) and source[i] == '"':
         value, i = _quoted(source, i)
     else:
@@ -134,3 +147,97 @@ def _word_or_field(source: str, start: int) -> tuple[Token, int]:
             source,
         )
     return Token(Kind.FIELD, start, name, op, value, value_pos), i
+
+
+def _is_cf(source: str, i: int) -> bool:
+    return source[i : i + 3].lower() == "cf."
+
+
+def custom_name(source: str, start: int) -> tuple[str, int]:
+    """The custom field name after `cf.` at `start` (bare up to a `:` or a separator,
+    or quoted), and the offset after it; the name is empty when none follows."""
+    i = start + 3
+    if i < len(source) and source[i] == '"':
+        return _quoted(source, i)
+    end = i
+    while end < len(source) and source[end] not in _STOP and source[end] != ":":
+        end += 1
+    return source[i:end], end
+
+
+def _custom(source: str, start: int) -> tuple[Token, int] | None:
+    """A `cf.name:value,…` token, or None when the text is a plain word (`cf.com`)."""
+    name, i = custom_name(source, start)
+    quoted = source[start + 3 : start + 4] == '"'
+    if i >= len(source) or source[i] != ":":
+        if quoted:
+            raise FilterSyntaxError(
+                f"a custom field expects ':' and a value after its name (at position {i})",
+                i,
+                source,
+            )
+        return None
+    if not name.strip():
+        raise FilterSyntaxError(
+            f"cf. expects a field name (at position {start + 3})", start + 3, source
+        )
+    i += 1
+    op = Op.EQ
+    for candidate in _OPS:
+        if source.startswith(candidate, i):
+            op = Op(candidate)
+            i += len(candidate)
+            break
+    value_pos = i
+    values: list[str] = []
+    while True:
+        at = i
+        if i < len(source) and source[i] == '"':
+            value, i = _quoted(source, i)
+        else:
+            i = _scan(source, i)
+            value = source[at:i]
+        if not value.strip():
+            raise FilterSyntaxError(
+                f"{custom_ref(name)}: expects a value after '{op.value}' (at position {at})",
+                at,
+                source,
+            )
+        values.append(value)
+        if not _more_values(source, i):
+            break
+        i += 1
+    token = Token(Kind.CUSTOM, start, name, op, values[0], value_pos, tuple(values))
+    return token, i
+
+
+def _more_values(source: str, i: int) -> bool:
+    """Whether the comma at `i` continues a list of values rather than the query."""
+    if i + 1 >= len(source) or source[i] != ",":
+        return False
+    nxt = source[i + 1]
+    if nxt == '"':
+        return True
+    if nxt in _STOP:
+        return False
+    chunk = source[i + 1 : _scan(source, i + 1)]
+    if ":" in chunk or chunk in ("AND", "OR", "NOT") or chunk.lower().startswith("cf."):
+        return False
+    return not chunk.startswith("-") or chunk[1:2].isdigit()
+
+
+def _named_custom(source: str, start: int, name: str, value_pos: int) -> tuple[Token, int]:
+    """`has:cf.X` (a HAS_CUSTOM token) or `sort:cf.X-desc` (a sort field, as written)."""
+    field, end = custom_name(source, value_pos)
+    if not field.strip():
+        raise FilterSyntaxError(
+            f"cf. expects a field name (at position {value_pos + 3})", value_pos + 3, source
+        )
+    if name == "has":
+        if end < len(source) and source[end] not in _STOP:
+            raise FilterSyntaxError(
+                f"has:{custom_ref(field)} takes no value (at position {end})", end, source
+            )
+        return Token(Kind.HAS_CUSTOM, start, field, value_pos=value_pos), end
+    end = _scan(source, end)
+    return Token(Kind.FIELD, start, name, Op.EQ, source[value_pos:end], value_pos), end

@@ -13,7 +13,20 @@ Grammar (AND binds tighter than OR; juxtaposition means AND):
 
 from __future__ import annotations
 
-from domain.filters.ast import And, Field, Node, Not, Or, Query, Sort, Text
+from domain.filters.ast import (
+    And,
+    CustomField,
+    Field,
+    HasCustom,
+    Node,
+    Not,
+    Op,
+    Or,
+    Query,
+    Sort,
+    Text,
+    custom_ref,
+)
 from domain.filters.errors import FilterSyntaxError
 from domain.filters.fields import FIELDS, parse_sort
 from domain.filters.lexer import Kind, Token, tokenize
@@ -172,6 +185,16 @@ class _Parser:
                 return Text(token.text, phrase=True, pos=token.pos)
             case Kind.FIELD:
                 return self._field(token)
+            case Kind.CUSTOM:
+                if len(token.values) > 1 and token.op is not Op.EQ:
+                    raise self._error(
+                        f"{custom_ref(token.text)}: a list of values needs ':', not "
+                        f"'{token.op.value}'",
+                        token.value_pos,
+                    )
+                return CustomField(token.text, token.op, token.values, pos=token.pos)
+            case Kind.HAS_CUSTOM:
+                return HasCustom(token.text, pos=token.pos)
             case Kind.END:
                 raise self._error("the query ends where a condition was expected", token.pos)
             case Kind.RPAREN:
@@ -184,7 +207,7 @@ class _Parser:
     def _field(self, token: Token) -> Field:
         spec = FIELDS.get(token.text)
         if spec is None:
-            known = ", ".join(sorted(FIELDS))
+            known = ", ".join([*sorted(FIELDS), 'cf."<custom field>"'])
             raise self._error(
                 f"unknown field '{token.text}' (known: {known}; quote text that has a colon)",
                 token.pos,

@@ -15,6 +15,12 @@ Fields named here:
 | `priority` | priority names                       |
 | `label`    | label names (case-sensitive, as on the task) |
 | `key`      | task keys, upper case                |
+
+Custom fields are named by id (`field`); a task's value is `custom_fields[id]`
+in its JSON. `CustomIs` compares a value as text (an option id, a user id,
+`true`/`false`; any element of a multi-select's list), `CustomRange` numbers or
+ISO dates, `CustomWords` the words of a text value, `CustomContains` a piece of
+a URL.
 """
 
 from __future__ import annotations
@@ -94,6 +100,51 @@ class Words:
 
     words: tuple[str, ...]
     phrase: bool = False
+    #: Ids of text custom fields whose values count as text too (each like a comment).
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomIs:
+    """The custom field's value (or an element of its list), as text, is one of `values`."""
+
+    field: str
+    values: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomRange:
+    """The custom field's value within `low`..`high` (None leaves a side open):
+    floats for number fields, ISO dates (`"2026-12-31"`) for date fields."""
+
+    field: str
+    low: float | str | None
+    high: float | str | None
+    include_low: bool = True
+    include_high: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CustomWords:
+    """Every word occurs in the custom field's value (compared by stem)."""
+
+    field: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomContains:
+    """The custom field's value contains `text` (lower case), ignoring case."""
+
+    field: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomSet:
+    """The task holds a value for the custom field (not `""`, not `[]`)."""
+
+    field: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +182,11 @@ Predicate = (
     | DueRange
     | PriorityRange
     | Words
+    | CustomIs
+    | CustomRange
+    | CustomWords
+    | CustomContains
+    | CustomSet
     | AllOf
     | AnyOf
     | NoneOf

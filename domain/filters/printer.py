@@ -6,7 +6,19 @@ property test.
 
 from __future__ import annotations
 
-from domain.filters.ast import And, Field, Node, Not, Op, Or, Query, Text
+from domain.filters.ast import (
+    And,
+    CustomField,
+    Field,
+    HasCustom,
+    Node,
+    Not,
+    Op,
+    Or,
+    Query,
+    Text,
+    custom_ref,
+)
 
 _SPECIAL = frozenset(' \t\r\n,()"\\:')
 
@@ -32,6 +44,11 @@ def print_node(node: Node) -> str:
             bare = value and not (set(value) & _SPECIAL) and not value.startswith(("=", ">", "<"))
             shown = "" if op is Op.EQ else op.value
             return f"{name}:{shown}{value if bare else _quote(value)}"
+        case CustomField(name=name, op=op, values=values):
+            shown = "" if op is Op.EQ else op.value
+            return f"{custom_ref(name)}:{shown}{','.join(_custom_value(v) for v in values)}"
+        case HasCustom(name=name):
+            return f"has:{custom_ref(name)}"
         case Not(child=child):
             inner = print_node(child)
             return f"NOT ({inner})" if isinstance(child, And | Or) else f"NOT {inner}"
@@ -44,6 +61,19 @@ def print_node(node: Node) -> str:
                 f"({print_node(c)})" if isinstance(c, And) else print_node(c) for c in children
             )
     raise TypeError(f"not a filter node: {node!r}")  # pragma: no cover
+
+
+def _custom_value(value: str) -> str:
+    """A custom field's value, quoted unless it reads back the same bare, also as
+    the second value of a list (where `-x`, `cf.x` and `OR` would start anew)."""
+    bare = (
+        value
+        and not (set(value) & _SPECIAL)
+        and not value.startswith(("=", ">", "<", "-"))
+        and value not in ("AND", "OR", "NOT")
+        and value[:3].lower() != "cf."
+    )
+    return value if bare else _quote(value)
 
 
 def _quote(value: str) -> str:

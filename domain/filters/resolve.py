@@ -10,7 +10,8 @@ Status: `status:X` matches a status whose id or name is X, or whose category is 
 (`todo`, `in_progress`, `done`); `open` is any category but done, `closed` is done.
 Dates are days in UTC. For `created`/`updated` a span counts back from now
 (`updated:<7d`: changed less than 7 days ago); for `due` it counts forward
-(`due:<7d`: due within the next 7 days).
+(`due:<7d`: due within the next 7 days). Custom fields (`cf.Name:…`) resolve
+against the fields of the projects in scope (`domain.filters.custom`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
-from domain.filters.ast import And, Field, Node, Not, Op, Or, Query, Sort, Text
+from domain.filters.ast import (
+    And,
+    CustomField,
+    Field,
+    HasCustom,
+    Node,
+    Not,
+    Op,
+    Or,
+    Query,
+    Sort,
+    SortKey,
+    Text,
+)
+from domain.filters.custom import (
+    ScopedField,
+    resolve_custom,
+    resolve_has,
+    resolve_sort,
+    text_field_ids,
+)
 from domain.filters.fields import absolute, is_uuid, relative
 from domain.filters.predicates import (
     OPEN_CATEGORIES,
@@ -58,6 +79,8 @@ class Scope:
     current_sprints: frozenset[UUID] = frozenset()
     #: Lower-cased status names → the status ids that carry them (across workflows).
     statuses_by_name: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: The custom fields of the projects in scope.
+    custom_fields: tuple[ScopedField, ...] = ()
 
     @property
     def today(self) -> date:
@@ -65,10 +88,14 @@ class Scope:
 
 
 def resolve(query: Query, scope: Scope) -> tuple[Predicate, Sort | None]:
-    """The query's condition as predicates, and its order."""
+    """The query's condition as predicates, and its order. A name or value that
+    means nothing in scope (an unknown custom field) is a FilterSyntaxError."""
+    sort = query.sort
+    if sort is not None and sort.key is SortKey.CUSTOM:
+        sort = resolve_sort(sort, scope)
     if query.expr is None:
-        return Everything(), query.sort
-    return _node(query.expr, scope), query.sort
+        return Everything(), sort
+    return _node(query.expr, scope), sort
 
 
 def _node(node: Node, scope: Scope) -> Predicate:
@@ -77,9 +104,13 @@ def _node(node: Node, scope: Scope) -> Predicate:
             found = tuple(words(value))
             if not found:
                 return Everything()
-            return Words(found, phrase=phrase or len(found) > 1)
+            return Words(found, phrase=phrase or len(found) > 1, fields=text_field_ids(scope))
         case Field():
             return _field(node, scope)
+        case CustomField():
+            return resolve_custom(node, scope)
+        case HasCustom():
+            return resolve_has(node, scope)
         case Not(child=child):
             return _negate(_node(child, scope))
         case And(children=children):

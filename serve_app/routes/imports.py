@@ -23,7 +23,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from domain import import_formats as formats
 from domain.errors import DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
-from domain.imports import Report, SourceRow, Target, plan
+from domain.import_fields import display_value, fields_to_create
+from domain.imports import Problem, Report, SourceRow, Target, plan
 from serve_app import import_work
 from serve_app.access import access_project, is_project_admin
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
@@ -117,7 +118,17 @@ async def start_import(
     async with ctx.engine.connect() as conn:
         members = await members_matching(conn, principal.org_id, emails)
     people = {email.lower(): user_id for user_id, email in members}
-    target = Target(statuses, people, principal.user_id, create_statuses=create_statuses)
+    new_fields, clashes = fields_to_create(report.brought_fields, project.fields)
+    report.errors.extend(Problem(0, reason, "fields") for reason in clashes)
+    report.new_fields = [f.name for f in new_fields]
+    target = Target(
+        statuses,
+        people,
+        principal.user_id,
+        create_statuses=create_statuses,
+        fields={f.name.lower(): f for f in (*project.fields, *new_fields)},
+        points_field=source == "jira",
+    )
     items = plan(rows, target, report) if report.ok else []
     if not report.ok:
         raise ImportRejected(
@@ -157,6 +168,7 @@ async def start_import(
         source=source,
         items=items,
         new_statuses=report.new_statuses,
+        new_fields=new_fields,
     )
     return json_response(jobs.job_json(job), status=202)
 
@@ -190,7 +202,8 @@ async def export_project(
     format: Literal["json", "csv"] = "json",
 ) -> Response:
     """The whole project: JSON (tasks, comments, attachments' metadata, workflow,
-    labels, sprints, people) that `source=taskhive` imports again, or the tasks as CSV."""
+    labels, custom fields, sprints, people) that `source=taskhive` imports again,
+    or the tasks as CSV (custom fields as the last columns, by name)."""
     project = await access_project(ctx, principal, project_id)
     stamp = datetime.now(UTC).strftime("%Y%m%d")
     body = (
@@ -217,6 +230,7 @@ async def _json_export(ctx: AppContext, principal: Principal, project: Any) -> A
             "project": {"id": str(pid), "key": project.key, "name": project.name},
             "workflow": project.workflow.as_json(),
             "labels": project.labels_json(),
+            "fields": [f.as_json() for f in project.fields],
             "sprints": [s.as_json() for s in sprints],
             "people": people,
         }
@@ -267,8 +281,12 @@ async def _csv_export(ctx: AppContext, principal: Principal, project: Any) -> As
         keys = await export_read.task_keys(conn, org_id, pid)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
+        # Then one column per custom field, named by the field.
+        writer.writerow((*CSV_COLUMNS, *(f.name for f in project.fields)))
         async for task in export_read.tasks(conn, org_id, pid):
+            custom = [
+                display_value(f, task.custom_fields.get(f.id), emails) for f in project.fields
+            ]
             writer.writerow(
                 (
                     task.key,
@@ -285,6 +303,7 @@ async def _csv_export(ctx: AppContext, principal: Principal, project: Any) -> As
                     task.created_at.isoformat(),
                     task.updated_at.isoformat(),
                     task.description,
+                    *custom,
                 )
             )
             if buffer.tell() > 64 * 1024:

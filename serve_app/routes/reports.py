@@ -1,5 +1,5 @@
-"""Project reports: burndown, burnup, cumulative flow, velocity, cycle time and
-throughput, as JSON or (`?format=csv`) CSV.
+"""Project reports: burndown, burnup, cumulative flow, velocity, cycle time,
+throughput and the breakdown by a dimension, as JSON or (`?format=csv`) CSV.
 
 Every report reads the analytics tables the reports consumer keeps from the
 event log, so it trails the latest writes by the relay's poll interval. Days are
@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from domain.errors import InvalidInput, NotFound
 from domain.projects import Project
+from reports import breakdown as breakdowns
 from reports import burndown as burn
 from reports import cycle, export
 from reports import flow as flows
@@ -256,3 +257,29 @@ async def throughput(
     rows_out: list[dict[str, Any]] = [{"week": w.isoformat(), "done": n} for w, n in weeks]
     body = {"from": start.isoformat(), "to": end.isoformat(), "weeks": rows_out}
     return _render(body, fmt, "throughput", ["week", "done"], rows_out)
+
+
+@router.get("/breakdown")
+async def breakdown(
+    project_id: UUID,
+    principal: CurrentPrincipal,
+    ctx: Ctx,
+    group_by: Annotated[
+        str,
+        Query(
+            max_length=80,
+            description="status, priority, assignee, or cf:<custom field id or name> "
+            "(select, user or checkbox)",
+        ),
+    ] = "status",
+    fmt: Format = "json",
+) -> Response:
+    """The project's tasks now, counted per group: count, open and estimate sum."""
+    project = await access_project(ctx, principal, project_id)
+    dimension = breakdowns.parse_dimension(group_by, project.fields)
+    async with ctx.engine.connect() as conn:
+        tallies = await breakdowns.load_tallies(conn, project, dimension)
+        people = await breakdowns.load_people(conn, principal.org_id)
+    body = breakdowns.breakdown(project, dimension, tallies, people)
+    columns = ["value", "label", "count", "open", "estimate"]
+    return _render(body, fmt, "breakdown", columns, body["groups"])

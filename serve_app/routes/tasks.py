@@ -13,9 +13,17 @@ from fastapi.responses import Response
 from actors.grain import TaskQuery
 from actors.views import statuses_matching
 from domain.commands import DEFAULT_ROLE, CreateTask, DeleteTask, UpdateTask
+from domain.custom_fields import FieldType
 from domain.errors import InvalidInput, NotFound
+from domain.filters.fields import is_uuid
 from domain.permissions import Action
-from serve_app.access import access_task, authorize_project, caller_role, readable_project_ids
+from serve_app.access import (
+    access_task,
+    authorize_project,
+    caller_role,
+    project_readers,
+    readable_project_ids,
+)
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
 from serve_app.responses import decode_cursor, encode_cursor, etag, json_response, parse_if_match
@@ -57,6 +65,33 @@ async def check_people(ctx: AppContext, principal: Principal, fields: dict[str, 
             )
         if found != len(watchers):
             raise InvalidInput.field("watchers", "must all be members of this organisation")
+
+
+async def check_field_people(
+    ctx: AppContext, principal: Principal, project_id: UUID, values: Any
+) -> None:
+    """Values of the project's user-type custom fields must name people who may read
+    the project: 422 naming the field otherwise. Other problems with the values
+    (unknown fields, malformed ids) are left to the grain, which names them."""
+    if not isinstance(values, dict) or not values:
+        return
+    async with ctx.engine.connect() as conn:
+        project = await catalog.get_project(conn, org_id=principal.org_id, project_id=project_id)
+    users = {f.id: f for f in (project.fields if project else ()) if f.type is FieldType.USER}
+    named: dict[UUID, str] = {}
+    for ref, value in values.items():
+        field = users.get(str(ref)) or next(
+            (f for f in users.values() if f.name.lower() == str(ref).lower()), None
+        )
+        if field is None or value is None or not is_uuid(str(value)):
+            continue
+        named.setdefault(UUID(str(value)), field.name)
+    readers = await project_readers(ctx, principal.org_id, project_id, named)
+    for user_id, name in named.items():
+        if user_id not in readers:
+            raise InvalidInput.field(
+                f"custom_fields.{name}", "must be a member who can read this project"
+            )
 
 
 @router.get("", response_model=TaskList)
@@ -176,6 +211,7 @@ async def create_task(
     fields = body.model_dump(exclude={"project_id"}, exclude_none=True)
     await authorize_project(ctx, principal, body.project_id, Action.WRITE_TASKS)
     await check_people(ctx, principal, fields)
+    await check_field_people(ctx, principal, body.project_id, fields.get("custom_fields"))
     idem = key_for(
         principal,
         idempotency_key,
@@ -215,6 +251,7 @@ async def _update(
             raise InvalidInput.field(field, "may not be null")
     await check_people(ctx, principal, changes)
     project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
+    await check_field_people(ctx, principal, project_id, changes.get("custom_fields"))
     role = await caller_role(ctx, principal) if "status" in changes else DEFAULT_ROLE
     idem = key_for(principal, None, method=request.method, path=request.url.path, body=None)
     command = UpdateTask(

@@ -181,24 +181,62 @@ def _normalised(doc: dict[str, Any]) -> list[tuple[Any, ...]]:
             sprint.get(t["sprint_id"]),
             t["created_at"],
             tuple(bodies.get(t["title"], [])),
+            _custom_values(doc, t),
         )
         for t in doc["tasks"]
     )
 
 
+def _custom_values(doc: dict[str, Any], task: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """A task's custom values by field name, options by name (ids differ per project)."""
+    fields = {f["id"]: f for f in doc["fields"]}
+    out = []
+    for field_id, value in task["custom_fields"].items():
+        field = fields[field_id]
+        names = {o["id"]: o["name"] for o in field["options"]}
+        shown = [names[v] for v in value] if isinstance(value, list) else names.get(value, value)
+        out.append((field["name"], shown))
+    return tuple(sorted(out))
+
+
 async def test_export_then_import_round_trips(
     client: httpx.AsyncClient, alice: User, db: Any
 ) -> None:
-    data, _, _ = await _team(client, db, alice)
+    data, ann, _ = await _team(client, db, alice)
     source = await create_project(client, alice, workflow_template="scrum")
+    for body in (
+        {"name": "Story Points", "type": "number"},
+        {
+            "name": "Severity",
+            "type": "single_select",
+            "options": [{"name": "High"}, {"name": "Low"}],
+        },
+        {"name": "Owner", "type": "user"},
+        {"name": "Reviewed", "type": "checkbox"},
+    ):
+        r = await client.post(
+            f"/api/v1/projects/{source['id']}/fields", json=body, headers=alice.headers
+        )
+        assert r.status_code == 201, r.text
     job = (await _import(client, alice, source["id"], data, source="jira")).json()
     assert (await _finished(client, alice, source["id"], job))["status"] == "done"
+    imported = await _tasks(client, alice, source["id"])
+    safari = imported["Checkout fails on Safari"]
+    # Jira's story points fill the number field of that name (and the estimate).
+    assert list(safari["custom_fields"].values()) == [safari["estimate"]]
+    r = await client.patch(
+        f"/api/v1/tasks/{safari['id']}",
+        json={"custom_fields": {"Severity": "High", "Owner": ann.id, "Reviewed": True}},
+        headers=alice.headers,
+    )
+    assert r.status_code == 200, r.text
 
     exported = await client.get(f"/api/v1/projects/{source['id']}/export", headers=alice.headers)
     assert exported.status_code == 200
     assert "attachment" in exported.headers["content-disposition"]
     first = orjson.loads(exported.content)
     assert len(first["tasks"]) == 12 and len(first["comments"]) == 4
+    assert [f["name"] for f in first["fields"]] == ["Story Points", "Severity", "Owner", "Reviewed"]
 
     copy = await create_project(client, alice, workflow_template="scrum")
     r = await _import(client, alice, copy["id"], exported.content, source="taskhive")
@@ -208,6 +246,16 @@ async def test_export_then_import_round_trips(
         (await client.get(f"/api/v1/projects/{copy['id']}/export", headers=alice.headers)).content
     )
     assert _normalised(second) == _normalised(first)
+    # The fields were re-created in the copy (new ids), values mapped onto them.
+    assert [f["name"] for f in second["fields"]] == [f["name"] for f in first["fields"]]
+    assert {f["id"] for f in second["fields"]}.isdisjoint({f["id"] for f in first["fields"]})
+    copied = next(t for t in second["tasks"] if t["title"] == "Checkout fails on Safari")
+    assert _custom_values(second, copied) == (
+        ("Owner", ann.id),
+        ("Reviewed", True),
+        ("Severity", "High"),
+        ("Story Points", safari["estimate"]),
+    )
 
     as_csv = await client.get(
         f"/api/v1/projects/{source['id']}/export", params={"format": "csv"}, headers=alice.headers
@@ -219,6 +267,13 @@ async def test_export_then_import_round_trips(
     assert by_title["Fix SameSite cookie flag"]["parent"] == safari["key"]
     assert safari["status"] == "In Progress" and safari["sprint"] == "Sprint 2"
     assert safari["assignee"].startswith("ann@")
+    # People by email (ann is also the assignee), options by name.
+    assert (safari["Severity"], safari["Owner"], safari["Reviewed"]) == (
+        "High",
+        safari["assignee"],
+        "true",
+    )
+    assert safari["Story Points"] == f"{imported['Checkout fails on Safari']['estimate']:g}"
 
 
 async def test_who_may_import_and_export(
