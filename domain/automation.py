@@ -29,8 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.errors import InvalidInput
-from domain.filters import FilterSyntaxError, parse
-from domain.filters.custom import custom_position
+from domain.filters import parse
 from domain.tasks import EDITABLE_FIELDS
 
 MAX_DEPTH = 3
@@ -147,12 +146,7 @@ def check_condition(text: Any) -> str:
         return ""
     if not isinstance(text, str) or len(text) > 2000:
         raise _bad("condition", "must be a filter of at most 2,000 characters")
-    at = custom_position(parse(text))
-    if at is not None:
-        # Rules resolve their condition without the project's custom fields (yet).
-        raise FilterSyntaxError(
-            f"a rule's condition cannot name custom fields yet (at position {at})", at, text
-        )
+    parse(text)  # names (custom fields, statuses) are checked against the project
     return text.strip()
 
 

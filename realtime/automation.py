@@ -40,7 +40,7 @@ from actors.router import NAMESPACE, HostRouter
 from domain import automation as rules
 from domain.commands import AddComment, IdempotencyKey, UpdateTask
 from domain.errors import DomainError, NotFound
-from domain.filters import Scope, TaskFacts, matches, parse, resolve
+from domain.filters import TaskFacts, matches, parse, resolve
 from domain.task_fold import fold_task
 from realtime.pushes import publish_all
 from storage import automation as store
@@ -324,31 +324,12 @@ def _key(run: Any, owner: UUID, step: str, body: Any) -> IdempotencyKey:
 async def _holds(conn: AsyncConnection, rule: Any, run: Any, task: dict[str, Any]) -> bool:
     """The rule's condition against the task now, the words of the filter read as
     the rule's owner would mean them."""
-    project = await conn.execute(
-        select(t.projects.c.key, t.projects.c.workflow).where(t.projects.c.id == run.project_id)
-    )
-    key, workflow = project.one()
-    statuses = (workflow or {}).get("statuses", [])
-    by_name: dict[str, set[str]] = {}
-    for s in statuses:
-        by_name.setdefault(s["name"].lower(), set()).add(s["id"])
-    sprints = await conn.scalars(
-        select(t.sprints.c.id).where(
-            t.sprints.c.project_id == run.project_id, t.sprints.c.state == "active"
-        )
-    )
-    members = await conn.execute(
-        select(t.users.c.email, t.users.c.id)
-        .join(t.org_members, t.org_members.c.user_id == t.users.c.id)
-        .where(t.org_members.c.org_id == run.org_id)
-    )
-    scope = Scope(
+    scope, statuses = await store.condition_scope(
+        conn,
+        org_id=run.org_id,
+        project_id=run.project_id,
         me=rule.created_by,
         now=datetime.now(UTC),
-        projects_by_key={key.upper(): run.project_id},
-        users_by_email={email.lower(): uid for email, uid in members},
-        current_sprints=frozenset(sprints),
-        statuses_by_name={k: frozenset(v) for k, v in by_name.items()},
     )
     predicate, _ = resolve(parse(rule.condition), scope)
     category = next((s["category"] for s in statuses if s["id"] == task["status"]), None)

@@ -16,6 +16,9 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from domain.custom_fields import definitions_from_json
+from domain.filters import Scope
+from domain.filters.custom import ScopedField
 from storage import tables as t
 
 r = t.automation_rules.c
@@ -198,3 +201,39 @@ async def due_timed_rules(conn: AsyncConnection, *, now: datetime, limit: int) -
 
 async def set_next_run(conn: AsyncConnection, rule_id: UUID, at: datetime | None) -> None:
     await conn.execute(update(t.automation_rules).where(r.id == rule_id).values(next_run_at=at))
+
+
+async def condition_scope(
+    conn: AsyncConnection, *, org_id: UUID, project_id: UUID, me: UUID, now: datetime
+) -> tuple[Scope, list[dict[str, Any]]]:
+    """The scope a rule's condition is read in (its owner as `me`; the project's
+    key, statuses, active sprints and custom fields; the organisation's people),
+    and the project's statuses."""
+    p = t.projects.c
+    key, workflow, fields = (
+        await conn.execute(select(p.key, p.workflow, p.custom_fields).where(p.id == project_id))
+    ).one()
+    statuses: list[dict[str, Any]] = (workflow or {}).get("statuses", [])
+    by_name: dict[str, set[str]] = {}
+    for s in statuses:
+        by_name.setdefault(s["name"].lower(), set()).add(s["id"])
+    sprints = await conn.scalars(
+        select(t.sprints.c.id).where(
+            t.sprints.c.project_id == project_id, t.sprints.c.state == "active"
+        )
+    )
+    members = await conn.execute(
+        select(t.users.c.email, t.users.c.id)
+        .join(t.org_members, t.org_members.c.user_id == t.users.c.id)
+        .where(t.org_members.c.org_id == org_id)
+    )
+    scope = Scope(
+        me=me,
+        now=now,
+        projects_by_key={key.upper(): project_id},
+        users_by_email={email.lower(): uid for email, uid in members},
+        current_sprints=frozenset(sprints),
+        statuses_by_name={k: frozenset(v) for k, v in by_name.items()},
+        custom_fields=tuple(ScopedField(project_id, f) for f in definitions_from_json(fields)),
+    )
+    return scope, statuses

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from domain import automation as rules
 from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.filters import parse, resolve
 from serve_app.access import access_project, is_project_admin
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
@@ -54,8 +55,11 @@ async def _admin(ctx: AppContext, principal: Principal, project_id: UUID) -> Non
         raise Forbidden("managing automation rules needs an admin of the project")
 
 
-async def _checked(ctx: AppContext, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
-    """Validated rule properties; people and webhooks must be the organisation's."""
+async def _checked(
+    ctx: AppContext, principal: Principal, project_id: UUID, values: dict[str, Any]
+) -> dict[str, Any]:
+    """Validated rule properties; people and webhooks must be the organisation's,
+    and the condition's names (custom fields, options, statuses) the project's."""
     out = dict(values)
     if "name" in out:
         out["name"] = rules.check_name(out["name"])
@@ -66,6 +70,16 @@ async def _checked(ctx: AppContext, principal: Principal, values: dict[str, Any]
         out["next_run_at"] = trigger.next_firing(datetime.now(UTC)) if timed else None
     if "condition" in out:
         out["condition"] = rules.check_condition(out["condition"])
+        if out["condition"]:
+            async with ctx.engine.connect() as conn:
+                scope, _ = await store.condition_scope(
+                    conn,
+                    org_id=principal.org_id,
+                    project_id=project_id,
+                    me=principal.user_id,
+                    now=datetime.now(UTC),
+                )
+            resolve(parse(out["condition"]), scope)  # a FilterSyntaxError is a 400
     if "actions" in out:
         out["actions"] = rules.check_actions(out["actions"])
         await _check_references(ctx, principal, out["actions"])
@@ -110,7 +124,7 @@ async def create_rule(
 ) -> Response:
     """A rule: `trigger`, an optional `condition` (the filter language), `actions`."""
     await _admin(ctx, principal, project_id)
-    values = await _checked(ctx, principal, body.model_dump())
+    values = await _checked(ctx, principal, project_id, body.model_dump())
     async with ctx.engine.begin() as conn:
         row = await store.create_rule(
             conn,
@@ -175,7 +189,7 @@ async def update_rule(
             raise InvalidInput.field(name, "must not be null")
     if not values:
         raise InvalidInput("nothing to change")
-    values = await _checked(ctx, principal, values)
+    values = await _checked(ctx, principal, project_id, values)
     async with ctx.engine.begin() as conn:
         row = await store.update_rule(
             conn, org_id=principal.org_id, project_id=project_id, rule_id=rule_id, values=values

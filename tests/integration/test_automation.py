@@ -321,3 +321,47 @@ async def test_timed_rules_act_on_due_and_matching_tasks_once(
         await client.get(f"/api/v1/tasks/{soon['id']}/comments", headers=alice.headers)
     ).json()["items"]
     assert [c["body"] for c in comments] == ["Due within two days."]
+
+
+async def test_a_condition_on_a_custom_field(client: httpx.AsyncClient, alice: User) -> None:
+    project = await create_project(client, alice)
+    pid = project["id"]
+    r = await client.post(
+        f"/api/v1/projects/{pid}/fields",
+        json={
+            "name": "Severity",
+            "type": "single_select",
+            "options": [{"name": "High"}, {"name": "Low"}],
+        },
+        headers=alice.headers,
+    )
+    assert r.status_code == 201, r.text
+    unknown = await client.post(
+        f"/api/v1/projects/{pid}/rules",
+        json={
+            "name": "x",
+            "trigger": {"type": "task_created"},
+            "condition": "cf.Severity:urgent",
+            "actions": [{"type": "set_field", "field": "priority", "value": "urgent"}],
+        },
+        headers=alice.headers,
+    )
+    assert unknown.status_code == 400 and "urgent" in unknown.json()["detail"], unknown.text
+    rule = await _rule(
+        client,
+        alice,
+        pid,
+        name="Severe means urgent",
+        trigger={"type": "task_created"},
+        condition='cf."Severity":high',
+        actions=[{"type": "set_field", "field": "priority", "value": "urgent"}],
+    )
+    severe = await create_task(client, alice, pid, title="Down", custom_fields={"Severity": "High"})
+    mild = await create_task(client, alice, pid, title="Typo", custom_fields={"Severity": "Low"})
+    runs = await _finished_runs(client, alice, pid, rule["id"], 2)
+    assert {run["task_id"]: run["status"] for run in runs} == {
+        severe["id"]: "succeeded",
+        mild["id"]: "skipped",
+    }
+    assert (await _task(client, alice, severe["id"]))["priority"] == "urgent"
+    assert (await _task(client, alice, mild["id"]))["priority"] != "urgent"
