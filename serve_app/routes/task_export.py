@@ -19,7 +19,9 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
 
+from domain.custom_fields import FieldDef, FieldType
 from domain.errors import InvalidInput
+from domain.import_fields import display_value
 from domain.tasks import Task
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
@@ -95,21 +97,43 @@ def _cell(value: Any) -> str:
     if isinstance(value, list):
         value = ";".join(str(v) for v in value)
     text = str(value)
+    # A spreadsheet would run it as a formula: keep it text.
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _custom_columns(prepared: PreparedFilter) -> dict[str, dict[UUID, FieldDef]]:
+    """One column per custom field name in scope (first seen first), holding each
+    project's field of that name."""
+    columns: dict[str, dict[UUID, FieldDef]] = {}
+    for scoped in prepared.facts.scope.custom_fields:
+        columns.setdefault(scoped.field.name, {})[scoped.project_id] = scoped.field
+    return columns
 
 
 async def _csv_rows(
     ctx: AppContext, prepared: PreparedFilter, org_id: UUID
 ) -> AsyncIterator[bytes]:
+    """The built-in columns, then one per custom field in scope (values as the
+    project export shows them: option names, emails)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    custom = _custom_columns(prepared)
+    emails = {str(uid): email for email, uid in prepared.facts.scope.users_by_email.items()}
+    writer.writerow([*CSV_COLUMNS, *(f"cf.{name}" for name in custom)])
     offset = 0
     while True:
         found = await _page(ctx, prepared, org_id, EXPORT_PAGE, offset)
         for task in found[:EXPORT_PAGE]:
             row = task.as_json()
-            writer.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+            values = []
+            for by_project in custom.values():
+                field = by_project.get(task.project_id)
+                value = task.custom_fields.get(field.id) if field else None
+                shown = display_value(field, value, emails) if field else ""
+                # Numbers stay numbers (-1 is no formula); everything else is guarded.
+                number = field is not None and field.type is FieldType.NUMBER
+                values.append(shown if number else _cell(shown))
+            writer.writerow([*(_cell(row.get(c)) for c in CSV_COLUMNS), *values])
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()

@@ -263,3 +263,39 @@ async def test_user_fields_take_only_people_who_may_read_the_project(
     assert r.status_code == 200, r.text
     owner_id = next(iter(r.json()["custom_fields"].values()))
     assert owner_id == bob.id
+
+
+async def test_the_filtered_csv_export_has_a_column_per_custom_field(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    import csv
+    import io
+
+    tag = "x" + uuid.uuid4().hex[:8]
+    project, _, tasks = await _seed(client, alice, tag)
+    r = await client.get(
+        "/api/v1/tasks/export",
+        params={"filter": f"label:{tag} sort:created-asc", "project_id": project["id"]},
+        headers=alice.headers,
+    )
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["key"] for row in rows] == [t["key"] for t in tasks]
+    first, second, third, fourth = rows
+    assert (first["cf.Severity"], first["cf.Story points"], first["cf.Ship"]) == (
+        "High",
+        "5",
+        "2026-12-31",
+    )
+    assert (first["cf.Owner"], first["cf.Approved"], first["cf.Tags"]) == (
+        alice.email,
+        "true",
+        "Alpha,Beta",
+    )
+    assert (second["cf.Severity"], second["cf.Story points"], second["cf.Approved"]) == (
+        "Low",
+        "2.5",
+        "false",
+    )
+    assert third["cf.Tags"] == "Beta" and third["cf.Story points"] == "-1"
+    assert all(fourth[f"cf.{f['name']}"] == "" for f in FIELDS)
