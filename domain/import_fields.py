@@ -102,6 +102,32 @@ def creation_body(field: FieldDef) -> dict[str, Any]:
     return body
 
 
+_TRUE = frozenset({"true", "yes", "y", "1", "x", "✓", "checked"})
+_FALSE = frozenset({"false", "no", "n", "0", "unchecked"})
+
+
+def from_text(field: FieldDef, text: str) -> Any:
+    """A CSV cell as the field's value: numbers parsed, checkboxes from
+    yes/no/true/false/1/0/x, several options split on `,` or `;`; other types
+    as written (option names and emails are resolved later). ValueError when
+    the cell cannot be one."""
+    if field.type is FieldType.NUMBER:
+        text = text.strip()
+        try:
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+    if field.type is FieldType.CHECKBOX:
+        if text.strip().lower() in _TRUE:
+            return True
+        if text.strip().lower() in _FALSE:
+            return False
+        raise ValueError(f"{text!r} is not yes/no, true/false or 1/0")
+    if field.type is FieldType.MULTI_SELECT:
+        return [x.strip() for x in text.replace(";", ",").split(",") if x.strip()]
+    return text
+
+
 def planned_values(
     values: SourceValues,
     estimate: float | None,
@@ -118,7 +144,11 @@ def planned_values(
         field = fields.get(name.lower())
         if field is None or raw is None:
             continue
-        value = raw
+        try:
+            value = from_text(field, raw) if isinstance(raw, str) else raw
+        except ValueError as error:
+            problems.append((name, str(error)))
+            continue
         if field.type is FieldType.USER:
             found = person(str(raw))
             if found is None:

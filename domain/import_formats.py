@@ -260,12 +260,21 @@ CSV_FIELDS = frozenset(
 )
 
 
+def _custom_target(name: str) -> str | None:
+    """The custom field a mapping key `cf:<field name>` names."""
+    if name.startswith("cf:") and name[3:].strip():
+        return name[3:].strip()
+    return None
+
+
 def read_mapped_csv(data: bytes, mapping: Mapping[str, str], report: Report) -> list[SourceRow]:
     """A CSV whose columns are named by `mapping` (field → column header).
 
-    Labels are split on `,` or `;`. `title` must be mapped.
+    Labels are split on `,` or `;`. `title` must be mapped. `cf:<field name>`
+    maps a column to a custom field of the project (or of the file: none here),
+    its cells read as text (`domain.import_fields.from_text`).
     """
-    unknown = sorted(set(mapping) - CSV_FIELDS)
+    unknown = sorted(n for n in set(mapping) - CSV_FIELDS if not _custom_target(n))
     if unknown:
         report.errors.append(
             Problem(0, f"cannot map to {unknown[0]!r}; fields: {sorted(CSV_FIELDS)}")
@@ -335,6 +344,11 @@ def _mapped_row(
         parent=values.get("parent", ""),
         sprint=values.get("sprint", ""),
         estimate=estimate,
+        custom=tuple(
+            (field, values[name])
+            for name in mapping
+            if (field := _custom_target(name)) is not None and values.get(name, "") != ""
+        ),
     )
 
 

@@ -96,12 +96,16 @@ def breakdown(
 ) -> dict[str, Any]:
     """`{group_by, field, groups: [{value, label, count, open, estimate}]}`; `people`
     (user id → email) labels assignee and user groups. The dimension's known values
-    come first in their order (statuses, priorities, options), then others by count."""
+    come first in their order (statuses, priorities, options), then others by count
+    (ties by label)."""
     tallies = {t.key: t for t in found}
     known = _order(project, dim)
     seen = {k for k, _ in known}
-    extra = sorted((k for k in tallies if k is not None and k not in seen), key=str)
-    extra.sort(key=lambda k: -tallies[k].count)
+    # Then the rest by count, ties by label (not by id: ids are random).
+    extra = sorted(
+        (k for k in tallies if k is not None and k not in seen),
+        key=lambda k: (-tallies[k].count, people.get(k, k)),
+    )
     ordered: list[tuple[str | None, str]] = [*known, *((k, people.get(k, k)) for k in extra)]
     if None in tallies:
         ordered.append((None, "(none)"))

@@ -115,6 +115,10 @@ async def start_import(
     statuses |= {s.id: s.id for s in project.workflow.statuses}
     emails = {e.lower() for r in rows for e in (r.assignee, r.reporter) if "@" in e}
     emails |= {c.author.lower() for r in rows for c in r.comments if "@" in c.author}
+    # People named in custom field values (user fields hold emails in a file).
+    emails |= {
+        v.strip().lower() for r in rows for _, v in r.custom if isinstance(v, str) and "@" in v
+    }
     async with ctx.engine.connect() as conn:
         members = await members_matching(conn, principal.org_id, emails)
     people = {email.lower(): user_id for user_id, email in members}
@@ -128,6 +132,10 @@ async def start_import(
         create_statuses=create_statuses,
         fields={f.name.lower(): f for f in (*project.fields, *new_fields)},
         points_field=source == "jira",
+    )
+    unknown = sorted({n for r in rows for n, _ in r.custom if n.lower() not in target.fields})
+    report.errors.extend(
+        Problem(0, f"the project has no custom field named {n!r}", f"cf:{n}") for n in unknown
     )
     items = plan(rows, target, report) if report.ok else []
     if not report.ok:

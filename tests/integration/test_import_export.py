@@ -355,3 +355,83 @@ async def test_the_cli_imports_with_a_token_and_shows_progress(
         timeout=120,
     )
     assert missing.returncode == 1 and "no project with key 'NOPE'" in missing.stderr
+
+
+async def test_a_mapped_csv_fills_custom_fields(
+    client: httpx.AsyncClient, alice: User, db: Any
+) -> None:
+    bob = await member_of(client, db, alice, "Bob")
+    bob_email = await db.fetchval("SELECT email FROM users WHERE id = $1", uuid.UUID(bob.id))
+    project = await create_project(client, alice)
+    pid = project["id"]
+    for body in (
+        {
+            "name": "Severity",
+            "type": "single_select",
+            "options": [{"name": "High"}, {"name": "Low"}],
+        },
+        {"name": "Points", "type": "number"},
+        {"name": "Approved", "type": "checkbox"},
+        {"name": "Tags", "type": "multi_select", "options": [{"name": "a"}, {"name": "b"}]},
+        {"name": "Owner", "type": "user"},
+    ):
+        r = await client.post(f"/api/v1/projects/{pid}/fields", json=body, headers=alice.headers)
+        assert r.status_code == 201, r.text
+    fields = (await client.get(f"/api/v1/projects/{pid}/fields", headers=alice.headers)).json()
+    by_name = {f["name"]: f for f in fields["items"]}
+    option = {
+        (f["name"], o["name"]): o["id"] for f in fields["items"] for o in f.get("options") or []
+    }
+    mapping = orjson.dumps(
+        {
+            "title": "Name",
+            "cf:Severity": "Sev",
+            "cf:Points": "Pts",
+            "cf:Approved": "OK?",
+            "cf:Tags": "Tags",
+            "cf:Owner": "Who",
+        }
+    ).decode()
+    data = (
+        "Name,Sev,Pts,OK?,Tags,Who\n"
+        f"First,high,3,yes,a;b,{bob_email}\n"
+        "Second,Low,2.5,no,,\n"
+        "Third,,,,,\n"
+    ).encode()
+    r = await _import(client, alice, pid, data, source="csv", mapping=mapping)
+    assert r.status_code == 202, r.text
+    assert (await _finished(client, alice, pid, r.json()))["status"] == "done"
+    tasks = await _tasks(client, alice, pid)
+    ids = {name: f["id"] for name, f in by_name.items()}
+    assert tasks["First"]["custom_fields"] == {
+        ids["Severity"]: option[("Severity", "High")],
+        ids["Points"]: 3,
+        ids["Approved"]: True,
+        ids["Tags"]: [option[("Tags", "a")], option[("Tags", "b")]],
+        ids["Owner"]: bob.id,
+    }
+    assert tasks["Second"]["custom_fields"] == {
+        ids["Severity"]: option[("Severity", "Low")],
+        ids["Points"]: 2.5,
+        ids["Approved"]: False,
+    }
+    assert tasks["Third"]["custom_fields"] == {}
+
+    bad = b"Name,Sev,Pts,OK?\nX,urgent,many,maybe\n"
+    mapping = orjson.dumps(
+        {"title": "Name", "cf:Severity": "Sev", "cf:Points": "Pts", "cf:Approved": "OK?"}
+    ).decode()
+    r = await _import(client, alice, pid, bad, source="csv", mapping=mapping)
+    assert r.status_code == 422, r.text
+    problems = {(p["line"], p["column"]) for p in r.json()["report"]["errors"]}
+    assert problems == {(2, "Severity"), (2, "Points"), (2, "Approved")}, r.json()["report"]
+    r = await _import(
+        client,
+        alice,
+        pid,
+        b"Name,X\nY,1\n",
+        source="csv",
+        mapping=orjson.dumps({"title": "Name", "cf:Nope": "X"}).decode(),
+    )
+    assert r.status_code == 422 and "Nope" in r.text
+    assert len(await _tasks(client, alice, pid)) == 3
