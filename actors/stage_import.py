@@ -6,7 +6,7 @@ Every item is checked before anything is staged, so a bad item leaves the batch
 untouched. An item whose id exists already was imported by an earlier attempt
 of this batch (its reply was lost): the batch is refused as a whole rather than
 half-applied again, and the runner treats that as done (see
-`serve_app.import_work`). Imported events carry `"imported"` in their payload so
+`actors.import_runner`). Imported events carry `"imported"` in their payload so
 consumers can tell them from live changes (no notifications for history).
 """
 

@@ -159,6 +159,7 @@ class Stack:
 
     def start_outbox(self) -> None:
         """Start (or find) the outbox relay actor with its consumers (notifications)."""
+        from actors.import_runner import ImportResumerConfig
         from actors.outbox import OutboxConfig, ensure_outbox
         from realtime.automation import AutomationConfig
         from realtime.blob_collector import CollectorConfig
@@ -199,7 +200,7 @@ class Stack:
                     SearchConsumerConfig(s.search_shards),
                 ),
                 poll_s=s.outbox_poll_s,
-                chores=(HousekeepingConfig(),),
+                chores=(HousekeepingConfig(), ImportResumerConfig(hosts=s.hosts)),
             )
         )
 

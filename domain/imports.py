@@ -393,3 +393,61 @@ def workflow_with(workflow: Mapping[str, Any], new: Mapping[str, str]) -> dict[s
 
 def _transition(source: str, target: str) -> dict[str, Any]:
     return {"from": source, "to": target, "name": None, "roles": [], "conditions": []}
+
+
+# -- a plan kept with its job, so another process can resume it ----------------------
+
+_UUID_FIELDS = ("assignee_id", "parent_id")
+
+
+def item_to_json(item: ImportItem) -> dict[str, Any]:
+    """An item as JSON (`item_from_json` reads it back unchanged)."""
+    fields = dict(item.fields)
+    for name in _UUID_FIELDS:
+        if fields.get(name) is not None:
+            fields[name] = str(fields[name])
+    if isinstance(fields.get("due_date"), date):
+        fields["due_date"] = fields["due_date"].isoformat()
+    return {
+        "id": str(item.id),
+        "source_key": item.source_key,
+        "fields": fields,
+        "reporter_id": str(item.reporter_id),
+        "created_at": _moment(item.created_at),
+        "updated_at": _moment(item.updated_at),
+        "sprint": item.sprint,
+        "comments": [
+            {"author_id": str(c.author_id), "body": c.body, "created_at": _moment(c.created_at)}
+            for c in item.comments
+        ],
+    }
+
+
+def item_from_json(raw: Mapping[str, Any]) -> ImportItem:
+    fields = dict(raw["fields"])
+    for name in _UUID_FIELDS:
+        if fields.get(name) is not None:
+            fields[name] = UUID(fields[name])
+    if fields.get("due_date") is not None:
+        fields["due_date"] = date.fromisoformat(fields["due_date"])
+    return ImportItem(
+        id=UUID(raw["id"]),
+        source_key=raw["source_key"],
+        fields=fields,
+        reporter_id=UUID(raw["reporter_id"]),
+        created_at=_parse_moment(raw["created_at"]),
+        updated_at=_parse_moment(raw["updated_at"]),
+        sprint=raw["sprint"],
+        comments=tuple(
+            ImportComment(UUID(c["author_id"]), c["body"], _parse_moment(c["created_at"]))
+            for c in raw["comments"]
+        ),
+    )
+
+
+def _moment(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None

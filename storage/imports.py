@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
@@ -57,14 +57,43 @@ async def list_jobs(conn: AsyncConnection, *, org_id: UUID, project_id: UUID) ->
 
 
 async def advance(conn: AsyncConnection, job_id: UUID, done: int) -> None:
-    await conn.execute(update(t.imports).where(i.id == job_id).values(done=done))
+    """Record progress; also the job's heartbeat."""
+    await conn.execute(
+        update(t.imports).where(i.id == job_id).values(done=done, heartbeat_at=func.now())
+    )
 
 
 async def finish(
     conn: AsyncConnection, job_id: UUID, *, status: str, error: str | None = None
 ) -> None:
+    """End the job; its plan is not needed any more."""
     await conn.execute(
         update(t.imports)
         .where(i.id == job_id)
-        .values(status=status, error=error, finished_at=func.now())
+        .values(status=status, error=error, finished_at=func.now(), plan=null())
     )
+
+
+async def claim_stalled(conn: AsyncConnection, *, silent_s: float) -> Any | None:
+    """A running job whose heartbeat is older than `silent_s` (its process died),
+    its heartbeat renewed so no other process claims it too; None if there is none."""
+    stalled = (
+        select(i.id)
+        .where(
+            i.status == "running",
+            i.plan.is_not(None),
+            i.heartbeat_at
+            < func.now() - text("make_interval(secs => :silent)").bindparams(silent=silent_s),
+        )
+        .order_by(i.heartbeat_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    row = await conn.execute(
+        update(t.imports)
+        .where(i.id == stalled)
+        .values(heartbeat_at=func.now())
+        .returning(*t.imports.c)
+    )
+    return row.one_or_none()

@@ -793,10 +793,14 @@ imports = Table(
     Column("error", Text),
     _now(),
     Column("finished_at", DateTime(timezone=True)),
+    # While running: what is left to do, so another process can resume it (0014).
+    Column("plan", JSONB),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     CheckConstraint(
         "status IN ('running', 'done', 'failed', 'rejected')", name="imports_status_check"
     ),
     Index("imports_project_idx", "project_id", "created_at"),
+    Index("imports_running_idx", "heartbeat_at", postgresql_where=text("status = 'running'")),
 )
 
 # Automation rules of a project (domain.automation).

@@ -21,11 +21,11 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from actors import import_runner
 from domain import import_formats as formats
 from domain.errors import DomainError, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from domain.import_fields import display_value, fields_to_create
 from domain.imports import Problem, Report, SourceRow, Target, plan
-from serve_app import import_work
 from serve_app.access import access_project, is_project_admin
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
@@ -156,6 +156,7 @@ async def start_import(
             status="running",
             total=len(items),
             report=report.as_json(),
+            plan=import_runner.plan_json(items, report.new_statuses, new_fields),
         )
         await accounts.audit(
             conn,
@@ -167,7 +168,7 @@ async def start_import(
             client_ip=request.client.host if request.client else None,
             details={"import_id": str(job_id), "source": source, "issues": len(items)},
         )
-    import_work.start(
+    import_runner.start(
         ctx,
         job_id=job_id,
         org_id=principal.org_id,
