@@ -16,7 +16,8 @@ failing handler sends the projects through again one transaction each, so only
 its own waits). After a pass that delivered, a loop lingers `LINGER_S` so the
 next transaction carries more commits. A full scan for lagging projects runs
 every `FULL_SCAN_S` while announcements arrive (catching a lost one) and every
-`poll_s` (200 ms by default) without Redis. The relay deliberately does not
+`poll_s` (200 ms by default) without Redis; a scan that finds more projects
+behind than a pass takes (a backlog) is followed at once by another. The relay deliberately does not
 subscribe to the grains' `project:*` publishes: those carry whole events (task
 descriptions up to 100 KB), and shipping every one to the relay only to learn
 "something changed" costs more than an id. Each consumer runs its own loop, so
@@ -56,6 +57,8 @@ WAKE_CHANNEL = "outbox:wake"
 FULL_SCAN_S = 2.0
 #: After a pass that delivered, wait this long so the next one carries more commits.
 LINGER_S = 0.02
+#: Projects delivered in one transaction (each up to a batch of events).
+PROJECTS_PER_TRANSACTION = 20
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -143,7 +146,11 @@ class OutboxRelay:
             lagging = await outbox.lagging_projects(
                 conn, consumer.name, limit=self._projects_per_pass
             )
-        return sum((await self.deliver_many(consumer, lagging)).values())
+        delivered = 0
+        for at in range(0, len(lagging), PROJECTS_PER_TRANSACTION):
+            chunk = lagging[at : at + PROJECTS_PER_TRANSACTION]
+            delivered += sum((await self.deliver_many(consumer, chunk)).values())
+        return delivered
 
     async def deliver(self, consumer: Consumer, project_id: UUID) -> int:
         """Hand the project's next events (up to a batch) to `consumer`; how many."""
@@ -240,28 +247,32 @@ class OutboxRelay:
         `full_scan_s` with them (catching any announcement that was lost)."""
         wake, dirty = self._wakes[consumer.name], self._dirty[consumer.name]
         last_full = -float("inf")
+        limit = self._projects_per_pass
         while True:
             wake.clear()
             every = self._full_scan_s if self.announcements else poll_s
             try:
+                lagging: list[UUID] = []
                 if full.is_set() or time.monotonic() - last_full >= every:
                     full.clear()
                     last_full = time.monotonic()
-                    dirty.clear()  # the scan finds them
                     async with self._engine.connect() as conn:
-                        projects = await outbox.lagging_projects(
-                            conn, consumer.name, limit=self._projects_per_pass
-                        )
-                else:
-                    projects = list(dirty)[: self._projects_per_pass]
-                    dirty.difference_update(projects)
-                counts = await self.deliver_many(consumer, projects)
+                        lagging = await outbox.lagging_projects(conn, consumer.name, limit=limit)
+                    if len(lagging) >= limit:
+                        full.set()  # more are behind than one pass takes: scan on
+                announced = list(dirty)[:limit]
+                dirty.difference_update(announced)
+                projects = list(dict.fromkeys([*lagging, *announced]))
+                counts = {}
+                for at in range(0, len(projects), PROJECTS_PER_TRANSACTION):
+                    chunk = projects[at : at + PROJECTS_PER_TRANSACTION]
+                    counts.update(await self.deliver_many(consumer, chunk))
             except Exception:
                 log.exception("outbox relay pass of %s failed; retrying", consumer.name)
                 counts = {}
             # A project that filled a batch has more waiting.
             dirty.update(p for p, n in counts.items() if n >= self._batch_size)
-            if counts or dirty:
+            if counts or dirty or full.is_set():
                 # Let a few more commits gather: one transaction then carries them all.
                 await asyncio.sleep(self._linger_s)
                 continue
