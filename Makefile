@@ -28,8 +28,10 @@ fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The mixed workload against the monolith and the ceiling (docs/performance.md);
+# `make bench BENCH_ARGS=--quick` for a short run. The wrk foundation run: `python -m bench.run`.
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.mixed $(BENCH_ARGS)
 
 migrate: $(STAMP)
 	$(BIN)/taskhive migrate
