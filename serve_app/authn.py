@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import Unauthenticated
 from serve_app.security import (
+    AccessClaims,
     Principal,
     SigningKeys,
     hash_token,
@@ -35,6 +36,11 @@ from serve_app.security import (
 )
 from storage import credentials
 from storage.credentials import ApiTokenGrant, UserStanding
+
+#: How long a verified access token signature is remembered (per replica).
+VERIFIED_TTL_S = 60.0
+#: The leeway `verify_access_token` grants on `exp`, kept for cached tokens too.
+EXPIRY_LEEWAY_S = 5.0
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -88,11 +94,24 @@ class Authenticator:
         self._secret = secret if isinstance(secret, SigningKeys) else SigningKeys.shared(secret)
         self._standing: TtlCache[tuple[UUID, UUID], UserStanding | None] = TtlCache(ttl_s)
         self._api_tokens: TtlCache[str, ApiTokenGrant | None] = TtlCache(ttl_s)
+        # Verified signatures, so a request verifies its token once (the rate limit
+        # and the authentication both read it) and a busy client rarely does.
+        self._verified: TtlCache[str, AccessClaims] = TtlCache(VERIFIED_TTL_S, 10_000)
+
+    def _claims(self, bearer: str) -> AccessClaims:
+        """The verified claims of an access token; Unauthenticated when it is not one.
+        A signature once verified stays so; expiry is checked on every use."""
+        cached = self._verified.lookup(bearer)
+        if cached is not None and cached[0].expires_at + EXPIRY_LEEWAY_S > time.time():
+            return cached[0]
+        claims = verify_access_token(bearer, secret=self._secret)
+        self._verified.put(bearer, claims)
+        return claims
 
     async def authenticate(self, bearer: str) -> Principal:
         if is_api_token(bearer):
             return await self._api_token(bearer)
-        claims = verify_access_token(bearer, secret=self._secret)
+        claims = self._claims(bearer)
         principal = claims.principal
         standing = await self._user_standing(principal.user_id, principal.org_id)
         if standing is None:
@@ -117,7 +136,7 @@ class Authenticator:
             grant = cached[0] if cached is not None else None
             return str(grant.user_id) if grant is not None else None
         try:
-            return str(verify_access_token(bearer, secret=self._secret).principal.user_id)
+            return str(self._claims(bearer).principal.user_id)
         except Unauthenticated:
             return None
 

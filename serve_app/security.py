@@ -75,6 +75,8 @@ class AccessClaims:
 
     principal: Principal
     issued_at: float
+    #: When it stops being accepted (epoch seconds, the `exp` claim).
+    expires_at: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +165,9 @@ def verify_access_token(token: str, *, secret: str | SigningKeys) -> AccessClaim
             leeway=5,
         )
         principal = Principal(user_id=UUID(claims["sub"]), org_id=UUID(claims["org"]))
-        return AccessClaims(principal=principal, issued_at=float(claims["iat"]))
+        return AccessClaims(
+            principal=principal, issued_at=float(claims["iat"]), expires_at=float(claims["exp"])
+        )
     except (jwt.PyJWTError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise Unauthenticated(f"invalid access token: {exc}") from None
 
