@@ -157,12 +157,25 @@ async def may(ctx: AppContext, principal: Principal, project_id: UUID, action: A
 async def readable_project_ids(ctx: AppContext, principal: Principal) -> list[UUID]:
     """Ids of the projects the caller may read: the one definition search, lists,
     exports and reports filter by (inside their queries, so counts never leak)."""
+    return (await _split_projects(ctx, principal))[0]
+
+
+async def unreadable_project_ids(ctx: AppContext, principal: Principal) -> list[UUID]:
+    """Ids of the organisation's projects the caller may not read (usually none):
+    what the inbox hides notifications of, once someone lost access."""
+    return (await _split_projects(ctx, principal))[1]
+
+
+async def _split_projects(ctx: AppContext, principal: Principal) -> tuple[list[UUID], list[UUID]]:
     grants = await grants_of(ctx, principal)
-    if grants.org_role is None:
-        return []
     async with ctx.engine.connect() as conn:
         projects = await memberships.org_project_facts(conn, org_id=principal.org_id)
-    return [p.id for p in projects if allows(effective_role(grants, p), Action.READ)]
+    readable: list[UUID] = []
+    hidden: list[UUID] = []
+    for p in projects:
+        can = grants.org_role is not None and allows(effective_role(grants, p), Action.READ)
+        (readable if can else hidden).append(p.id)
+    return readable, hidden
 
 
 async def project_readers(

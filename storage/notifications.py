@@ -7,13 +7,13 @@ is simply not found.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -157,6 +157,11 @@ def _mine(org_id: UUID, user_id: UUID) -> Any:
     return and_(n.user_id == user_id, n.org_id == org_id)
 
 
+def _visible(hidden: Sequence[UUID]) -> Any:
+    """Not about a project in `hidden` (those the reader lost access to)."""
+    return n.project_id.not_in(hidden) if hidden else true()
+
+
 async def list_inbox(
     conn: AsyncConnection,
     *,
@@ -165,10 +170,12 @@ async def list_inbox(
     unread_only: bool,
     before: tuple[datetime, UUID] | None,
     limit: int,
+    hidden: Sequence[UUID] = (),
 ) -> list[Any]:
     """Newest first, in `(created_at, id)` order; fetches `limit + 1` rows so the
-    caller can tell whether another page follows."""
-    query = select(t.notifications).where(_mine(org_id, user_id))
+    caller can tell whether another page follows. Notifications about a project in
+    `hidden` are left out."""
+    query = select(t.notifications).where(_mine(org_id, user_id), _visible(hidden))
     if unread_only:
         query = query.where(n.read_at.is_(None))
     if before is not None:
@@ -178,9 +185,11 @@ async def list_inbox(
     return list(rows)
 
 
-async def unread_count(conn: AsyncConnection, *, org_id: UUID, user_id: UUID) -> int:
+async def unread_count(
+    conn: AsyncConnection, *, org_id: UUID, user_id: UUID, hidden: Sequence[UUID] = ()
+) -> int:
     count = await conn.scalar(
-        select(func.count()).where(_mine(org_id, user_id), n.read_at.is_(None))
+        select(func.count()).where(_mine(org_id, user_id), n.read_at.is_(None), _visible(hidden))
     )
     return int(count or 0)
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from domain.errors import InvalidInput, NotFound
 from domain.notification_prefs import changed_preferences, verify_unsubscribe_token
+from serve_app.access import unreadable_project_ids
 from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
 from serve_app.schemas import Strict
@@ -88,8 +89,11 @@ async def list_notifications(
     cursor: str | None = None,
 ) -> Response:
     """The caller's notifications, newest first. `unread=true` lists only unread
-    ones; `unread_count` counts all unread ones, whatever the page."""
+    ones; `unread_count` counts all unread ones, whatever the page. Notifications
+    about projects the caller may no longer read are left out of both."""
     before = _position(cursor)
+    # Someone who lost access to a project no longer sees what it told them.
+    hidden = await unreadable_project_ids(ctx, principal)
     async with ctx.engine.connect() as conn:
         rows = await store.list_inbox(
             conn,
@@ -98,8 +102,11 @@ async def list_notifications(
             unread_only=unread,
             before=before,
             limit=limit,
+            hidden=hidden,
         )
-        count = await store.unread_count(conn, org_id=principal.org_id, user_id=principal.user_id)
+        count = await store.unread_count(
+            conn, org_id=principal.org_id, user_id=principal.user_id, hidden=hidden
+        )
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:

@@ -137,3 +137,27 @@ async def test_unsubscribe_link_turns_email_off_without_login(
     )
     forged = await client.get("/api/v1/notifications/unsubscribe", params={"token": "a.b"})
     assert forged.status_code == 422
+
+
+async def test_notifications_of_a_project_one_lost_access_to_are_hidden(
+    client: httpx.AsyncClient, alice: User, bob: User
+) -> None:
+    from tests.integration.conftest import create_project
+
+    kept, closed = await create_project(client, alice), await create_project(client, alice)
+    await create_task(client, alice, kept["id"], title="Stays", assignee_id=bob.id)
+    await create_task(client, alice, closed["id"], title="Goes", assignee_id=bob.id)
+    await eventually(lambda: inbox(client, bob), lambda b: b["unread_count"] == 2)
+    # Bob saw the project as an org member; private, it is no longer his to read.
+    r = await client.patch(
+        f"/api/v1/projects/{closed['id']}", json={"visibility": "private"}, headers=alice.headers
+    )
+    assert r.status_code == 200, r.text
+    body = await eventually(lambda: inbox(client, bob), lambda b: b["unread_count"] == 1)
+    assert [n["project_id"] for n in body["items"]] == [kept["id"]]
+    # Given access again, the notification is back.
+    r = await client.patch(
+        f"/api/v1/projects/{closed['id']}", json={"visibility": "org"}, headers=alice.headers
+    )
+    assert r.status_code == 200, r.text
+    await eventually(lambda: inbox(client, bob), lambda b: b["unread_count"] == 2)
