@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -30,6 +31,39 @@ from tests.integration.smtp_server import SmtpServer
 
 #: The test stack signs tokens with this, so tests can craft their own.
 JWT_SECRET = "integration-test-secret-0123456789abcdef"
+
+
+def own_api_replicas() -> list[psutil.Process]:
+    """This session's API replica processes: descendants of this process (the Ray
+    driver that started the stack) only, since other Taskhive instances on the
+    machine run replicas of the same name."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "ServeReplica:taskhive:api" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def own_replica_urls() -> list[str]:
+    """`http://127.0.0.1:<port>` of this session's API replicas' HTTP listeners."""
+    ports: set[int] = set()
+    for proc in own_api_replicas():
+        try:
+            ports |= {c.laddr.port for c in proc.net_connections("tcp") if c.status == "LISTEN"}
+        except psutil.Error:
+            continue
+    urls = []
+    for port in sorted(ports):  # a replica also listens for Ray's own RPCs: keep HTTP ones
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
+                urls.append(url)
+        except httpx.HTTPError:
+            continue
+    return urls
 
 
 def free_port() -> int:

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 from PIL import Image
 
 from cluster.stack import Stack
 from tests.integration.conftest import User, create_task
 from tests.integration.notify_helpers import eventually
+from tests.stack_fixtures import own_api_replicas
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -84,11 +84,7 @@ class PeakRss:
     """Samples the RSS of every API replica process while in use; the largest growth."""
 
     def __init__(self) -> None:
-        self.procs = [
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if any("ServeReplica:taskhive:api" in part for part in (p.info["cmdline"] or []))
-        ]
+        self.procs = own_api_replicas()
         assert self.procs, "no API replica process found"
         self.base = {p.pid: p.memory_info().rss for p in self.procs}
         self.peak = dict(self.base)

@@ -20,12 +20,12 @@ import uuid
 from typing import Any
 
 import httpx
-import psutil
 import pytest
 
 from cluster.stack import Stack
 from tests.integration.conftest import User, create_project, create_task
 from tests.linearizability import Op, violations
+from tests.stack_fixtures import own_replica_urls
 
 pytestmark = pytest.mark.timeout(60, func_only=True)
 
@@ -35,32 +35,10 @@ WRITES_EACH = 25
 READS_EACH = 40
 
 
-def _replica_urls() -> list[str]:
-    """`http://127.0.0.1:<port>` of this session's API replicas' own HTTP listeners.
-
-    Only descendants of this process (the Ray driver that started the stack): other
-    Taskhive instances on the machine have replicas of the same name."""
-    ports: set[int] = set()
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if "ServeReplica:taskhive:api" in " ".join(proc.cmdline()):
-                listening = proc.net_connections("tcp")
-                ports |= {c.laddr.port for c in listening if c.status == "LISTEN"}
-        except psutil.Error:
-            continue
-    urls = []
-    for port in sorted(ports):  # a replica also listens for Ray's own RPCs: keep HTTP ones
-        url = f"http://127.0.0.1:{port}"
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
-                urls.append(url)
-    return urls
-
-
 async def test_reads_and_writes_across_replicas_are_linearizable(
     base_url: str, client: httpx.AsyncClient, alice: User, db: Any, stack: Stack
 ) -> None:
-    replicas = _replica_urls()
+    replicas = own_replica_urls()
     assert len(replicas) == stack.settings.replicas, f"replicas answering: {replicas}"
     paths = [base_url, *replicas]
     project = await create_project(client, alice)

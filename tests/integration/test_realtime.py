@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import socket
 import time
@@ -14,13 +13,13 @@ from typing import Any
 
 import httpx
 import orjson
-import psutil
 import pytest
 import redis.asyncio as aioredis
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import User, create_project, create_task, member_of
 from tests.integration.wsclient import WsClient
+from tests.stack_fixtures import own_replica_urls
 
 
 async def _writes(
@@ -218,7 +217,9 @@ async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(
     client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any]
 ) -> None:
     fast = await WsClient.open(base_url, alice.token, max_size=None)
-    stalled = StalledClient(_replica_ports()[0], alice.token)
+    replicas = own_replica_urls()
+    assert replicas, "no API replica of this session found"
+    stalled = StalledClient(int(replicas[0].rsplit(":", 1)[1]), alice.token)
     try:
         await fast.subscribe(project["id"])
         stalled.send({"type": "subscribe", "project_id": project["id"]})
@@ -247,18 +248,6 @@ async def test_a_client_that_stops_reading_is_closed_and_slows_nobody(
     finally:
         await fast.close()
         stalled.sock.close()
-
-
-def _replica_ports() -> list[int]:
-    """HTTP ports the API replicas listen on (behind HAProxy)."""
-    ports = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        if "ServeReplica:taskhive:api" not in " ".join(proc.info["cmdline"] or []):
-            continue
-        with contextlib.suppress(psutil.Error):
-            ports += [c.laddr.port for c in proc.net_connections("tcp") if c.status == "LISTEN"]
-    assert ports, "no API replica found"
-    return sorted(ports)
 
 
 async def test_bad_auth_is_refused(base_url: str) -> None:
