@@ -33,7 +33,6 @@ from bench import seed
 from domain.ranks import spread
 from domain.tasks import Priority, Task
 from serve_app.security import Principal, issue_access_token
-from storage.project_store import _task_row
 
 #: Words titles are made of; the load generator searches for them.
 VERBS = ("Fix", "Add", "Refactor", "Document", "Test", "Speed up", "Remove", "Migrate")
@@ -171,20 +170,7 @@ async def insert_tasks(database_url: str, tasks_by_project: dict[UUID, list[Task
     conn = await asyncpg.connect(seed.asyncpg_url(database_url))
     try:
         async with conn.transaction():
-            # COPY takes JSONB as text (the grain's inserts let SQLAlchemy encode it).
-            rows = [
-                {k: orjson.dumps(v).decode() if isinstance(v, dict) else v for k, v in row.items()}
-                for row in map(_task_row, tasks)
-            ]
-            columns = list(rows[0])
-            await conn.copy_records_to_table(
-                "tasks", columns=columns, records=[tuple(r[c] for c in columns) for r in rows]
-            )
-            await conn.copy_records_to_table(
-                "task_lookup",
-                columns=["id", "org_id", "project_id", "key"],
-                records=[(t.id, t.org_id, t.project_id, t.key) for t in tasks],
-            )
+            await seed.copy_tasks(conn, tasks)
             await conn.executemany(
                 "UPDATE projects SET task_seq = $1, updated_at = now() WHERE id = $2",
                 [(len(ts), pid) for pid, ts in tasks_by_project.items()],

@@ -140,6 +140,25 @@ def asyncpg_url(database_url: str) -> str:
     return database_url
 
 
+async def copy_tasks(conn: asyncpg.Connection, tasks: list[Task]) -> None:
+    """COPY the tasks into `tasks` and `task_lookup`, in the caller's transaction,
+    as the grain would write them (`project_store._task_row`)."""
+    # COPY takes JSONB as text (the grain's inserts let SQLAlchemy encode it).
+    rows = [
+        {k: orjson.dumps(v).decode() if isinstance(v, dict) else v for k, v in row.items()}
+        for row in map(_task_row, tasks)
+    ]
+    columns = list(rows[0])
+    await conn.copy_records_to_table(
+        "tasks", columns=columns, records=[tuple(r[c] for c in columns) for r in rows]
+    )
+    await conn.copy_records_to_table(
+        "task_lookup",
+        columns=["id", "org_id", "project_id", "key"],
+        records=[(t.id, t.org_id, t.project_id, t.key) for t in tasks],
+    )
+
+
 async def insert_tasks(
     database_url: str, projects: list[SeededProject], tasks: list[Task], per_project: int
 ) -> None:
@@ -147,20 +166,7 @@ async def insert_tasks(
     conn = await asyncpg.connect(asyncpg_url(database_url))
     try:
         async with conn.transaction():
-            # COPY takes JSONB as text (the grain's inserts let SQLAlchemy encode it).
-            rows = [
-                {k: orjson.dumps(v).decode() if isinstance(v, dict) else v for k, v in row.items()}
-                for row in map(_task_row, tasks)
-            ]
-            columns = list(rows[0])
-            await conn.copy_records_to_table(
-                "tasks", columns=columns, records=[tuple(r[c] for c in columns) for r in rows]
-            )
-            await conn.copy_records_to_table(
-                "task_lookup",
-                columns=["id", "org_id", "project_id", "key"],
-                records=[(t.id, t.org_id, t.project_id, t.key) for t in tasks],
-            )
+            await copy_tasks(conn, tasks)
             await conn.execute(
                 "UPDATE projects SET task_seq = $1, updated_at = now() WHERE id = ANY($2::uuid[])",
                 per_project,
