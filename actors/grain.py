@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 from actors.stage import _Pending, _Stage
@@ -33,7 +34,7 @@ from domain.events import Event
 from domain.projects import Project
 from domain.sprints import Sprint
 from domain.tasks import Task
-from storage import telemetry
+from storage import telemetry, tracing
 from storage.breaker import as_unavailable
 from storage.project_store import Fenced, IdempotencyRace, ProjectStore
 
@@ -185,7 +186,7 @@ class ProjectGrain:
             raise Unavailable("project is moving; retry")
         self.last_used = time.monotonic()
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._mailbox.put_nowait(_Pending(command, idempotency, future))
+        self._mailbox.put_nowait(_Pending(command, idempotency, future, tracing.current_context()))
         with telemetry.WRITE_SECONDS.time():
             return await future
 
@@ -228,7 +229,7 @@ class ProjectGrain:
                 outcomes.append(staged.decide(pending, stored))
             try:
                 if staged.batch.events or staged.batch.replies:
-                    with telemetry.COMMIT_SECONDS.time():
+                    with telemetry.COMMIT_SECONDS.time(), self._commit_span(batch):
                         await self._store.commit(staged.batch, epoch=self.project.epoch)
             except IdempotencyRace:
                 continue  # the other transaction committed: the next pass finds its replies
@@ -251,6 +252,20 @@ class ProjectGrain:
             self._maybe_rebalance(staged)
             return
         _fail(batch, Unavailable("idempotency keys are being used concurrently; retry"))
+
+    def _commit_span(self, batch: list[_Pending]) -> contextlib.AbstractContextManager[Any]:
+        """The batch's trace span: a child of its first command, linked to the rest."""
+        if not tracing.enabled():
+            return tracing.span("grain.commit")
+        return tracing.span(
+            "grain.commit",
+            parent=batch[0].trace,
+            links=[tracing.span_context_of(p.trace) for p in batch[1:]],
+            attributes={
+                "taskhive.project_id": str(self.project.id),
+                "taskhive.batch_size": len(batch),
+            },
+        )
 
     def _maybe_rebalance(self, staged: _Stage) -> None:
         """Queue a rank rebalance when this batch wrote an over-long rank. It runs as an

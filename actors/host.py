@@ -29,7 +29,7 @@ from domain.commands import Command, IdempotencyKey, Reply
 from domain.errors import NotFound
 from domain.events import Event
 from domain.projects import Project
-from storage import telemetry
+from storage import telemetry, tracing
 from storage.breaker import DependencyUnavailable, breaker, fast_redis
 from storage.db import create_engine
 from storage.project_store import ProjectStore
@@ -63,6 +63,7 @@ class ProjectHost:
         self._unpublished: dict[UUID, Event] = {}
         self._republisher: asyncio.Task[None] | None = None
         telemetry.on_snapshot(self._refresh_metrics)
+        tracing.configure("taskhive-host")
 
     # -- grain directory -------------------------------------------------------
 
@@ -146,8 +147,13 @@ class ProjectHost:
     async def apply(
         self, org_id: UUID, project_id: UUID, command: Command, idempotency: IdempotencyKey | None
     ) -> Reply:
-        grain = await self._grain(org_id, project_id)
-        return await grain.submit(command, idempotency)
+        with tracing.span(
+            "host.apply",
+            traceparent=tracing.incoming_traceparent(),
+            attributes={"taskhive.host": self.name, "taskhive.command": type(command).__name__},
+        ):
+            grain = await self._grain(org_id, project_id)
+            return await grain.submit(command, idempotency)
 
     async def get_task(self, org_id: UUID, project_id: UUID, task_id: UUID) -> dict[str, Any]:
         grain = await self._grain(org_id, project_id)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,15 +20,25 @@ from uuid import UUID
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import RayActorError, RayTaskError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
 
 from actors.host import ProjectHost
 from actors.placement import host_for, host_names
+from actors.spread import (
+    PLACEMENT_DEADLINE_S,
+    Placement,
+    schedulable_nodes,
+    spread_of,
+    strategy,
+    target_node,
+)
 from domain.commands import IdempotencyKey
 from domain.errors import Unavailable
+from storage import tracing
 from storage.breaker import DependencyUnavailable
 from storage.telemetry import REQUEST_ID
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "taskhive"
 RETRY_DEADLINE_S = 10.0
@@ -41,16 +53,55 @@ class HostConfig:
     pool_size: int = 10
 
 
-def ensure_hosts(config: HostConfig) -> dict[str, ActorHandle[ProjectHost]]:
-    """Get or create the named host actors. Safe to call from every replica at once."""
-    remote = ray.remote(ProjectHost)
-    handles: dict[str, ActorHandle[ProjectHost]] = {}
-    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])  # type: ignore[no-untyped-call]
-    for index, name in enumerate(host_names(config.count)):
-        # Round-robin over the nodes alive now; soft, so a host whose node is lost
-        # restarts on another one.
-        spread = NodeAffinitySchedulingStrategy(nodes[index % len(nodes)], soft=True)
-        handles[name] = remote.options(  # type: ignore[assignment]
+def ensure_hosts(
+    config: HostConfig, *, deadline_s: float = PLACEMENT_DEADLINE_S
+) -> dict[str, ActorHandle[ProjectHost]]:
+    """Get or create the named host actors, spread over the schedulable nodes.
+
+    Safe to call from every replica at once (named actors, `get_if_exists`).
+    Blocks until every host answered and sits on its target node (see
+    `actors.spread`), or until `deadline_s` passed; then returns the handles as
+    they are (a host off target still works, the spread is only less even).
+    """
+    names = host_names(config.count)
+    nodes = schedulable_nodes()
+    handles = {name: _create(name, config, target_node(i, nodes)) for i, name in enumerate(names)}
+    deadline = time.monotonic() + deadline_s
+    delay = 0.25
+    while True:
+        placements = _placements(handles, nodes, max(1.0, deadline - time.monotonic()))
+        alive = schedulable_nodes()
+        wrong = [p for p in placements if p.misplaced(alive)]
+        if not wrong:
+            log.info("project hosts by node: %s", spread_of(placements))
+            return handles
+        if time.monotonic() + delay > deadline:
+            log.warning("project hosts not spread as planned: %s", spread_of(placements))
+            return handles
+        # The node is alive but the scheduler that placed the host did not know it
+        # yet: give the cluster a moment, then place the host again.
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+        for p in wrong:
+            handles[p.name] = _recreate(handles[p.name], p.name, config, p.target, deadline)
+
+
+def ensure_host(name: str, config: HostConfig) -> ActorHandle[ProjectHost]:
+    """The host named `name`, created on its target node if it does not exist (any
+    more: e.g. it was stopped to be placed again). Does not wait for it to start."""
+    index = host_names(config.count).index(name)
+    return _create(name, config, target_node(index, schedulable_nodes()))
+
+
+@functools.cache
+def _remote_host() -> Any:
+    return ray.remote(ProjectHost)
+
+
+def _create(name: str, config: HostConfig, node: str | None) -> ActorHandle[ProjectHost]:
+    handle: ActorHandle[ProjectHost] = (
+        _remote_host()
+        .options(
             name=name,
             namespace=NAMESPACE,
             lifetime="detached",
@@ -59,21 +110,74 @@ def ensure_hosts(config: HostConfig) -> dict[str, ActorHandle[ProjectHost]]:
             max_task_retries=0,
             max_concurrency=1000,
             num_cpus=0,
-            scheduling_strategy=spread,
-        ).remote(
+            scheduling_strategy=strategy(node),
+        )
+        .remote(
             name,
             config.database_url,
             config.redis_url,
             idle_seconds=config.idle_seconds,
             pool_size=config.pool_size,
         )
-    return handles
+    )
+    return handle
+
+
+def _placements(
+    handles: dict[str, ActorHandle[ProjectHost]], nodes: list[str], timeout_s: float
+) -> list[Placement]:
+    """Where each host runs; a host that did not answer within `timeout_s` (still
+    starting, or unschedulable) counts as `node=None`, never as misplaced."""
+    names = list(handles)
+    refs: list[Any] = [handles[n].stats.remote() for n in names]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+    answered = set(ready)
+    out = []
+    for index, (name, ref) in enumerate(zip(names, refs, strict=True)):
+        node, grains = None, 0
+        if ref in answered:
+            try:
+                stats: dict[str, Any] = ray.get(ref)
+                node, grains = stats["node"], stats["grains"]
+            except RayError:
+                pass  # restarting: judged where it lands, by the next replica
+        out.append(Placement(name, node, target_node(index, nodes), grains))
+    return out
+
+
+def _recreate(
+    old: ActorHandle[ProjectHost],
+    name: str,
+    config: HostConfig,
+    node: str | None,
+    deadline: float,
+) -> ActorHandle[ProjectHost]:
+    """Stop `old` for good and create `name` again on `node`. Another replica may
+    have done the same meanwhile: then its new host is adopted as it is."""
+    old_id = old._actor_id.hex()
+    ray.kill(old, no_restart=True)
+    while time.monotonic() < deadline:
+        try:
+            current = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            break  # the name is free
+        if current._actor_id.hex() != old_id:
+            return current
+        time.sleep(0.05)
+    return _create(name, config, node)
 
 
 class HostRouter:
-    def __init__(self, handles: dict[str, ActorHandle[ProjectHost]]) -> None:
+    """Routes calls to project hosts. With `config`, a host found dead for good
+    (stopped to be placed again, or lost with its restarts) is looked up again by
+    name and created anew if nobody did."""
+
+    def __init__(
+        self, handles: dict[str, ActorHandle[ProjectHost]], config: HostConfig | None = None
+    ) -> None:
         self._handles = handles
         self._names = sorted(handles)
+        self._config = config
 
     @property
     def handles(self) -> dict[str, ActorHandle[ProjectHost]]:
@@ -108,8 +212,9 @@ class HostRouter:
             try:
                 # The request id names the Ray task: `ray list tasks` ties it to the request.
                 remote = getattr(self.handle(project_id), method)
-                if rid := REQUEST_ID.get():
-                    remote = remote.options(name=f"{method} {rid}")
+                rid, parent = REQUEST_ID.get(), tracing.traceparent()
+                if rid or parent:
+                    remote = remote.options(name=tracing.task_name(method, rid, parent))
                 return await remote.remote(*args)
             except RayTaskError as exc:
                 cause = exc.cause
@@ -118,10 +223,23 @@ class HostRouter:
                 error: Exception = cause
             except RayActorError as exc:
                 error = exc
+                if isinstance(exc, ActorDiedError):
+                    await self._refresh(self.host_name(project_id))
             if time.monotonic() + delay > deadline:
                 raise Unavailable(f"project host is unavailable ({type(error).__name__})")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    async def _refresh(self, name: str) -> None:
+        """Adopt the actor now registered as `name` (or create it): a handle to a
+        host that died for good would fail forever. A host merely restarting is
+        the same actor, so this changes nothing then."""
+        if self._config is None:
+            return
+        try:
+            self._handles[name] = await asyncio.to_thread(ensure_host, name, self._config)
+        except (RayError, ValueError) as exc:
+            log.warning("could not look up project host %s again: %s", name, exc)
 
     async def all_hosts(self, method: str, *args: Any) -> list[Any]:
         return list(

@@ -47,6 +47,8 @@ class _Pending:
     command: Command
     idempotency: IdempotencyKey | None
     future: asyncio.Future[Reply]
+    #: The submitter's trace context (storage.tracing), None when tracing is off.
+    trace: Any = None
 
 
 class _TaskView(Mapping[UUID, Task]):

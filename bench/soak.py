@@ -75,13 +75,35 @@ def memory_by_kind(data_dir: Path) -> dict[str, int]:
     return totals
 
 
+#: Access tokens live 15 minutes: the load refreshes its own well before, as a
+#: client of the API would, or a run longer than that would end in 401s.
+REFRESH_EVERY_S = 300.0
+
+
 @dataclass
 class Load:
     client: httpx.AsyncClient
     headers: dict[str, str]
     task_ids: list[str]
+    refresh_token: str = ""
     ok: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+    async def keep_fresh(self) -> None:
+        """Swap the access token for a new one every `REFRESH_EVERY_S` (forever)."""
+        while True:
+            await asyncio.sleep(REFRESH_EVERY_S)
+            try:
+                r = await self.client.post(
+                    "/api/v1/auth/refresh", json={"refresh_token": self.refresh_token}
+                )
+                r.raise_for_status()
+            except httpx.HTTPError as exc:
+                self._error(f"refresh-{type(exc).__name__}")
+                continue
+            tokens = r.json()
+            self.headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+            self.refresh_token = tokens["refresh_token"]
 
     async def one(self) -> None:
         task_id = random.choice(self.task_ids)
@@ -113,6 +135,7 @@ async def seed(client: httpx.AsyncClient, projects: int, tasks: int) -> Load:
     )
     r.raise_for_status()
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    refresh_token = r.json()["refresh_token"]
     ids: list[str] = []
     for p in range(projects):
         r = await client.post("/api/v1/projects", json={"name": f"Soak {p}"}, headers=headers)
@@ -125,7 +148,7 @@ async def seed(client: httpx.AsyncClient, projects: int, tasks: int) -> Load:
             )
             created.raise_for_status()
             ids.append(created.json()["id"])
-    return Load(client, headers, ids)
+    return Load(client, headers, ids, refresh_token)
 
 
 async def closed_loop(load: Load, clients: int, seconds: float) -> float:
@@ -169,8 +192,14 @@ async def soak(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=stack.url, timeout=30, limits=limits) as client:
         load = await seed(client, args.projects, args.tasks)
-        print(f"soak: seeded {len(load.task_ids)} tasks; calibrating", flush=True)
-        maximum = await closed_loop(load, args.clients, args.calibrate)
+        refresher = asyncio.create_task(load.keep_fresh())
+        if args.rate:
+            # Told the maximum (measured in a quieter moment, or on the target
+            # machine): no calibration, so a busy moment cannot lower the target.
+            maximum = args.rate / args.fraction
+        else:
+            print(f"soak: seeded {len(load.task_ids)} tasks; calibrating", flush=True)
+            maximum = await closed_loop(load, args.clients, args.calibrate)
         rate = maximum * args.fraction
         load.errors.clear()
         print(f"soak: maximum {maximum:.0f} req/s, soaking at {rate:.0f} req/s", flush=True)
@@ -194,11 +223,14 @@ async def soak(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
                 )
                 last = samples[-1]
                 print(
-                    f"soak: {last['t']:.0f} s, {last['ok']} ok, {last['errors']} errors", flush=True
+                    f"soak: {last['t']:.0f} s, {last['ok']} ok, {last['errors']} errors "
+                    f"{load.errors or ''}",
+                    flush=True,
                 )
 
         ok_before = load.ok
         await open_loop(load, rate, args.minutes * 60, tick)
+        refresher.cancel()
         final = memory_by_kind(stack.settings.data_dir)
         samples.append({"t": round(time.monotonic() - start, 1), "rss": final, "ok": load.ok})
         growth = {
@@ -246,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--fraction", type=float, default=0.5, help="of the maximum rate")
     parser.add_argument("--calibrate", type=float, default=30.0, help="seconds")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="soak at this many req/s (skips calibration)"
+    )
     parser.add_argument("--warmup", type=float, default=120.0, help="seconds")
     parser.add_argument("--sample", type=float, default=30.0, help="seconds between samples")
     parser.add_argument("--clients", type=int, default=64)

@@ -60,7 +60,10 @@ class Settings(BaseSettings):
 
     # -- search --------------------------------------------------------------------
     search_shards: int = Field(
-        default=1, ge=1, le=256, description="search index actors; organisations are hashed over them"
+        default=1,
+        ge=1,
+        le=256,
+        description="search index actors; organisations are hashed over them",
     )
     search_commit_interval_s: float = Field(
         default=0.05, gt=0, description="how often the search index commits pending changes"
@@ -99,6 +102,15 @@ class Settings(BaseSettings):
     s3_public_base_url: str | None = Field(
         default=None, description="base URL presigned download links are made for (a CDN)"
     )
+    s3_connect_timeout_s: float = Field(
+        default=2.0, gt=0, description="time limit to connect to S3, per attempt"
+    )
+    s3_read_timeout_s: float = Field(
+        default=10.0, gt=0, description="time limit for S3 to answer, per attempt"
+    )
+    s3_max_attempts: int = Field(
+        default=2, ge=1, le=10, description="attempts per S3 request, the first included"
+    )
     attachment_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1, description="per file")
     org_storage_quota_bytes: int = Field(
         default=10 * 1024**3, ge=0, description="attachment bytes per organisation"
@@ -128,6 +140,9 @@ class Settings(BaseSettings):
             s3_access_key_id=self.s3_access_key_id,
             s3_secret_access_key=self.s3_secret_access_key,
             s3_public_base_url=self.s3_public_base_url,
+            s3_connect_timeout_s=self.s3_connect_timeout_s,
+            s3_read_timeout_s=self.s3_read_timeout_s,
+            s3_max_attempts=self.s3_max_attempts,
         )
 
     def resolved_jwt_secret(self) -> str:

@@ -39,7 +39,9 @@ from serve_app.routes import views as view_routes
 from serve_app.routes import web as web_routes
 from serve_app.routes import webhooks as webhook_routes
 from serve_app.security import SigningKeys
+from serve_app.tracing import TracingMiddleware
 from serve_app.uploads import BoundedUploadBody
+from storage import tracing
 from storage.breaker import fast_redis
 from storage.db import create_engine
 
@@ -76,6 +78,7 @@ def build_app() -> FastAPI:
     app.include_router(view_routes.router)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(MetricsMiddleware)  # outside the limiter: it counts 429s
+    app.add_middleware(TracingMiddleware)  # inside RequestIdMiddleware: spans carry the id
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(BoundedUploadBody)  # outermost: before anything awaits
     # The web UI's catch-all goes last, after every API router, so API routes win.
@@ -87,15 +90,15 @@ app = build_app()
 
 
 def make_context(config: AppConfig) -> AppContext:
-    handles = ensure_hosts(
-        HostConfig(
-            count=config.hosts,
-            database_url=config.database_url,
-            redis_url=config.redis_url,
-            idle_seconds=config.idle_seconds,
-            pool_size=config.db_pool_size,
-        )
+    tracing.configure("taskhive-api")  # off unless TASKHIVE_OTLP_ENDPOINT is set
+    hosts = HostConfig(
+        count=config.hosts,
+        database_url=config.database_url,
+        redis_url=config.redis_url,
+        idle_seconds=config.idle_seconds,
+        pool_size=config.db_pool_size,
     )
+    handles = ensure_hosts(hosts)
     engine = create_engine(config.database_url, pool_size=config.db_pool_size)
     # The limiters get their own client with short timeouts: a hung Redis must
     # delay a request by at most half a second before the check fails open.
@@ -105,7 +108,7 @@ def make_context(config: AppConfig) -> AppContext:
         engine=engine,
         # Short limits, no retries: a dead Redis costs live features, never a request.
         redis=fast_redis(config.redis_url) if config.redis_url else None,
-        router=HostRouter(handles),
+        router=HostRouter(handles, hosts),
         auth=Authenticator(engine, secret=signing_keys(config), ttl_s=config.auth_cache_s),
         rate_limiter=RateLimiter(limits, limit=config.rate_limit_per_min) if limits else None,
         login_throttle=LoginThrottle(limits, _login_policy(config)) if limits else None,

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from storage.telemetry import REQUEST_ID
+from storage.tracing import parse_task_name
 
 #: Attributes every LogRecord has; anything else was passed in `extra=` and is kept.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -39,8 +40,7 @@ def current_request_id() -> str:
         name = ray.get_runtime_context().get_task_name() or ""
     except Exception:  # outside a task (the driver), or Ray shutting down
         return ""
-    _method, _, request_id = name.partition(" ")
-    return request_id
+    return parse_task_name(name)[0]
 
 
 class JsonFormatter(logging.Formatter):

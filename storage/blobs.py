@@ -39,6 +39,10 @@ class BlobConfig:
     #: Presigned URLs are made for this base (a CDN or public endpoint) when set.
     s3_public_base_url: str | None = None
     presign_ttl_s: int = 300
+    #: Time limits of one S3 request, and how many attempts botocore makes in all.
+    s3_connect_timeout_s: float = 2.0
+    s3_read_timeout_s: float = 10.0
+    s3_max_attempts: int = 2
 
 
 class BlobWriter(Protocol):

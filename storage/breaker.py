@@ -110,6 +110,16 @@ class Breaker:
             f"{self.name} is unavailable; retry shortly", retry_after=self.retry_after()
         )
 
+    def refuse_if_open(self) -> None:
+        """Raise `DependencyUnavailable` while the breaker is open, without taking
+        the half-open trial: for work that does not call the dependency itself
+        but is useless while it is down (a presigned link to an unreachable S3)."""
+        if self.state is BreakerState.OPEN:
+            telemetry.BREAKER_REJECTIONS.labels(self.name).inc()
+            raise DependencyUnavailable(
+                f"{self.name} is unavailable; retry shortly", retry_after=self.retry_after()
+            )
+
     def success(self) -> None:
         if self._state is not BreakerState.CLOSED:
             log.warning("%s is reachable again; breaker closed", self.name)
@@ -239,19 +249,31 @@ def as_unavailable(exc: BaseException, dependency: str = "postgresql") -> Domain
     )
 
 
+#: Connections one `fast_redis` client may hold at once.
+REDIS_MAX_CONNECTIONS = 256
+
+
 def fast_redis(url: str, timeout_s: float | None = None) -> Any:
     """A Redis client that fails fast: short socket limits and one immediate retry
     (for a pooled connection a restart broke), not redis-py's default of three
     with up to 10 s of backoff, which turns a dead Redis into 20 s stalls.
-    Callers degrade or go through `breaker`."""
+    Callers degrade or go through `breaker`.
+
+    Its pool waits up to the same limit for a free connection when all
+    `REDIS_MAX_CONNECTIONS` are busy: redis-py's default pool instead holds 100
+    and refuses the 101st concurrent call at once (`Too many connections`),
+    which under a burst of requests looks like an outage of a healthy Redis."""
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
     limit = timeout_s if timeout_s is not None else LIMITS_S["redis"]
-    return aioredis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=limit,
         socket_timeout=limit,
         socket_connect_timeout=limit,
         retry=Retry(NoBackoff(), 1),
     )
+    return aioredis.Redis.from_pool(pool)

@@ -160,3 +160,16 @@ def test_dependency_unavailable_crosses_process_boundaries_intact() -> None:
 def test_breakers_are_per_dependency_and_target() -> None:
     assert breaker("postgresql", "a:1") is breaker("postgresql", "a:1")
     assert breaker("postgresql", "a:1") is not breaker("postgresql", "b:2")
+
+
+async def test_refuse_if_open_never_takes_the_trial() -> None:
+    b = Breaker("s3", threshold=1, reset_s=0.05)
+    b.refuse_if_open()  # closed: nothing
+    with pytest.raises(DependencyUnavailable):
+        await b.call(Calls().refused())
+    with pytest.raises(DependencyUnavailable) as refused:
+        b.refuse_if_open()
+    assert refused.value.retry_after >= 1
+    await asyncio.sleep(0.06)
+    b.refuse_if_open()  # half-open: let it be...
+    b.check()  # ...the trial is still there for a real call
