@@ -45,6 +45,22 @@ async def _seed(client: httpx.AsyncClient, user: User) -> str:
     return tag
 
 
+async def _lose_files(shard: Any, stack: Stack) -> Path:
+    """Stop the shard's commits (it keeps taking changes from the consumer) and
+    remove its files, as a lost disk would; the caller then kills it."""
+    await shard.flush.remote()
+    await shard.close.remote()
+    path = Path(stack.settings.data_dir).resolve() / "search" / "shard-0"
+    # A commit already running in its thread may still be writing: remove again
+    # until the directory is gone (nothing creates it again but a new instance).
+    for _ in range(100):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return path
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} could not be removed")
+
+
 async def test_reindex_gives_the_same_results_as_the_live_index(
     client: httpx.AsyncClient, alice: User
 ) -> None:
@@ -63,9 +79,7 @@ async def test_a_shard_without_its_files_rebuilds_itself(
     tag = await _seed(client, alice)
     live = await _snapshot(client, alice, tag)
     shard = ray.get_actor(actor_name(0), namespace=NAMESPACE)
-    await shard.flush.remote()
-    path = Path(stack.settings.data_dir).resolve() / "search" / "shard-0"
-    shutil.rmtree(path)
+    path = await _lose_files(shard, stack)
     killed_at = time.time()
     ray.kill(shard, no_restart=False)
     # The kill is asynchronous: wait for the restarted instance, not the old one.
@@ -91,8 +105,7 @@ async def test_a_search_during_recovery_waits_or_refuses_but_never_answers_parti
     tag = await _seed(client, alice)
     live = await _snapshot(client, alice, tag)
     shard = ray.get_actor(actor_name(0), namespace=NAMESPACE)
-    await shard.flush.remote()
-    shutil.rmtree(Path(stack.settings.data_dir).resolve() / "search" / "shard-0")
+    await _lose_files(shard, stack)
     ray.kill(shard, no_restart=False)
     answers = 0
     started = time.monotonic()
