@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 from typing import Any
@@ -37,7 +38,24 @@ from storage.project_store import ProjectStore
 log = logging.getLogger(__name__)
 
 
-class ProjectHost:
+class RunsAsCaller:
+    """`invoke`: how `actors.router.HostRouter` calls an actor on behalf of a request."""
+
+    async def invoke(self, method: str, context: tuple[str, str], *args: Any) -> Any:
+        """Run `method(*args)` as the request `context` = (request id, traceparent)
+        that made it: its log records and spans then carry them. (They travel as an
+        argument, not in the Ray task's name: names per request make Ray keep
+        per-name metrics without bound.)"""
+        if method.startswith("_") or method == "invoke":
+            raise ValueError(f"not a host method: {method!r}")
+        request_id, parent = context
+        telemetry.REQUEST_ID.set(request_id)
+        tracing.INCOMING_TRACEPARENT.set(parent)
+        result = getattr(self, method)(*args)
+        return await result if inspect.isawaitable(result) else result
+
+
+class ProjectHost(RunsAsCaller):
     """Hosts project grains. Construct through Ray (see `actors.router.ensure_hosts`)."""
 
     def __init__(

@@ -210,12 +210,12 @@ class HostRouter:
                 )
             attempt += 1
             try:
-                # The request id names the Ray task: `ray list tasks` ties it to the request.
-                remote = getattr(self.handle(project_id), method)
+                # The host runs the call as the request that made it (logs, spans).
+                handle = self.handle(project_id)
                 rid, parent = REQUEST_ID.get(), tracing.traceparent()
                 if rid or parent:
-                    remote = remote.options(name=tracing.task_name(method, rid, parent))
-                return await remote.remote(*args)
+                    return await handle.invoke.remote(method, (rid, parent), *args)
+                return await getattr(handle, method).remote(*args)
             except RayTaskError as exc:
                 cause = exc.cause
                 if not isinstance(cause, Unavailable) or isinstance(cause, DependencyUnavailable):

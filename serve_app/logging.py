@@ -15,32 +15,21 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from storage.telemetry import REQUEST_ID
-from storage.tracing import parse_task_name
 
 #: Attributes every LogRecord has; anything else was passed in `extra=` and is kept.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 def current_request_id() -> str:
-    """The request id of the code running now, "" outside any request."""
-    found = REQUEST_ID.get()
-    if found:
-        return found
-    ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
-        return ""
-    try:
-        name = ray.get_runtime_context().get_task_name() or ""
-    except Exception:  # outside a task (the driver), or Ray shutting down
-        return ""
-    return parse_task_name(name)[0]
+    """The request id of the code running now, "" outside any request (in a
+    project host, the one `ProjectHost.invoke` set for the call)."""
+    return REQUEST_ID.get()
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,4 +1,4 @@
-"""Request ids: one per HTTP request or websocket, in logs, responses and Ray task names.
+"""Request ids: one per HTTP request or websocket, in logs, responses and project hosts.
 
 A caller's `X-Request-ID` is kept when it is a sane token (1 to 128 characters of
 `[A-Za-z0-9._:-]`), so a load balancer's or a client's id follows the request
@@ -12,9 +12,9 @@ logs and ours then agree) and not echoed a second time. Outside Serve this
 middleware applies the rule above and echoes the id itself.
 
 The id is set in
-`storage.telemetry.REQUEST_ID` for log records (`serve_app.logging`), and names
-the Ray tasks the request makes on project hosts (`actors.router`), whose log
-records then carry it too.
+`storage.telemetry.REQUEST_ID` for log records (`serve_app.logging`), and goes
+with the calls the request makes on project hosts (`actors.router` →
+`ProjectHost.invoke`), whose log records then carry it too.
 """
 
 from __future__ import annotations

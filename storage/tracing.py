@@ -11,9 +11,8 @@ its spans in batches from a background thread:
 - `HTTP <method> <route>` per request (`serve_app.tracing`), with the route
   template, status and request id;
 - `host.<method>` per call into a project host, a child of the request's span:
-  the W3C `traceparent` travels in the Ray task's name, next to the request id
-  (`"<method> <request id> <traceparent>"`, see `task_name`), so no host method
-  takes an extra argument;
+  the W3C `traceparent` travels with the request id as an argument of
+  `ProjectHost.invoke`, which sets them for the call (`INCOMING_TRACEPARENT`);
 - `grain.commit` per group commit, a child of the first command of its batch
   (and linked to the others).
 
@@ -24,9 +23,9 @@ so nothing else in the process (Ray's own instrumentation) changes behaviour.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,32 +159,18 @@ def _propagator() -> Any:
     return TraceContextTextMapPropagator()
 
 
-# -- the Ray task name that carries request id and trace context ---------------------
+# -- the caller's request id and trace context, inside a project host ----------------
 
-
-def task_name(method: str, request_id: str, parent: str = "") -> str:
-    """`"<method> <request id>"`, plus `" <traceparent>"` when tracing."""
-    if not parent:
-        return f"{method} {request_id}"
-    return f"{method} {request_id or '-'} {parent}"
-
-
-def parse_task_name(name: str) -> tuple[str, str]:
-    """`(request id, traceparent)` from a `task_name`; "" for what is absent."""
-    _method, _, rest = name.partition(" ")
-    request_id, _, parent = rest.partition(" ")
-    return ("" if request_id == "-" else request_id), parent
+#: Set by `ProjectHost.invoke` for the call it runs (each call is its own asyncio
+#: task, so its own context). Not carried in the Ray task's name: a name per
+#: request made Ray's per-name task metrics grow without bound in the caller.
+INCOMING_TRACEPARENT: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "incoming_traceparent", default=""
+)
 
 
 def incoming_traceparent() -> str:
     """In a project host: the caller's `traceparent`, "" when off or not given."""
     if _tracer is None:
         return ""
-    ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
-        return ""
-    try:
-        name = ray.get_runtime_context().get_task_name() or ""
-    except Exception:  # outside a task
-        return ""
-    return parse_task_name(name)[1]
+    return INCOMING_TRACEPARENT.get()

@@ -11,6 +11,7 @@ import httpx
 import orjson
 import ray
 
+from actors.host import RunsAsCaller
 from actors.router import HostRouter
 from serve_app.logging import JsonFormatter, current_request_id
 from serve_app.request_id import accepted_id
@@ -59,7 +60,7 @@ def test_outside_serve_an_unacceptable_id_is_replaced() -> None:
 
 
 @ray.remote
-class _EchoHost:
+class _EchoHost(RunsAsCaller):
     """Stands in for a project host: answers with the request id it sees."""
 
     async def whoami(self, _arg: Any) -> str:

@@ -209,8 +209,8 @@ def test_off_by_default_and_free() -> None:
     assert tracing.span("x") is tracing.span("y")
     assert tracing.traceparent() == ""
     assert tracing.current_context() is None
-    assert tracing.task_name("apply", "rid") == "apply rid"
-    assert tracing.parse_task_name("apply rid") == ("rid", "")
-    parent = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
-    assert tracing.parse_task_name(tracing.task_name("apply", "", parent)) == ("", parent)
-    assert tracing.parse_task_name(tracing.task_name("apply", "r", parent)) == ("r", parent)
+    token = tracing.INCOMING_TRACEPARENT.set("00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+    try:
+        assert tracing.incoming_traceparent() == ""  # off: a caller's context is ignored
+    finally:
+        tracing.INCOMING_TRACEPARENT.reset(token)
