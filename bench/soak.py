@@ -26,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,7 +132,12 @@ class Load:
 async def seed(client: httpx.AsyncClient, projects: int, tasks: int) -> Load:
     r = await client.post(
         "/api/v1/auth/signup",
-        json={"email": "soak@example.com", "name": "Soak", "password": "correct horse battery"},
+        # A fresh account per run: a database kept from an earlier run already has one.
+        json={
+            "email": f"soak-{uuid.uuid4().hex[:12]}@example.com",
+            "name": "Soak",
+            "password": "correct horse battery",
+        },
     )
     r.raise_for_status()
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
