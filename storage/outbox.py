@@ -18,7 +18,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
@@ -55,25 +54,6 @@ async def lagging_projects(conn: AsyncConnection, consumer: str, *, limit: int) 
         .limit(limit)
     )
     return list(rows)
-
-
-async def claim_offset(conn: AsyncConnection, consumer: str, project_id: UUID) -> int | None:
-    """Lock `consumer`'s offset of a project for this transaction and return it.
-
-    None when another relay holds it: that one is delivering these events now.
-    """
-    o = t.consumer_offsets
-    await conn.execute(
-        pg_insert(o)
-        .values(consumer=consumer, project_id=project_id, version=0)
-        .on_conflict_do_nothing()
-    )
-    version: int | None = await conn.scalar(
-        select(o.c.version)
-        .where(o.c.consumer == consumer, o.c.project_id == project_id)
-        .with_for_update(skip_locked=True)
-    )
-    return version
 
 
 async def read_events(
@@ -126,8 +106,9 @@ async def advance(conn: AsyncConnection, consumer: str, project_id: UUID, versio
 async def claim_offsets(
     conn: AsyncConnection, consumer: str, project_ids: Sequence[UUID]
 ) -> dict[UUID, int]:
-    """`claim_offset` for many projects in two statements: the offsets this
-    transaction now holds, by project (projects another relay holds are left out).
+    """Lock `consumer`'s offsets of the projects for this transaction (creating
+    them at 0) and return them, in two statements; projects another relay holds
+    are left out: that one is delivering their events now.
     The statements do not depend on the number of projects, so they are prepared once."""
     if not project_ids:
         return {}
