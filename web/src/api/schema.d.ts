@@ -203,7 +203,10 @@ export interface paths {
         };
         /**
          * Login
-         * @description Redirect to the provider's login page.
+         * @description Redirect to the provider's login page. With `return_to` (a path on this
+         *     site), the callback ends in the browser: a redirect there with the tokens in
+         *     the URL fragment (`#access_token=…&refresh_token=…`, never sent to a server),
+         *     or `#error=…`; without it, the callback answers JSON (API clients).
          */
         get: operations["login_api_v1_auth_oidc__provider__login_get"];
         put?: never;
@@ -501,7 +504,8 @@ export interface paths {
         /**
          * List Notifications
          * @description The caller's notifications, newest first. `unread=true` lists only unread
-         *     ones; `unread_count` counts all unread ones, whatever the page.
+         *     ones; `unread_count` counts all unread ones, whatever the page. Notifications
+         *     about projects the caller may no longer read are left out of both.
          */
         get: operations["list_notifications_api_v1_notifications_get"];
         put?: never;
@@ -3106,7 +3110,9 @@ export interface operations {
     };
     login_api_v1_auth_oidc__provider__login_get: {
         parameters: {
-            query?: never;
+            query?: {
+                return_to?: string | null;
+            };
             header?: never;
             path: {
                 provider: string;
