@@ -35,6 +35,8 @@ class TaskQuery:
     label: str | None = None
     sprint_id: UUID | None = None
     parent_id: UUID | None = None
+    #: Only these tasks (the ones a filter-language query matched), when given.
+    ids: frozenset[UUID] | None = None
 
 
 def statuses_matching(workflow: Workflow, status: str) -> frozenset[str]:
@@ -60,6 +62,7 @@ def matches(query: TaskQuery, workflow: Workflow) -> Callable[[Task], bool]:
             and (query.label is None or query.label in task.labels)
             and (query.sprint_id is None or task.sprint_id == query.sprint_id)
             and (query.parent_id is None or task.parent_id == query.parent_id)
+            and (query.ids is None or task.id in query.ids)
         )
 
     return accept

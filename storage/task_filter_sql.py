@@ -277,6 +277,22 @@ async def filtered_tasks(
     return [task_from_row(r) for r in await conn.execute(query)]
 
 
+async def matching_ids(
+    conn: AsyncConnection,
+    *,
+    org_id: UUID,
+    project_id: UUID,
+    pred: Predicate,
+    categories: Categories,
+) -> frozenset[UUID]:
+    """The ids of one project's live tasks matching `pred` (a filtered board asks its
+    grain for these, so the board filters exactly as the task list does)."""
+    query = select(_T.id).where(
+        _T.org_id == org_id, _T.project_id == project_id, where(pred, categories)
+    )
+    return frozenset(r[0] for r in await conn.execute(query))
+
+
 async def count_filtered(
     conn: AsyncConnection,
     *,

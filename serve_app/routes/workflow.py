@@ -14,11 +14,14 @@ from domain.commands import SetLabels, UpdateWorkflow
 from domain.errors import InvalidInput
 from domain.permissions import Action
 from serve_app.access import access_project
-from serve_app.context import Ctx, CurrentPrincipal
+from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
 from serve_app.planning_schemas import LabelsIn, WorkflowIn
 from serve_app.responses import json_response
+from serve_app.routes.search import prepare_filter
 from serve_app.schemas import Priority
+from serve_app.security import Principal
+from storage import task_filter_sql
 
 router = APIRouter(prefix="/api/v1/projects", tags=["workflow"])
 
@@ -81,8 +84,13 @@ async def get_board(
     sprint_id: UUID | None = None,
     parent_id: UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="cards per column")] = 200,
+    filter: Annotated[
+        str | None, Query(max_length=2000, description="the filter language (see docs/search.md)")
+    ] = None,
 ) -> Response:
-    """Columns in workflow order, cards in rank order, filtered like the task list."""
+    """Columns in workflow order, cards in rank order, filtered like the task list.
+    `filter` (e.g. `assignee:me label:backend "login page"`) narrows the cards
+    further, with the same meaning as on `GET /api/v1/tasks?filter=…`."""
     await access_project(ctx, principal, project_id)
     assignee: UUID | None = None
     if assignee_id not in (None, "none"):
@@ -98,6 +106,23 @@ async def get_board(
         label=label,
         sprint_id=sprint_id,
         parent_id=parent_id,
+        ids=None if filter is None else await _matching(ctx, principal, project_id, filter),
     )
     body = await ctx.router.call(project_id, "board", principal.org_id, project_id, query, limit)
     return json_response(body)
+
+
+async def _matching(
+    ctx: AppContext, principal: Principal, project_id: UUID, text: str
+) -> frozenset[UUID]:
+    """The project's tasks a filter-language query matches, answered by PostgreSQL
+    like the filtered task list (comment text and attachments included)."""
+    prepared = await prepare_filter(ctx, principal, {"filter": text}, project_id=project_id)
+    async with ctx.engine.connect() as conn:
+        return await task_filter_sql.matching_ids(
+            conn,
+            org_id=principal.org_id,
+            project_id=project_id,
+            pred=prepared.predicate,
+            categories=prepared.facts.categories,
+        )

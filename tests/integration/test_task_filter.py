@@ -1,6 +1,6 @@
 """One filter, three backends: the task list (PostgreSQL), search (Tantivy) and
-in-memory evaluation of the listed task JSON agree on the same tasks; plus the
-filtered list's paging and errors and the CSV export."""
+in-memory evaluation of the listed task JSON agree on the same tasks, and so does
+the filtered board; plus the filtered list's paging and errors and the CSV export."""
 
 from __future__ import annotations
 
@@ -77,6 +77,20 @@ async def _listed(client: httpx.AsyncClient, user: User, text: str) -> set[str]:
     return {t["key"] for t in r.json()["items"]}
 
 
+async def _boarded(
+    client: httpx.AsyncClient, user: User, project_id: str, text: str, **params: str
+) -> set[str]:
+    r = await client.get(
+        f"/api/v1/projects/{project_id}/board",
+        params={"filter": text, **params},
+        headers=user.headers,
+    )
+    assert r.status_code == 200, r.text
+    columns = r.json()["columns"]
+    assert all(c["count"] == len(c["tasks"]) for c in columns)
+    return {t["key"] for c in columns for t in c["tasks"]}
+
+
 async def test_list_search_and_memory_agree(client: httpx.AsyncClient, alice: User) -> None:
     tag = "t" + uuid.uuid4().hex[:8]
     project, tasks = await _seed(client, alice, tag)
@@ -109,6 +123,7 @@ async def test_list_search_and_memory_agree(client: httpx.AsyncClient, alice: Us
             )
         }
         assert listed == searched == in_memory, (scoped, listed, searched, in_memory)
+        assert await _boarded(client, alice, project["id"], scoped) == listed, scoped
     assert await _listed(client, alice, f"bug label:{tag}") == {tasks[0]["key"], tasks[3]["key"]}
 
 
@@ -141,6 +156,40 @@ async def test_filtered_list_pages_sorts_and_rejects_bad_filters(
         "next_cursor"
     ] is None
     r = await client.get("/api/v1/tasks", params={"filter": "label:(x"}, headers=alice.headers)
+    assert r.status_code == 400 and r.json()["position"] == 6
+
+
+async def test_a_filtered_board_keeps_columns_and_the_other_parameters(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    tag = "t" + uuid.uuid4().hex[:8]
+    project = await labelled_project(client, alice, tag, "backend")
+    mine = await create_task(client, alice, project["id"], title="Mine", labels=[tag])
+    done = await create_task(
+        client, alice, project["id"], title="Done", labels=[tag, "backend"], status="done"
+    )
+    await create_task(client, alice, project["id"], title="Other")
+    assert await _boarded(client, alice, project["id"], f"label:{tag}") == {
+        mine["key"],
+        done["key"],
+    }
+    # The filter narrows what the board's own parameters select, and the reverse.
+    assert await _boarded(client, alice, project["id"], f"label:{tag}", status="done") == {
+        done["key"]
+    }
+    r = await client.get(
+        f"/api/v1/projects/{project['id']}/board",
+        params={"filter": f"label:{tag}"},
+        headers=alice.headers,
+    )
+    by_status = {c["status"]["id"]: [t["key"] for t in c["tasks"]] for c in r.json()["columns"]}
+    assert by_status[done["status"]] == [done["key"]]
+    assert mine["key"] in by_status[mine["status"]]
+    r = await client.get(
+        f"/api/v1/projects/{project['id']}/board",
+        params={"filter": "label:(x"},
+        headers=alice.headers,
+    )
     assert r.status_code == 400 and r.json()["position"] == 6
 
 
