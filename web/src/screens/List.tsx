@@ -4,7 +4,7 @@ import { useMemo, useState } from "react";
 import { useParams, useSearchParams } from "react-router-dom";
 import { useCapabilities } from "../api/capabilities";
 import { api, describe } from "../api/client";
-import { useLabels, useMe, useWorkflow } from "../api/queries";
+import { useFields, useLabels, useMe, useMembers, useProjects, useWorkflow } from "../api/queries";
 import { PRIORITIES, type Page, type Task } from "../api/types";
 import { Avatar } from "../components/Avatar";
 import { PriorityIcon } from "../components/icons";
@@ -27,6 +27,9 @@ export function ListScreen() {
   const me = useMe();
   const workflow = useWorkflow(projectId);
   const labels = useLabels(projectId);
+  const members = useMembers();
+  const projects = useProjects();
+  const fields = useFields(projectId);
   const [text, setText] = useState(params.get("q") ?? "");
   const [applied, setApplied] = useState(text);
   const [focus, setFocus] = useState(false);
@@ -67,10 +70,15 @@ export function ListScreen() {
             status: workflow.data?.statuses.map((s) => s.id) ?? [],
             priority: PRIORITIES,
             label: labels.data?.map((l) => l.name) ?? [],
-            assignee: ["me", "none"],
+            assignee: members.data?.map((m) => m.email) ?? [],
+            reporter: members.data?.map((m) => m.email) ?? [],
+            project: projects.data?.map((p) => p.key) ?? [],
+            ...Object.fromEntries(
+              (fields.data ?? []).map((f) => [`cf.${/^\w+$/.test(f.name) ? f.name : `"${f.name}"`}`, f.options.map((o) => o.name)]),
+            ),
           }).slice(0, 8)
         : [],
-    [focus, text, workflow.data, labels.data],
+    [focus, text, workflow.data, labels.data, members.data, projects.data, fields.data],
   );
 
   function run(value = text) {
