@@ -186,7 +186,10 @@ class ProjectGrain:
             raise Unavailable("project is moving; retry")
         self.last_used = time.monotonic()
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._mailbox.put_nowait(_Pending(command, idempotency, future, tracing.current_context()))
+        request_id = telemetry.REQUEST_ID.get() or None
+        self._mailbox.put_nowait(
+            _Pending(command, idempotency, future, tracing.current_context(), request_id)
+        )
         with telemetry.WRITE_SECONDS.time():
             return await future
 

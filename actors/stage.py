@@ -49,6 +49,8 @@ class _Pending:
     future: asyncio.Future[Reply]
     #: The submitter's trace context (storage.tracing), None when tracing is off.
     trace: Any = None
+    #: The API request the command came from (`X-Request-ID`), if any.
+    request_id: str | None = None
 
 
 class _TaskView(Mapping[UUID, Task]):
@@ -94,6 +96,7 @@ class _Stage:
         self.tasks = _TaskView(tasks, self._overlay)
         self.sprints: dict[UUID, Sprint] = dict(sprints or {})
         self._decided: dict[tuple[UUID, UUID, str], tuple[str, Reply]] = {}
+        self._request_id: str | None = None  # of the command being decided
         self._max_rank: str | None = None
         self.now = datetime.now(UTC)
 
@@ -125,6 +128,7 @@ class _Stage:
                         "Idempotency-Key was already used with a different request body"
                     )
                 return reply
+        self._request_id = pending.request_id
         try:
             reply = self._decide(pending.command)
         except DomainError as error:
@@ -147,7 +151,16 @@ class _Stage:
         self.batch.project = project
         body = payload(project) if callable(payload) else payload
         self.batch.events.append(
-            Event(project.id, project.version, type_, actor, task_id, body, self.now)
+            Event(
+                project.id,
+                project.version,
+                type_,
+                actor,
+                task_id,
+                body,
+                self.now,
+                self._request_id,
+            )
         )
 
     def _decide(self, command: Command) -> Reply:

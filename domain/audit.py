@@ -3,8 +3,9 @@
 The project's grain commits settings, workflow, label and custom-field changes
 and deletions; the audit rows for them are derived from the batch's events and
 written in the same transaction (`storage.project_store`), so the log and the
-change cannot disagree. Rows made here carry no client IP: the grain does not
-see the HTTP request (the API's own audit rows do).
+change cannot disagree. Rows made here carry the request id the event carries,
+but no client IP: the grain does not see the HTTP request (the API's own audit
+rows do).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def audit_rows(org_id: UUID, events: Iterable[Event]) -> list[dict[str, Any]]:
                 "target_id": str(target),
                 "details": {**_details(event), "version": event.version},  # the event's
                 "created_at": event.created_at,
+                "request_id": event.request_id,
             }
         )
     return rows

@@ -55,6 +55,8 @@ class Event:
     task_id: UUID | None
     payload: dict[str, Any]
     created_at: datetime
+    #: The API request that caused it (stored and audited, not sent to clients).
+    request_id: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {

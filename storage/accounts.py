@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
+from storage.telemetry import REQUEST_ID
 
 
 async def create_org(conn: AsyncConnection, *, name: str) -> UUID:
@@ -109,7 +110,8 @@ async def audit(
     request_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit row, in the caller's transaction."""
+    """Append one audit row, in the caller's transaction. The request id defaults to
+    the current request's (`storage.telemetry.REQUEST_ID`, set by the API)."""
     await conn.execute(
         insert(t.audit_log).values(
             org_id=org_id,
@@ -118,7 +120,7 @@ async def audit(
             target_type=target_type,
             target_id=target_id,
             client_ip=client_ip,
-            request_id=request_id,
+            request_id=request_id or REQUEST_ID.get() or None,
             details=details or {},
         )
     )

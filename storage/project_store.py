@@ -246,6 +246,7 @@ class ProjectStore:
                             "task_id": e.task_id,
                             "payload": e.payload,
                             "created_at": e.created_at,
+                            "request_id": e.request_id,
                         }
                         for e in batch.events
                     ],

@@ -306,6 +306,8 @@ events = Table(
     Column("task_id", UUID(as_uuid=True)),
     Column("payload", JSONB, nullable=False),
     _now(),
+    #: The API request that caused the event (`X-Request-ID`), when there was one.
+    Column("request_id", String(128)),
     PrimaryKeyConstraint("project_id", "version"),
     Index("events_task_idx", "task_id", postgresql_where=text("task_id IS NOT NULL")),
 )
@@ -320,7 +322,7 @@ audit_log = Table(
     Column("target_type", String(32)),
     Column("target_id", Text),
     Column("client_ip", INET),
-    Column("request_id", String(64)),
+    Column("request_id", String(128)),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     _now(),
     Index("audit_log_org_created_idx", "org_id", "created_at", "id"),

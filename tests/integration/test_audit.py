@@ -97,3 +97,23 @@ async def test_project_changes_made_by_the_grain_are_audited_in_their_commit(
         uuid.UUID(pid),
     )
     assert renamed["details"]["version"] == version
+
+
+async def test_a_row_carries_the_request_id_of_the_request_that_made_it(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await signup(client)
+    rid = f"audit-{uuid.uuid4().hex[:12]}"
+    r = await client.post(
+        "/api/v1/projects",
+        json={"name": "Traced"},
+        headers={**owner.headers, "X-Request-ID": rid},
+    )
+    assert r.status_code == 201 and r.headers["x-request-id"] == rid
+    items = (await _audit(client, owner, action="project.created")).json()["items"]
+    assert [(i["target_id"], i["request_id"]) for i in items] == [(r.json()["id"], rid)]
+    # Without the header the API makes one up, and the row has that one.
+    r = await client.post("/api/v1/projects", json={"name": "Untraced"}, headers=owner.headers)
+    made = r.headers["x-request-id"]
+    items = (await _audit(client, owner, action="project.created")).json()["items"]
+    assert items[0]["target_id"] == r.json()["id"] and items[0]["request_id"] == made

@@ -97,3 +97,38 @@ def test_log_lines_are_json_with_the_request_id_and_extras() -> None:
     assert line["project_id"] == "p-1"
     assert line["process"] == "api"
     assert line["ts"].endswith("+00:00")
+
+
+async def test_events_and_their_audit_rows_carry_the_request_id(
+    client: httpx.AsyncClient, alice: User, db: Any
+) -> None:
+    r = await client.post("/api/v1/projects", json={"name": "Traced"}, headers=alice.headers)
+    project_id = r.json()["id"]
+    rid = "x" * 100 + ".event"  # as long as the API accepts
+    r = await client.post(
+        "/api/v1/tasks",
+        json={"project_id": project_id, "title": "Traced task"},
+        headers={**alice.headers, "X-Request-ID": rid},
+    )
+    assert r.status_code == 201 and r.headers["x-request-id"] == rid
+    renamed = f"rename-{uuid.uuid4().hex[:8]}"
+    r = await client.patch(
+        f"/api/v1/projects/{project_id}",
+        json={"name": "Traced again"},
+        headers={**alice.headers, "X-Request-ID": renamed},
+    )
+    assert r.status_code == 200, r.text
+    rows = await db.fetch(
+        "SELECT type, request_id FROM events WHERE project_id = $1"
+        " AND type IN ('task.created', 'project.updated') ORDER BY version",
+        uuid.UUID(project_id),
+    )
+    assert [(x["type"], x["request_id"]) for x in rows] == [
+        ("task.created", rid),
+        ("project.updated", renamed),
+    ]
+    audited = await db.fetchval(
+        "SELECT request_id FROM audit_log WHERE action = 'project.updated' AND target_id = $1",
+        project_id,
+    )
+    assert audited == renamed
