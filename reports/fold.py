@@ -67,6 +67,36 @@ def initial_categories(current_workflow: Mapping[str, Any] | None) -> dict[str, 
     return {**workflow_categories(current_workflow), **TEMPLATE_CATEGORIES}
 
 
+#: Task fields whose change moves a task between report intervals.
+REPORTED_FIELDS = frozenset({"status", "estimate", "sprint_id"})
+
+_ALWAYS_FOLDED = frozenset(
+    {
+        EventType.TASK_CREATED,
+        EventType.TASK_DELETED,
+        EventType.WORKFLOW_UPDATED,
+        # A new time zone recounts the day tallies (`reports.consumer`).
+        EventType.PROJECT_UPDATED,
+        EventType.SPRINT_CREATED,
+        EventType.SPRINT_UPDATED,
+        EventType.SPRINT_STARTED,
+        EventType.SPRINT_COMPLETED,
+        EventType.SPRINT_SCOPE_CHANGED,
+    }
+)
+
+
+def matters(e: StoredEvent) -> bool:
+    """Whether folding `e` can change a report. Most writes (titles, comments,
+    reactions, ranks) cannot, and the consumer then skips the project's state."""
+    if e.type in _ALWAYS_FOLDED:
+        return True
+    if e.type == EventType.TASK_UPDATED:
+        changes = e.payload.get("changes") or {}
+        return not REPORTED_FIELDS.isdisjoint(changes)
+    return False
+
+
 def needed_tasks(events: Iterable[StoredEvent]) -> set[UUID] | None:
     """Tasks whose current state folding `events` reads; None means all of them
     (a workflow edit may re-categorise any task)."""
@@ -166,7 +196,7 @@ class Fold:
         if e.task_id is None or e.task_id not in self.tasks:
             return
         changes: Mapping[str, Any] = e.payload.get("changes") or {}
-        if not {"status", "estimate", "sprint_id"} & changes.keys():
+        if REPORTED_FIELDS.isdisjoint(changes):
             return
         current = self.tasks[e.task_id]
         status = str(changes.get("status", current.status))

@@ -76,6 +76,17 @@ async def save_state(
     )
 
 
+async def pass_version(conn: AsyncConnection, project_id: UUID, version: int) -> None:
+    """Record that events up to `version` were seen and changed nothing: one
+    statement, no lock (a concurrent fold of later events keeps its own version)."""
+    r = t.report_projects.c
+    await conn.execute(
+        update(t.report_projects)
+        .where(r.project_id == project_id, r.version < version)
+        .values(version=version, updated_at=func.now())
+    )
+
+
 async def project_facts(conn: AsyncConnection, project_id: UUID) -> ProjectFacts | None:
     """The project's zone and current workflow (deleted projects too: their events
     still fold)."""
