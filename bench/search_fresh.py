@@ -61,10 +61,19 @@ async def _until(found: Any, poll_s: float) -> float | None:
 async def probes(load: Load, project_id: str, n: int, poll_s: float) -> dict[str, Any]:
     client, write_ms, ack_to_found_ms, write_to_found_ms, delete_ms = load.client, [], [], [], []
     misses = 0
+    search_errors: dict[str, int] = {}
 
-    async def hits(word: str) -> int:
-        r = await client.get("/api/v1/search", params={"q": word, "limit": 1}, headers=load.headers)
-        r.raise_for_status()
+    async def hits(word: str) -> int | None:
+        """The search's total, or None when the search failed (counted, retried)."""
+        try:
+            r = await client.get(
+                "/api/v1/search", params={"q": word, "limit": 1}, headers=load.headers
+            )
+            r.raise_for_status()
+        except httpx.HTTPError as exc:
+            kind = type(exc).__name__
+            search_errors[kind] = search_errors.get(kind, 0) + 1
+            return None
         return int(r.json()["total"])
 
     for i in range(n):
@@ -79,7 +88,7 @@ async def probes(load: Load, project_id: str, n: int, poll_s: float) -> dict[str
         acked = time.perf_counter()
 
         async def visible(w: str = word) -> bool:
-            return await hits(w) > 0
+            return (await hits(w) or 0) > 0
 
         found = await _until(visible, poll_s)
         if found is None:
@@ -94,7 +103,7 @@ async def probes(load: Load, project_id: str, n: int, poll_s: float) -> dict[str
             d.raise_for_status()
 
             async def gone(w: str = word) -> bool:
-                return await hits(w) == 0
+                return await hits(w) == 0  # None (a failed search) is not "gone"
 
             removed = await _until(gone, poll_s)
             if removed is None:
@@ -116,6 +125,7 @@ async def probes(load: Load, project_id: str, n: int, poll_s: float) -> dict[str
         "write_to_found": stats(write_to_found_ms),
         "delete_to_gone": stats(delete_ms),
         "misses": misses,
+        "search_errors": search_errors,
     }
 
 
@@ -187,7 +197,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| reference: the index alone, insert → visible | {ref['writes']} | "
         f"{ref['p50_ms']:.0f} | {ref['p99_ms']:.0f} | — |",
         "",
-        f"Probes not found within {GIVE_UP_S:.0f} s: {e2e['misses']}. "
+        f"Probes not found within {GIVE_UP_S:.0f} s: {e2e['misses']}; failed searches "
+        f"(retried): {e2e['search_errors'] or 'none'}. "
         "The target is write → searchable within 1 s at p99.",
     ]
     return "\n".join(lines) + "\n"
