@@ -30,7 +30,7 @@ from actors.spread import (
     schedulable_nodes,
     spread_of,
     strategy,
-    target_node,
+    targets,
 )
 from domain.commands import IdempotencyKey
 from domain.errors import Unavailable
@@ -64,12 +64,12 @@ def ensure_hosts(
     they are (a host off target still works, the spread is only less even).
     """
     names = host_names(config.count)
-    nodes = schedulable_nodes()
-    handles = {name: _create(name, config, target_node(i, nodes)) for i, name in enumerate(names)}
+    planned = targets(names, schedulable_nodes())
+    handles = {name: _create(name, config, planned[name]) for name in names}
     deadline = time.monotonic() + deadline_s
     delay = 0.25
     while True:
-        placements = _placements(handles, nodes, max(1.0, deadline - time.monotonic()))
+        placements = host_placements(handles, planned, max(1.0, deadline - time.monotonic()))
         alive = schedulable_nodes()
         wrong = [p for p in placements if p.misplaced(alive)]
         if not wrong:
@@ -83,14 +83,13 @@ def ensure_hosts(
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
         for p in wrong:
-            handles[p.name] = _recreate(handles[p.name], p.name, config, p.target, deadline)
+            handles[p.name] = move_host(handles[p.name], p.name, config, p.target, deadline)
 
 
 def ensure_host(name: str, config: HostConfig) -> ActorHandle[ProjectHost]:
     """The host named `name`, created on its target node if it does not exist (any
     more: e.g. it was stopped to be placed again). Does not wait for it to start."""
-    index = host_names(config.count).index(name)
-    return _create(name, config, target_node(index, schedulable_nodes()))
+    return _create(name, config, targets(host_names(config.count), schedulable_nodes())[name])
 
 
 @functools.cache
@@ -123,29 +122,32 @@ def _create(name: str, config: HostConfig, node: str | None) -> ActorHandle[Proj
     return handle
 
 
-def _placements(
-    handles: dict[str, ActorHandle[ProjectHost]], nodes: list[str], timeout_s: float
+def host_placements(
+    handles: dict[str, ActorHandle[ProjectHost]],
+    planned: dict[str, str | None],
+    timeout_s: float,
 ) -> list[Placement]:
-    """Where each host runs; a host that did not answer within `timeout_s` (still
-    starting, or unschedulable) counts as `node=None`, never as misplaced."""
+    """Where each host runs versus its `planned` node; a host that did not answer
+    within `timeout_s` (still starting, or unschedulable) counts as `node=None`,
+    never as misplaced."""
     names = list(handles)
     refs: list[Any] = [handles[n].stats.remote() for n in names]
     ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
     answered = set(ready)
     out = []
-    for index, (name, ref) in enumerate(zip(names, refs, strict=True)):
+    for name, ref in zip(names, refs, strict=True):
         node, grains = None, 0
         if ref in answered:
             try:
                 stats: dict[str, Any] = ray.get(ref)
                 node, grains = stats["node"], stats["grains"]
             except RayError:
-                pass  # restarting: judged where it lands, by the next replica
-        out.append(Placement(name, node, target_node(index, nodes), grains))
+                pass  # restarting: judged where it lands, by the next check
+        out.append(Placement(name, node, planned.get(name), grains))
     return out
 
 
-def _recreate(
+def move_host(
     old: ActorHandle[ProjectHost],
     name: str,
     config: HostConfig,
@@ -153,7 +155,12 @@ def _recreate(
     deadline: float,
 ) -> ActorHandle[ProjectHost]:
     """Stop `old` for good and create `name` again on `node`. Another replica may
-    have done the same meanwhile: then its new host is adopted as it is."""
+    have done the same meanwhile: then its new host is adopted as it is.
+
+    The old host's grains are dropped with its process; the new host activates
+    them from PostgreSQL on next use, each with a new epoch, so a commit the old
+    process still had in flight is fenced if it did not land before. Calls that
+    fail meanwhile are retried by `HostRouter.call` under their idempotency key."""
     old_id = old._actor_id.hex()
     ray.kill(old, no_restart=True)
     while time.monotonic() < deadline:
@@ -168,9 +175,9 @@ def _recreate(
 
 
 class HostRouter:
-    """Routes calls to project hosts. With `config`, a host found dead for good
-    (stopped to be placed again, or lost with its restarts) is looked up again by
-    name and created anew if nobody did."""
+    """Routes calls to project hosts. A host found dead for good (moved to another
+    node, or lost with its restarts) is looked up again by name, and with `config`
+    created anew if nobody did."""
 
     def __init__(
         self, handles: dict[str, ActorHandle[ProjectHost]], config: HostConfig | None = None
@@ -224,20 +231,23 @@ class HostRouter:
             except RayActorError as exc:
                 error = exc
                 if isinstance(exc, ActorDiedError):
-                    await self._refresh(self.host_name(project_id))
+                    await self.refresh(self.host_name(project_id))
             if time.monotonic() + delay > deadline:
                 raise Unavailable(f"project host is unavailable ({type(error).__name__})")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    async def _refresh(self, name: str) -> None:
-        """Adopt the actor now registered as `name` (or create it): a handle to a
-        host that died for good would fail forever. A host merely restarting is
-        the same actor, so this changes nothing then."""
-        if self._config is None:
-            return
+    async def refresh(self, name: str) -> None:
+        """Adopt the actor now registered as `name` (or create it, with `config`):
+        a handle to a host that died for good (moved to another node, or out of
+        restarts) would fail forever. A host merely restarting is the same actor,
+        so this changes nothing then."""
         try:
-            self._handles[name] = await asyncio.to_thread(ensure_host, name, self._config)
+            if self._config is None:
+                handle = await asyncio.to_thread(ray.get_actor, name, NAMESPACE)
+            else:
+                handle = await asyncio.to_thread(ensure_host, name, self._config)
+            self._handles[name] = handle
         except (RayError, ValueError) as exc:
             log.warning("could not look up project host %s again: %s", name, exc)
 

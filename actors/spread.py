@@ -1,8 +1,13 @@
 """Which Ray node each project host runs on.
 
-Hosts are spread round-robin over the *schedulable* nodes: alive, with CPUs (a
-head node started with `num-cpus: 0` runs only the controllers and gets no
-host), sorted by node id so every replica computes the same target for a host.
+Targets are computed from the host names and the *schedulable* nodes alone (alive,
+with CPUs: a head node started with `num-cpus: 0` runs only the controllers and
+gets no host), so every replica and the re-spread chore agree without talking:
+rendezvous hashing with bounded loads (`targets`). Each host ranks the nodes by a
+hash of (host, node) and takes the best one that still has room, where room is
+an even share (every node ends up with ⌊hosts/nodes⌋ or one more). A node that
+joins or leaves therefore moves few hosts, close to the minimum an even spread
+needs, where a round robin over the sorted node ids would move most of them.
 
 A host is created with a **soft** `NodeAffinitySchedulingStrategy` to its
 target: Ray starts it there if its scheduler knows the node, and elsewhere if
@@ -11,16 +16,18 @@ detached actor with unlimited restarts; its grains re-activate from PostgreSQL).
 
 The soft fallback has a catch: the raylet that places an actor learns of a node
 that just joined some time after the GCS lists it alive, and an actor placed in
-that window silently falls back to another node. Placement is therefore checked
-(`misplaced`): a host that runs off its target while the target is alive and
-that holds no grain yet is stopped and created again (`actors.router.ensure_hosts`),
-until it lands or the placement deadline passes. Stopping such a host is safe:
-it owns nothing, and a call racing with the stop is retried by the router under
-its idempotency key (epoch fencing keeps one writer).
+that window silently falls back to another node. And a host that Ray restarted
+after its node died stays wherever it restarted. Placement is therefore checked
+(`Placement.misplaced`) in two places: when a replica starts, an idle host off an
+alive target is created again (`actors.router.ensure_hosts`); and the re-spread
+chore (`actors.respread`) moves busy hosts too, once the set of nodes has stopped
+changing. Moving is safe: a call racing with the stop is retried by the router
+under its idempotency key, and epoch fencing keeps one writer per project.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,9 +50,35 @@ def schedulable_nodes(nodes: Sequence[Mapping[str, Any]] | None = None) -> list[
     return sorted(str(n["NodeID"]) for n in (with_cpus or alive))
 
 
-def target_node(index: int, nodes: Sequence[str]) -> str | None:
-    """The node host number `index` should run on (None: no node known yet)."""
-    return nodes[index % len(nodes)] if nodes else None
+def _weight(host: str, node: str) -> int:
+    digest = hashlib.blake2b(f"{host}|{node}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def targets(names: Sequence[str], nodes: Sequence[str]) -> dict[str, str | None]:
+    """The node each host should run on (None: no node known yet).
+
+    Hosts are taken in the order of `names`; each goes to its highest-ranked node
+    with room. Room: fewer than ⌊hosts/nodes⌋ hosts, or exactly that many while
+    fewer than `hosts mod nodes` nodes hold one more. Deterministic for the same
+    names and the same *set* of nodes.
+    """
+    if not nodes:
+        return dict.fromkeys(names)
+    ordered = sorted(set(nodes))
+    base, extra = divmod(len(names), len(ordered))
+    load = dict.fromkeys(ordered, 0)
+    above_base = 0
+    out: dict[str, str | None] = {}
+    for name in names:
+        for node in sorted(ordered, key=lambda n: (_weight(name, n), n), reverse=True):
+            if load[node] < base or (load[node] == base and above_base < extra):
+                if load[node] == base:
+                    above_base += 1
+                load[node] += 1
+                out[name] = node
+                break
+    return out
 
 
 def strategy(node: str | None) -> NodeAffinitySchedulingStrategy | str:
@@ -64,14 +97,15 @@ class Placement:
     target: str | None
     grains: int
 
-    def misplaced(self, alive: Sequence[str]) -> bool:
-        """Off an alive target while owning nothing: safe and worth moving."""
+    def misplaced(self, alive: Sequence[str], *, busy_too: bool = False) -> bool:
+        """Off an alive target: worth moving. Only while it owns nothing unless
+        `busy_too` (the re-spread: its grains re-activate on the new host)."""
         return (
             self.target is not None
             and self.node is not None
             and self.node != self.target
             and self.target in alive
-            and self.grains == 0
+            and (busy_too or self.grains == 0)
         )
 
 

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.blobs import BlobConfig
@@ -24,7 +24,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="PostgreSQL URL; embedded if unset")
     redis_url: str | None = Field(default=None, description="Redis URL; embedded if unset")
     data_dir: Path = Field(default=Path(".taskhive"), description="where local state lives")
-    host: str = "127.0.0.1"
+    http_host: str = Field(
+        default="127.0.0.1",
+        # TASKHIVE_HOST is the older name, still read.
+        validation_alias=AliasChoices("TASKHIVE_HTTP_HOST", "TASKHIVE_HOST", "http_host"),
+        description="where Serve's HTTP proxy and the API replicas listen; 0.0.0.0 on a "
+        "cluster (the proxy of every node and the replicas must be reachable from others)",
+    )
     port: int = Field(default=8000, ge=1, le=65535)
     jwt_secret: str | None = Field(default=None, description="HS256 key; generated if unset")
     jwt_private_key_file: Path | None = Field(
@@ -82,7 +88,19 @@ class Settings(BaseSettings):
         default=900.0, gt=0, description="failed logins are forgotten after this quiet time"
     )
     trust_forwarded_for: bool = Field(
-        default=False, description="take the client IP from X-Forwarded-For (behind a proxy)"
+        default=False,
+        description="client IPs from X-Forwarded-For, written by a load balancer in front; "
+        "unset: client IPs are unknown and anonymous requests are not limited per IP",
+    )
+    forwarded_for_hops: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="X-Forwarded-For entries your load balancers append; the client's "
+        "is this many from the end",
+    )
+    metrics_token: str | None = Field(
+        default=None, description="bearer token GET /metrics requires; unset: none"
     )
     invitation_ttl_s: int = Field(
         default=7 * 24 * 3600, ge=60, description="how long an invitation email's link works"

@@ -20,6 +20,7 @@ from storage.embedded import EmbeddedPostgres, EmbeddedRedis
 from storage.migrate import upgrade
 
 if TYPE_CHECKING:
+    from actors.router import HostConfig
     from realtime.webhooks import WebhookConfig
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class Stack:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
+        """Where this machine reaches the API (a wildcard bind address on loopback)."""
+        return f"http://{_reachable(self.settings.http_host)}:{self.settings.port}"
 
     def start_storage(self) -> None:
         """Use the configured database/Redis, or start embedded ones in the data dir."""
@@ -101,7 +103,8 @@ class Stack:
             )
             self._ray_started = True
         serve.start(
-            http_options={"host": self.settings.host, "port": self.settings.port},
+            # The address HAProxy and the replicas' own listeners bind (ADR 002).
+            http_options={"host": self.settings.http_host, "port": self.settings.port},
             logging_config={"enable_access_log": False, "log_level": "WARNING"},
         )
         config = self.app_config()
@@ -131,6 +134,8 @@ class Stack:
             login_lock_max_s=self.settings.login_lock_max_s,
             login_failure_window_s=self.settings.login_failure_window_s,
             trust_forwarded_for=self.settings.trust_forwarded_for,
+            forwarded_for_hops=self.settings.forwarded_for_hops,
+            metrics_token=self.settings.metrics_token or None,
             blobs=self.settings.blob_config(),
             attachment_max_bytes=self.settings.attachment_max_bytes,
             org_storage_quota_bytes=self.settings.org_storage_quota_bytes,
@@ -161,6 +166,7 @@ class Stack:
         """Start (or find) the outbox relay actor with its consumers (notifications)."""
         from actors.import_runner import ImportResumerConfig
         from actors.outbox import OutboxConfig, ensure_outbox
+        from actors.respread import RespreadConfig
         from realtime.automation import AutomationConfig
         from realtime.blob_collector import CollectorConfig
         from realtime.housekeeping import HousekeepingConfig
@@ -200,8 +206,26 @@ class Stack:
                     SearchConsumerConfig(s.search_shards),
                 ),
                 poll_s=s.outbox_poll_s,
-                chores=(HousekeepingConfig(), ImportResumerConfig(hosts=s.hosts)),
+                chores=(
+                    HousekeepingConfig(),
+                    ImportResumerConfig(hosts=s.hosts),
+                    RespreadConfig(self._host_config()),
+                ),
             )
+        )
+
+    def _host_config(self) -> HostConfig:
+        """How project hosts are created: the API replicas derive the same from
+        `app_config()` (serve_app.app.make_context)."""
+        from actors.router import HostConfig
+
+        s = self.settings
+        return HostConfig(
+            count=s.hosts,
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            idle_seconds=s.idle_seconds,
+            pool_size=s.db_pool_size,
         )
 
     def stop(self) -> None:
@@ -255,6 +279,15 @@ def _haproxy_maxconn_env() -> dict[str, str]:
         hard = 1 << 20
     maxconn = min(100_000, int((hard - 100) / 2.5))
     return {"RAY_SERVE_HAPROXY_MAXCONN": str(maxconn)} if maxconn > 4096 else {}
+
+
+def _reachable(bind_host: str) -> str:
+    """A host part of a URL that reaches a listener bound to `bind_host` from here."""
+    if bind_host in ("", "0.0.0.0", "*"):
+        return "127.0.0.1"
+    if bind_host == "::":
+        return "[::1]"
+    return f"[{bind_host}]" if ":" in bind_host else bind_host
 
 
 def _ray_temp_dir() -> Path:

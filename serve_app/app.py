@@ -99,6 +99,11 @@ def make_context(config: AppConfig) -> AppContext:
         pool_size=config.db_pool_size,
     )
     handles = ensure_hosts(hosts)
+    if not config.trust_forwarded_for:
+        log.info(
+            "client addresses unknown (TASKHIVE_TRUST_FORWARDED_FOR is off): anonymous "
+            "requests are not rate limited per IP and failed logins lock accounts only"
+        )
     engine = create_engine(config.database_url, pool_size=config.db_pool_size)
     # The limiters get their own client with short timeouts: a hung Redis must
     # delay a request by at most half a second before the check fails open.

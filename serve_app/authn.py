@@ -127,7 +127,8 @@ class Authenticator:
         A JWT's subject is trusted on its signature alone (a revoked but genuine
         token still charges its own user). An API token is known only once this
         replica has it cached, so the first request after a cache expiry counts
-        against the client IP instead: at most one request per `ttl_s` per token.
+        against the client IP instead (if known, see `serve_app.ratelimit_middleware`):
+        at most one request per `ttl_s` per token.
         In exchange, random `thp_` strings cannot buy database queries before the
         limit applies.
         """

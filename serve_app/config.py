@@ -27,7 +27,11 @@ class AppConfig:
     login_lock_base_s: float = 1.0
     login_lock_max_s: float = 900.0
     login_failure_window_s: float = 900.0
+    #: Whether a load balancer in front writes `X-Forwarded-For` (the only source of
+    #: client addresses: see serve_app.ratelimit_middleware), and how many entries
+    #: it appends (the client's is `forwarded_for_hops` from the end).
     trust_forwarded_for: bool = False
+    forwarded_for_hops: int = 1
     ws_reauthorize_s: float = 30.0
     #: Where attachment bytes go; None: a `blobs` directory under the working directory.
     blobs: BlobConfig | None = None
@@ -48,6 +52,8 @@ class AppConfig:
     jwt_private_key: str | None = None
     #: OpenID Connect providers users may log in with (serve_app.routes.oidc).
     oidc_providers: tuple[OidcProvider, ...] = ()
+    #: `GET /metrics` requires `Authorization: Bearer <metrics_token>` when set.
+    metrics_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,17 @@ Every series gets a `source` label naming its process, so counters of different
 processes never mix. Ray's own `ray.util.metrics` was not used: it exports
 through each node's metrics agent on a separate port that Prometheus must
 discover per node, while operators here scrape one URL.
+
+With `metrics_token` configured a scrape must present it as a bearer token
+(Prometheus' `authorization` setting); otherwise 401.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import socket
@@ -30,13 +35,16 @@ from typing import Any
 
 import orjson
 import ray
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client.utils import floatToGoString
+from ray.exceptions import ActorDiedError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.outbox import ACTOR_NAME as OUTBOX_ACTOR
 from actors.outbox import NAMESPACE
+from actors.router import HostRouter
+from domain.errors import Unauthenticated
 from serve_app.context import AppContext, get_ctx, installed_context
 from storage import telemetry
 from storage.breaker import DependencyUnavailable, breaker
@@ -132,17 +140,21 @@ async def _other_replicas(ctx: AppContext) -> dict[str, list[telemetry.Family]]:
         return {}
 
 
-async def _actor_snapshot(name: str, handle: Any) -> tuple[str, list[telemetry.Family] | None]:
+async def _actor_snapshot(
+    name: str, handle: Any, router: HostRouter | None = None
+) -> tuple[str, list[telemetry.Family] | None]:
     try:
         return name, await asyncio.wait_for(handle.metrics.remote(), SOURCE_TIMEOUT_S)
     except Exception as exc:  # a restarting actor: its series are missing from this scrape
         log.warning("metrics of %s unavailable (%s)", name, type(exc).__name__)
+        if router is not None and isinstance(exc, ActorDiedError):
+            await router.refresh(name)  # moved to another node: the next scrape finds it
         return name, None
 
 
 async def collect(ctx: AppContext) -> dict[str, list[telemetry.Family]]:
     """Snapshots of every process, by source name."""
-    calls = [_actor_snapshot(name, h) for name, h in ctx.router.handles.items()]
+    calls = [_actor_snapshot(name, h, ctx.router) for name, h in ctx.router.handles.items()]
     with contextlib.suppress(ValueError):
         calls.append(_actor_snapshot(OUTBOX_ACTOR, ray.get_actor(OUTBOX_ACTOR, NAMESPACE)))
     replicas, actors = await asyncio.gather(_other_replicas(ctx), asyncio.gather(*calls))
@@ -184,9 +196,26 @@ def _sample_line(name: str, labels: dict[str, str], value: float) -> str:
     return f"{name}{{{','.join(pairs)}}} {floatToGoString(value)}"  # type: ignore[no-untyped-call]
 
 
+def scrape_allowed(authorization: str | None, token: str | None) -> bool:
+    """Whether a request with this `Authorization` header may read the metrics:
+    any when no token is configured, else only `Bearer <token>`. The comparison
+    takes the same time wherever a guess goes wrong, and whatever its length
+    (both sides are hashed first)."""
+    if token is None:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    digest = hashlib.sha256(given.strip().encode()).digest()
+    return hmac.compare_digest(digest, hashlib.sha256(token.encode()).digest())
+
+
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
-    """Every process's metrics in Prometheus' text format (no authentication: keep the
-    path internal at the ingress, see docs/deploy.md)."""
+async def metrics(request: Request) -> Response:
+    """Every process's metrics in Prometheus' text format. Keep the path internal at
+    the ingress either way; set `TASKHIVE_METRICS_TOKEN` to require a bearer token
+    (docs/deploy.md)."""
     ctx = await get_ctx()
+    if not scrape_allowed(request.headers.get("authorization"), ctx.config.metrics_token):
+        raise Unauthenticated("/metrics needs the bearer token set in TASKHIVE_METRICS_TOKEN")
     return Response(render(await collect(ctx)), media_type=CONTENT_TYPE)

@@ -1,12 +1,20 @@
 """The pure-ASGI middleware that applies the per-user rate limit to every request.
 
-Pure ASGI rather than a dependency so that every response carries the
+Pure ASGI rather than a dependency so that every limited response carries the
 `RateLimit-*` headers, including 401s, 404s of unknown paths and validation
 errors, and so that an over-limit caller costs no routing or body parsing.
 
 The subject is the user behind a bearer (JWT or API token: both count against
 the same user), else the client IP. Finding it never touches the database (see
 `Authenticator.rate_limit_subject`), so refused requests cost one Redis call.
+
+The client IP is known only from `X-Forwarded-For`, and only when a load balancer
+we trust wrote it (`trust_forwarded_for`): a replica's TCP peer is always Serve's
+own HAProxy (loopback, or another node's address in a cluster), never the caller,
+and Ray's HAProxy neither adds nor removes the header. An anonymous request whose
+caller is unknown is not rate limited at all: one bucket for the proxy's address
+would let a single client exhaust it for every anonymous caller (every login, every
+web UI load). Per-account login lockouts still apply (`routes.auth`).
 """
 
 from __future__ import annotations
@@ -24,24 +32,28 @@ from serve_app.ratelimit import Decision
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
 
 
-def client_ip(scope: Scope, *, trust_forwarded_for: bool) -> str | None:
-    """The caller's address: the last `X-Forwarded-For` hop (the one our own proxy
-    appended) when configured to trust it, else the TCP peer."""
-    if trust_forwarded_for:
-        for name, value in scope.get("headers", ()):
-            if name == b"x-forwarded-for":
-                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
-                if hops:
-                    return str(hops[-1])
-    client = scope.get("client")
-    return str(client[0]) if client else None
+def client_ip(scope: Scope, *, trust_forwarded_for: bool, hops: int = 1) -> str | None:
+    """The caller's address, or None when it cannot be known.
 
-
-def is_loopback(ip: str | None) -> bool:
+    Only `X-Forwarded-For` names the caller, and only when trusted: the entry that
+    our own load balancers appended, `hops` from the end (1: the last; 2 behind a
+    balancer that appends its own address after the client's). Entries before it
+    are whatever the client sent. The TCP peer is never used: it is Serve's proxy.
+    A header with fewer entries, or an entry that is not an IP address, did not
+    come through our balancers as configured: None.
+    """
+    if not trust_forwarded_for:
+        return None
+    entries: list[str] = []
+    for name, value in scope.get("headers", ()):
+        if name == b"x-forwarded-for":  # several headers are one list, in order
+            entries += [e.strip() for e in value.decode("latin-1").split(",") if e.strip()]
+    if len(entries) < hops:
+        return None
     try:
-        return ip is not None and ipaddress.ip_address(ip).is_loopback
+        return str(ipaddress.ip_address(entries[-hops]))
     except ValueError:
-        return False
+        return None
 
 
 def bearer_of(scope: Scope) -> str | None:
@@ -67,7 +79,11 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        decision = await ctx.rate_limiter.hit(self._subject(ctx, scope))
+        subject = self._subject(ctx, scope)
+        if subject is None:
+            await self.app(scope, receive, send)
+            return
+        decision = await ctx.rate_limiter.hit(subject)
         if not decision.allowed:
             await self._refuse(decision)(scope, receive, send)
             return
@@ -81,13 +97,19 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     @staticmethod
-    def _subject(ctx: AppContext, scope: Scope) -> str:
+    def _subject(ctx: AppContext, scope: Scope) -> str | None:
+        """`user:<id>`, `ip:<address>`, or None for an anonymous caller of unknown
+        address (not limited: see the module docstring)."""
         bearer = bearer_of(scope)
         user_id = ctx.auth.rate_limit_subject(bearer) if bearer is not None else None
         if user_id is not None:
             return f"user:{user_id}"
-        ip = client_ip(scope, trust_forwarded_for=ctx.config.trust_forwarded_for)
-        return f"ip:{ip or 'unknown'}"
+        ip = client_ip(
+            scope,
+            trust_forwarded_for=ctx.config.trust_forwarded_for,
+            hops=ctx.config.forwarded_for_hops,
+        )
+        return f"ip:{ip}" if ip is not None else None
 
     @staticmethod
     def _refuse(decision: Decision) -> Response:

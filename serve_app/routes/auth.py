@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
 from serve_app.auth_schemas import RefreshIn
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
-from serve_app.ratelimit_middleware import client_ip, is_loopback
+from serve_app.ratelimit_middleware import client_ip
 from serve_app.responses import json_response
 from serve_app.routes.totp import OtpRequired, check_second_factor
 from serve_app.schemas import LoginIn, SignupIn, SignupOut, Strict, TokensOut
@@ -69,12 +69,14 @@ def _client_ip(request: Request) -> str | None:
 def _throttle_ip(request: Request, ctx: AppContext) -> str | None:
     """The IP whose failed logins are counted, or None to count per account only.
 
-    A loopback peer is the bundled HAProxy (or a local tool), not the client:
-    counting it would let anyone lock every user out, so it is not counted unless
-    `X-Forwarded-For` is trusted and names the real client.
+    None unless a trusted `X-Forwarded-For` names the caller: the TCP peer is
+    Serve's proxy, and counting its address would let anyone lock every user out.
     """
-    ip = client_ip(request.scope, trust_forwarded_for=ctx.config.trust_forwarded_for)
-    return None if is_loopback(ip) else ip
+    return client_ip(
+        request.scope,
+        trust_forwarded_for=ctx.config.trust_forwarded_for,
+        hops=ctx.config.forwarded_for_hops,
+    )
 
 
 @router.post("/signup", status_code=201, response_model=SignupOut)
@@ -115,8 +117,9 @@ async def signup(body: SignupIn, request: Request, ctx: Ctx) -> Response:
 async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     """Exchange email and password for tokens. Unknown email and wrong password
     give the same 401 and take the same time. After repeated failures the account
-    (and a non-proxy client IP) is locked for exponentially longer, at most
-    `login_lock_max_s`: 429 with `Retry-After`, even for the right password.
+    (and the client IP, when a trusted `X-Forwarded-For` names it) is locked for
+    exponentially longer, at most `login_lock_max_s`: 429 with `Retry-After`,
+    even for the right password.
     With two-factor authentication on, `otp` (a current or recovery code) is needed
     too: without it, 401 with `otp_required` (counted like a failure)."""
     throttle, ip = ctx.login_throttle, _throttle_ip(request, ctx)

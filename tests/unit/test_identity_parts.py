@@ -12,7 +12,7 @@ import pytest
 from domain.errors import Forbidden, TooManyRequests, Unauthenticated
 from serve_app.authn import TtlCache
 from serve_app.ratelimit import Decision
-from serve_app.ratelimit_middleware import bearer_of, client_ip, is_loopback
+from serve_app.ratelimit_middleware import bearer_of, client_ip
 from serve_app.security import (
     AUDIENCE,
     ISSUER,
@@ -108,16 +108,33 @@ def _scope(client: str | None, *headers: tuple[bytes, bytes]) -> dict[str, objec
 
 def test_client_ip_trusts_forwarded_for_only_when_told() -> None:
     scope = _scope("127.0.0.1", (b"x-forwarded-for", b"6.6.6.6, 203.0.113.9"))
-    assert client_ip(scope, trust_forwarded_for=False) == "127.0.0.1"
-    # the last hop is the one our proxy appended; earlier ones are client-controlled
+    # the peer is Serve's own proxy, never the caller: unknown unless trusted
+    assert client_ip(scope, trust_forwarded_for=False) is None
+    assert client_ip(_scope("10.1.1.1"), trust_forwarded_for=False) is None
+    # the last entry is the one our balancer appended; earlier ones are client-controlled
     assert client_ip(scope, trust_forwarded_for=True) == "203.0.113.9"
-    assert client_ip(_scope("10.1.1.1"), trust_forwarded_for=True) == "10.1.1.1"
-    assert client_ip(_scope(None), trust_forwarded_for=False) is None
+    # a balancer that appends its own address after the client's: two hops
+    assert client_ip(scope, trust_forwarded_for=True, hops=2) == "6.6.6.6"
 
 
-def test_loopback_detection() -> None:
-    assert is_loopback("127.0.0.1") and is_loopback("::1")
-    assert not is_loopback("10.0.0.1") and not is_loopback(None) and not is_loopback("x")
+def test_client_ip_is_unknown_without_a_usable_forwarded_entry() -> None:
+    # trusted, but the request did not come through the balancer: not the peer either
+    assert client_ip(_scope("10.1.1.1"), trust_forwarded_for=True) is None
+    one = _scope("10.1.1.1", (b"x-forwarded-for", b"203.0.113.9"))
+    assert client_ip(one, trust_forwarded_for=True, hops=2) is None
+    bogus = _scope("10.1.1.1", (b"x-forwarded-for", b"1.2.3.4, not-an-ip"))
+    assert client_ip(bogus, trust_forwarded_for=True) is None
+    assert client_ip(_scope(None), trust_forwarded_for=True) is None
+
+
+def test_client_ip_reads_repeated_headers_as_one_list() -> None:
+    scope = _scope(
+        "10.1.1.1",
+        (b"x-forwarded-for", b"6.6.6.6"),
+        (b"x-forwarded-for", b"2001:DB8::1"),
+    )
+    assert client_ip(scope, trust_forwarded_for=True) == "2001:db8::1"
+    assert client_ip(scope, trust_forwarded_for=True, hops=2) == "6.6.6.6"
 
 
 def test_bearer_extraction() -> None:
