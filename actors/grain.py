@@ -9,7 +9,9 @@ epoch (group commit), and only then updates the hot state, acknowledges each
 command and publishes the events.
 
 Reads are served from the hot state, which only ever holds committed data, so a
-read that starts after a write was acknowledged sees it.
+read that starts after a write was acknowledged sees it. The JSON of tasks that
+were read is kept encoded (`actors.task_json`) and the board order sorted, both
+dropped by `_apply` for what a commit changed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from uuid import UUID
 
 from actors.stage import _Pending, _Stage
 from actors.stage_comments import referenced_rows
-from actors.views import TaskQuery, matches
+from actors.task_json import TaskFragments
+from actors.views import TaskQuery, board_json, in_board_order, matches
 from domain import ranks as rank_rules
 from domain.commands import Command, IdempotencyKey, RebalanceRanks, Reply
 from domain.errors import DomainError, NotFound, Unavailable
@@ -78,6 +81,9 @@ class ProjectGrain:
         self._tasks: dict[UUID, Task] = {t.id: t for t in tasks}
         self._numbers: list[int] = [t.number for t in tasks]
         self._by_number: dict[int, Task] = {t.number: t for t in tasks}
+        # Read caches, made on first use; `_apply` drops what a commit changed.
+        self._fragments = TaskFragments()
+        self._ranked: dict[str, list[Task]] | None = None
         self._store = store
         self._publish = publish
         self._mailbox: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -168,6 +174,29 @@ class ProjectGrain:
                 return page, page[-1].number
             page.append(task)
         return page, None
+
+    def task_json(self, task_id: UUID) -> tuple[int, bytes]:
+        """A task's version and its encoded `as_json()`."""
+        task = self.get_task(task_id)
+        return task.version, self._fragments.of(task)
+
+    def list_tasks_json(self, query: TaskQuery) -> tuple[bytes, int | None]:
+        """`list_tasks` with the page as an encoded JSON array."""
+        page, after = self.list_tasks(query)
+        return self._fragments.array(page), after
+
+    def board_json(self, query: TaskQuery, per_column: int) -> bytes:
+        """The board (`actors.views.board`) as an encoded JSON document."""
+        self.last_used = time.monotonic()
+        if self._ranked is None:
+            self._ranked = in_board_order(self._tasks.values())
+        return board_json(
+            self.project.workflow,
+            self._ranked,
+            query,
+            per_column=per_column,
+            fragments=self._fragments,
+        )
 
     def _iter_from(self, after: int) -> Iterator[Task]:
         start = bisect.bisect_right(self._numbers, after)
@@ -305,6 +334,11 @@ class ProjectGrain:
             del self._tasks[task.id]
             del self._by_number[task.number]
             self._numbers.pop(bisect.bisect_left(self._numbers, task.number))
+        changed = staged.batch.created + staged.batch.updated + staged.batch.deleted
+        for task in changed:
+            self._fragments.forget(task.id)
+        if changed:
+            self._ranked = None
 
     def _fail_queued(self, error: DomainError) -> None:
         while not self._mailbox.empty():

@@ -184,6 +184,20 @@ class ProjectHost(RunsAsCaller):
         tasks, next_after = grain.list_tasks(query)
         return [t.as_json() for t in tasks], next_after
 
+    async def get_task_json(
+        self, org_id: UUID, project_id: UUID, task_id: UUID
+    ) -> tuple[int, bytes]:
+        """`get_task` as (version, encoded JSON): the API sends the bytes as they are."""
+        grain = await self._grain(org_id, project_id)
+        return grain.task_json(task_id)
+
+    async def list_tasks_json(
+        self, org_id: UUID, project_id: UUID, query: TaskQuery
+    ) -> tuple[bytes, int | None]:
+        """`list_tasks` with the page as one encoded JSON array."""
+        grain = await self._grain(org_id, project_id)
+        return grain.list_tasks_json(query)
+
     async def get_project(self, org_id: UUID, project_id: UUID) -> dict[str, Any]:
         grain = await self._grain(org_id, project_id)
         return grain.project.as_json()
@@ -196,13 +210,12 @@ class ProjectHost(RunsAsCaller):
         grain = await self._grain(org_id, project_id)
         return {"labels": grain.project.labels_json()}
 
-    async def board(
+    async def board_json(
         self, org_id: UUID, project_id: UUID, query: TaskQuery, per_column: int
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """The project's board (`actors.views.board`) as an encoded JSON document."""
         grain = await self._grain(org_id, project_id)
-        project = grain.project
-        tasks = grain.tasks.values()
-        return views.board(project.workflow, tasks, query, per_column=per_column)
+        return grain.board_json(query, per_column)
 
     async def task_transitions(
         self, org_id: UUID, project_id: UUID, task_id: UUID, role: str

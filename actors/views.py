@@ -1,21 +1,27 @@
 """Read models a grain computes from its hot state: task filters, the board, the
 transitions a caller may take, and epic progress. Pure functions of committed
-state; the grain calls them, the host turns them into JSON."""
+state; the grain calls them, the host turns them into JSON (boards straight into
+encoded JSON, from the grain's cached task fragments)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
+import orjson
+
+from actors.task_json import TaskFragments
 from domain import hierarchy
 from domain import workflow as engine
 from domain.tasks import Task
-from domain.workflow import Category, Workflow
+from domain.workflow import Category, Status, Workflow
 
 #: `?status=open`: every status outside the done category.
 OPEN = "open"
+_BOARD_ORDER = attrgetter("rank", "number")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +56,13 @@ def statuses_matching(workflow: Workflow, status: str) -> frozenset[str]:
     return frozenset()
 
 
+def _accept_all(task: Task) -> bool:
+    return True
+
+
 def matches(query: TaskQuery, workflow: Workflow) -> Callable[[Task], bool]:
+    if query == TaskQuery(after=query.after, limit=query.limit):
+        return _accept_all  # no filter: the common board and list
     wanted = None if query.status is None else statuses_matching(workflow, query.status)
 
     def accept(task: Task) -> bool:
@@ -68,27 +80,80 @@ def matches(query: TaskQuery, workflow: Workflow) -> Callable[[Task], bool]:
     return accept
 
 
+def in_board_order(tasks: Iterable[Task]) -> dict[str, list[Task]]:
+    """Tasks grouped by status, each group in the board's order: rank, then number."""
+    columns: dict[str, list[Task]] = {}
+    for task in sorted(tasks, key=_BOARD_ORDER):
+        columns.setdefault(task.status, []).append(task)
+    return columns
+
+
+def board_columns(
+    workflow: Workflow,
+    ranked: Mapping[str, Sequence[Task]],
+    query: TaskQuery,
+    *,
+    per_column: int,
+) -> list[tuple[Status, list[Task], int]]:
+    """Per status in workflow order: its first `per_column` matching cards and the
+    count of all of them. `ranked` is `in_board_order` of the tasks."""
+    accept = matches(query, workflow)
+    out = []
+    for status in workflow.statuses:
+        column = ranked.get(status.id, ())
+        if accept is _accept_all:
+            out.append((status, list(column[:per_column]), len(column)))
+            continue
+        cards: list[Task] = []
+        count = 0
+        for task in column:
+            if accept(task):
+                count += 1
+                if len(cards) < per_column:
+                    cards.append(task)
+        out.append((status, cards, count))
+    return out
+
+
 def board(
     workflow: Workflow, tasks: Iterable[Task], query: TaskQuery, *, per_column: int
 ) -> dict[str, Any]:
     """Columns in workflow order, cards in rank order; `count` is every matching card
     of the column, `tasks` at most `per_column` of them."""
-    accept = matches(query, workflow)
-    columns: dict[str, list[Task]] = {s.id: [] for s in workflow.statuses}
-    for task in tasks:
-        if task.status in columns and accept(task):
-            columns[task.status].append(task)
-    out = []
-    for status in workflow.statuses:
-        cards = sorted(columns[status.id], key=lambda t: (t.rank, t.number))
-        out.append(
-            {
-                "status": status.as_json(),
-                "tasks": [t.as_json() for t in cards[:per_column]],
-                "count": len(cards),
-            }
-        )
-    return {"workflow_version": workflow.version, "columns": out}
+    columns = board_columns(workflow, in_board_order(tasks), query, per_column=per_column)
+    return {
+        "workflow_version": workflow.version,
+        "columns": [
+            {"status": status.as_json(), "tasks": [t.as_json() for t in cards], "count": count}
+            for status, cards, count in columns
+        ],
+    }
+
+
+def board_json(
+    workflow: Workflow,
+    ranked: Mapping[str, Sequence[Task]],
+    query: TaskQuery,
+    *,
+    per_column: int,
+    fragments: TaskFragments,
+) -> bytes:
+    """`board` encoded, joined from the grain's task fragments (`actors.task_json`).
+    `ranked` is `in_board_order` of the tasks."""
+    columns = board_columns(workflow, ranked, query, per_column=per_column)
+    parts = [b'{"workflow_version":', orjson.dumps(workflow.version), b',"columns":[']
+    for index, (status, cards, count) in enumerate(columns):
+        parts += [
+            b',{"status":' if index else b'{"status":',
+            orjson.dumps(status.as_json()),
+            b',"tasks":',
+            fragments.array(cards),
+            b',"count":',
+            orjson.dumps(count),
+            b"}",
+        ]
+    parts.append(b"]}")
+    return b"".join(parts)
 
 
 def transitions_for(

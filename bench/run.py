@@ -2,12 +2,13 @@
 
 Starts `cluster.stack.Stack` (embedded PostgreSQL/Redis unless TASKHIVE_DATABASE_URL /
 TASKHIVE_REDIS_URL are set), seeds projects and tasks, then measures with wrk:
-GET one task, list a project's open tasks, PUT a task's title, and the same GET
-against a plain FastAPI + uvicorn reference app. Prints a table and writes it as
+GET one task, list a project's open tasks, a project's board, PUT a task's title,
+and the same GET and board against a plain FastAPI + uvicorn reference app. Prints a table and writes it as
 JSON and Markdown to `bench/results/foundation-<UTC timestamp>.{json,md}`.
 
     python -m bench.run                                        # 100 x 1,000, 15 s each
     python -m bench.run --projects 10 --tasks 100 --duration 5 # a quick run
+    python -m bench.run --scenarios get_task,board,reference_get,reference_board
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ RESULTS_DIR = BENCH_DIR / "results"
 _T0 = time.monotonic()
 #: Warn when processes not started by this run used more than this (% of one CPU).
 FOREIGN_CPU_WARN_PCT = 10.0
+SCENARIOS = ("get_task", "list_open", "board", "put_task", "reference_get", "reference_board")
 
 
 def log(message: str) -> None:
@@ -66,8 +68,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="before each scenario wait up to this many seconds for other processes on the "
         "machine to go quiet (default 60; 0 = do not wait)",
     )
+    p.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {', '.join(SCENARIOS)} (default: all)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the results go")
     args = p.parse_args(argv)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = sorted(set(args.scenarios) - set(SCENARIOS))
+    if unknown or not args.scenarios:
+        p.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
     if not 1 <= args.projects <= 26**3 or args.tasks < 1 or args.duration < 1:
         p.error("--projects must be 1..17576, --tasks and --duration at least 1")
     if args.connections < args.threads:
@@ -292,6 +303,18 @@ def main(argv: list[str] | None = None) -> int:
                 WrkTarget(stack.url, "GET", "/api/v1/tasks/", task_ids, headers=headers),
             ),
             (
+                "board",
+                "GET /api/v1/projects/{id}/board?limit=50 (50 cards per column), random project",
+                WrkTarget(
+                    stack.url,
+                    "GET",
+                    "/api/v1/projects/",
+                    project_ids,
+                    path_suffix="/board?limit=50",
+                    headers=headers,
+                ),
+            ),
+            (
                 "list_open",
                 "GET /api/v1/tasks?project_id=…&status=open (first page, 50), random project",
                 WrkTarget(
@@ -315,7 +338,15 @@ def main(argv: list[str] | None = None) -> int:
                 "plain FastAPI + uvicorn (1 worker) GET /tasks/{id} from a dict",
                 WrkTarget(ref_url, "GET", "/tasks/", task_ids),
             ),
+            (
+                "reference_board",
+                "plain FastAPI + uvicorn (1 worker) GET …/board?limit=50 from a dict",
+                WrkTarget(
+                    ref_url, "GET", "/api/v1/projects/", project_ids, path_suffix="/board?limit=50"
+                ),
+            ),
         ]
+        scenarios = [s for s in scenarios if s[0] in args.scenarios]
         for name, description, target in scenarios:
             log(f"wrk: {name} for {args.duration} s ...")
             if args.wait_quiet > 0:
@@ -381,10 +412,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    reference_rps = next((r.rps for n, _, r, _ in results if n == "reference_get"), None)
+    measured = {n: r.rps for n, _, r, _ in results}
     rows = []
     for name, description, result, used in results:
         row = {"scenario": name, "description": description, **result.as_json(), "cpu": used}
+        # A board compares with the reference's board, everything else with its GET.
+        reference_rps = measured.get("reference_board" if "board" in name else "reference_get")
         row["ratio_to_reference"] = round(result.rps / reference_rps, 4) if reference_rps else None
         rows.append(row)
     out = {

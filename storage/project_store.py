@@ -28,6 +28,7 @@ from domain.workflow import parse_workflow
 from domain.workflow_templates import LEGACY_STATUSES, from_status_list
 from storage import tables as t
 from storage.task_extras import Extras, Refs, load_refs, write_extras
+from storage.task_load import load_tasks
 
 
 class Fenced(Exception):
@@ -173,10 +174,7 @@ class ProjectStore:
                     )
                 )
             ).all()
-            rows = await conn.execute(
-                select(t.tasks).where(t.tasks.c.project_id == project_id).order_by(t.tasks.c.number)
-            )
-            tasks = [task_from_row(r) for r in rows]
+            tasks = await load_tasks(conn, org_id=row.org_id, project_id=project_id)
             sprint_rows = await conn.execute(
                 select(t.sprints)
                 .where(t.sprints.c.project_id == project_id)

@@ -88,7 +88,7 @@ async def list_comments(
     """A page of the task's comments, oldest first unless `order=newest`."""
     project_id, task_id = await access_task(ctx, principal, ref)
     # The grain says 404 for a deleted task, whose comments went with it.
-    await ctx.router.call(project_id, "get_task", principal.org_id, project_id, task_id)
+    await ctx.router.call(project_id, "get_task_json", principal.org_id, project_id, task_id)
     after = None
     if cursor:
         position = decode_cursor(cursor)

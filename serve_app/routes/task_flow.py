@@ -89,6 +89,8 @@ async def task_activity(
 ) -> Response:
     """The task's history from the event log, oldest first, paginated."""
     project_id, task_id = await access_task(ctx, principal, ref)
+    # The grain says 404 for a deleted task (its reference may still be cached).
+    await ctx.router.call(project_id, "get_task_json", principal.org_id, project_id, task_id)
     after = int(decode_cursor(cursor).get("v", 0)) if cursor else 0
     async with ctx.engine.connect() as conn:
         events = await activity.task_events(

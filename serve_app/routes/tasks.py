@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 
@@ -26,7 +27,15 @@ from serve_app.access import (
 )
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
-from serve_app.responses import decode_cursor, encode_cursor, etag, json_response, parse_if_match
+from serve_app.responses import (
+    decode_cursor,
+    encode_cursor,
+    encoded_json_response,
+    etag,
+    json_document,
+    json_response,
+    parse_if_match,
+)
 from serve_app.routes import task_export
 from serve_app.schemas import Priority, TaskIn, TaskList, TaskOut, TaskPatch
 from serve_app.security import Principal
@@ -145,10 +154,12 @@ async def list_tasks(
             parent_id=parent_id,
         )
         items, after = await ctx.router.call(
-            project_id, "list_tasks", principal.org_id, project_id, query
+            project_id, "list_tasks_json", principal.org_id, project_id, query
         )
         next_cursor = encode_cursor({"p": str(project_id), "a": after}) if after else None
-        return json_response({"items": items, "next_cursor": next_cursor})
+        return encoded_json_response(
+            json_document(items=items, next_cursor=orjson.dumps(next_cursor))
+        )
     return await _list_org_tasks(
         ctx, principal, status, assignee, assignee_id, priority, limit, position, planning
     )
@@ -232,8 +243,10 @@ async def create_task(
 async def get_task(ref: str, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     """A task by id or by key (`WEB-42`)."""
     project_id, task_id = await access_task(ctx, principal, ref)
-    body = await ctx.router.call(project_id, "get_task", principal.org_id, project_id, task_id)
-    return _task_response(body)
+    version, body = await ctx.router.call(
+        project_id, "get_task_json", principal.org_id, project_id, task_id
+    )
+    return encoded_json_response(body, headers={"ETag": etag(version)})
 
 
 async def _update(

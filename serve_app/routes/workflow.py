@@ -17,7 +17,7 @@ from serve_app.access import access_project
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
 from serve_app.planning_schemas import LabelsIn, WorkflowIn
-from serve_app.responses import json_response
+from serve_app.responses import encoded_json_response, json_response
 from serve_app.routes.search import prepare_filter
 from serve_app.schemas import Priority
 from serve_app.security import Principal
@@ -108,8 +108,10 @@ async def get_board(
         parent_id=parent_id,
         ids=None if filter is None else await _matching(ctx, principal, project_id, filter),
     )
-    body = await ctx.router.call(project_id, "board", principal.org_id, project_id, query, limit)
-    return json_response(body)
+    body = await ctx.router.call(
+        project_id, "board_json", principal.org_id, project_id, query, limit
+    )
+    return encoded_json_response(body)
 
 
 async def _matching(

@@ -1,4 +1,5 @@
-"""Pure HTTP helpers: If-Match, cursors, idempotency keys and request hashes."""
+"""Pure HTTP helpers: If-Match, cursors, idempotency keys, request hashes and
+documents joined from encoded members."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from hypothesis import strategies as st
 from domain.commands import IdempotencyKey
 from domain.errors import InvalidInput
 from serve_app.idempotency import MAX_KEY_LENGTH, key_for, request_hash
-from serve_app.responses import decode_cursor, encode_cursor, etag, parse_if_match
+from serve_app.responses import (
+    decode_cursor,
+    encode_cursor,
+    etag,
+    json_document,
+    parse_if_match,
+)
 from serve_app.security import Principal
 
 PROPERTY = settings(database=None, deadline=None, max_examples=200)
@@ -141,6 +148,20 @@ def test_any_bytes_as_cursor_decode_to_a_dict_or_invalid_input(raw: bytes) -> No
     except InvalidInput:
         return
     assert isinstance(decoded, dict)
+
+
+# -- documents joined from encoded members -----------------------------------------
+
+
+@given(
+    st.lists(st.dictionaries(st.text(), st.integers(-(2**63), 2**63 - 1) | st.text() | st.none())),
+    st.none() | st.text(),
+)
+@JSON_PROPERTY
+def test_json_document_is_the_encoded_object(items: list[dict[str, Any]], cursor: Any) -> None:
+    joined = json_document(items=orjson.dumps(items), next_cursor=orjson.dumps(cursor))
+    assert joined == orjson.dumps({"items": items, "next_cursor": cursor})
+    assert json_document() == b"{}"
 
 
 # -- request_hash -----------------------------------------------------------------
