@@ -5,8 +5,9 @@ project's commands are decided strictly one after another even though the host
 actor runs many calls concurrently. The consumer takes every command waiting in
 the mailbox (up to `MAX_BATCH`), decides each against the state as changed by the
 ones before it, writes all of them in one transaction conditional on the grain's
-epoch (group commit), and only then updates the hot state, acknowledges each
-command and publishes the events.
+epoch (group commit; a host may write several grains' batches in one
+transaction, see `actors.host_commit`), and only then updates the hot state,
+acknowledges each command and publishes the events.
 
 Reads are served from the hot state, which only ever holds committed data, so a
 read that starts after a write was acknowledged sees it. The JSON of tasks that
@@ -39,7 +40,7 @@ from domain.sprints import Sprint
 from domain.tasks import Task
 from storage import telemetry, tracing
 from storage.breaker import as_unavailable
-from storage.project_store import Fenced, IdempotencyRace, ProjectStore
+from storage.project_store import Batch, Fenced, IdempotencyRace, ProjectStore
 
 __all__ = ["GrainState", "ProjectGrain", "TaskQuery", "_Pending", "_Stage"]
 
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 Publisher = Callable[[Project, list[Event]], Awaitable[None]]
+#: Writes a batch conditional on an epoch, as `ProjectStore.commit` (raises `Fenced`,
+#: `IdempotencyRace`); a host passes its `HostCommitter.commit` to combine grains.
+Committer = Callable[[Batch, int], Awaitable[None]]
 
 
 class GrainState(StrEnum):
@@ -74,6 +78,7 @@ class ProjectGrain:
         store: ProjectStore,
         publish: Publisher,
         sprints: list[Sprint] | None = None,
+        commit: Committer | None = None,
     ):
         self.project = project
         self.sprints: dict[UUID, Sprint] = {s.id: s for s in sprints or []}
@@ -85,6 +90,7 @@ class ProjectGrain:
         self._fragments = TaskFragments()
         self._ranked: dict[str, list[Task]] | None = None
         self._store = store
+        self._write: Committer = commit or self._commit_alone
         self._publish = publish
         self._mailbox: asyncio.Queue[_Pending] = asyncio.Queue()
         self._state = GrainState.ACTIVATING
@@ -95,14 +101,21 @@ class ProjectGrain:
 
     @classmethod
     async def activate(
-        cls, project_id: UUID, store: ProjectStore, publish: Publisher
+        cls,
+        project_id: UUID,
+        store: ProjectStore,
+        publish: Publisher,
+        commit: Committer | None = None,
     ) -> ProjectGrain | None:
-        """Load the project and take a new epoch; None if it does not exist."""
+        """Load the project and take a new epoch; None if it does not exist.
+
+        `commit` writes its batches (default: `store.commit`, a transaction per batch).
+        """
         loaded = await store.activate(project_id)
         if loaded is None:
             return None
         project, tasks, sprints = loaded
-        grain = cls(project, tasks, store, publish, sprints)
+        grain = cls(project, tasks, store, publish, sprints, commit)
         grain._move(GrainState.READY)
         grain._consumer = asyncio.create_task(grain._consume(), name=f"grain-{project_id}")
         return grain
@@ -262,7 +275,7 @@ class ProjectGrain:
             try:
                 if staged.batch.events or staged.batch.replies:
                     with telemetry.COMMIT_SECONDS.time(), self._commit_span(batch):
-                        await self._store.commit(staged.batch, epoch=self.project.epoch)
+                        await self._write(staged.batch, self.project.epoch)
             except IdempotencyRace:
                 continue  # the other transaction committed: the next pass finds its replies
             except Fenced:
@@ -284,6 +297,9 @@ class ProjectGrain:
             self._maybe_rebalance(staged)
             return
         _fail(batch, Unavailable("idempotency keys are being used concurrently; retry"))
+
+    async def _commit_alone(self, batch: Batch, epoch: int) -> None:
+        await self._store.commit(batch, epoch=epoch)
 
     def _commit_span(self, batch: list[_Pending]) -> contextlib.AbstractContextManager[Any]:
         """The batch's trace span: a child of its first command, linked to the rest."""

@@ -23,7 +23,7 @@ import orjson
 import ray
 import redis.asyncio as aioredis
 
-from actors import views
+from actors import host_commit, views
 from actors.grain import GrainState, ProjectGrain, TaskQuery
 from actors.outbox import WAKE_CHANNEL
 from domain.commands import Command, IdempotencyKey, Reply
@@ -69,6 +69,8 @@ class ProjectHost(RunsAsCaller):
     ) -> None:
         self.name = name
         self._store = ProjectStore(create_engine(database_url, pool_size=pool_size))
+        # The grains' batches go in combined transactions (see `actors.host_commit`).
+        self._committer = host_commit.HostCommitter(self._store) if host_commit.enabled() else None
         # Short socket limits: a hung Redis must not hold a grain's publish (its commit
         # is already done; subscribers catch up by version).
         self._redis = fast_redis(redis_url) if redis_url else None
@@ -92,8 +94,9 @@ class ProjectHost(RunsAsCaller):
             self._republisher = asyncio.create_task(self._republish())
         activation = self._grains.get(project_id)
         if activation is None:
+            commit = self._committer.commit if self._committer is not None else None
             activation = asyncio.create_task(
-                ProjectGrain.activate(project_id, self._store, self._publish)
+                ProjectGrain.activate(project_id, self._store, self._publish, commit)
             )
             self._grains[project_id] = activation
             telemetry.ACTIVATIONS.inc()

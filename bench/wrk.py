@@ -4,7 +4,10 @@ Every scenario uses one generated script: `request()` picks a random id from a f
 (one per line) for each request, `response()` counts status codes per thread, and
 `done()` prints one `BENCH_JSON {...}` line with the totals and the latency
 percentiles straight from wrk's histogram (microseconds). The `--latency` text
-block is parsed as well and cross-checked against it.
+block is parsed as well and cross-checked against it. With `acked_file`, every
+2xx body's `"id"` and `"version"` are kept too (the newest version per id), and
+`done()` writes them to that file, one `<id> <version>` a line, so a benchmark
+can check that each acknowledged write is in the database.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ local path_prefix = $path_prefix
 local path_suffix = $path_suffix
 local body_kind = $body_kind
 local headers = $headers
+local acked_path = $acked_file
 
 local ids = {}
 for line in io.lines($ids_file) do
@@ -46,6 +50,7 @@ function init(args)
   non2xx = 0
   statuses = {}
   first_error = ""
+  acked = {}
 end
 
 function request()
@@ -64,6 +69,12 @@ function response(status, hdrs, body)
     non2xx = non2xx + 1
     if first_error == "" then
       first_error = status .. " " .. string.sub(body or "", 1, 400)
+    end
+  elseif acked_path ~= "" and body then
+    local id = string.match(body, '"id"%s*:%s*"([%x%-]+)"')
+    local version = tonumber(string.match(body, '"version"%s*:%s*(%d+)') or "")
+    if id and version and (acked[id] or 0) < version then
+      acked[id] = version
     end
   end
 end
@@ -85,6 +96,17 @@ function done(summary, latency, requests)
     end
     local fe = t:get("first_error")
     if first == "" and fe ~= "" then first = fe end
+  end
+  if acked_path ~= "" then
+    local newest = {}
+    for _, t in ipairs(threads) do
+      for id, version in pairs(t:get("acked")) do
+        if (newest[id] or 0) < version then newest[id] = version end
+      end
+    end
+    local out = assert(io.open(acked_path, "w"))
+    for id, version in pairs(newest) do out:write(id, " ", version, "\n") end
+    out:close()
   end
   local parts = {}
   for code, n in pairs(codes) do
@@ -122,6 +144,8 @@ class WrkTarget:
     path_suffix: str = ""
     body: str = "none"  # "none", or "title": a JSON body changing the title
     headers: dict[str, str] = field(default_factory=dict)
+    #: Where `done()` writes `<id> <version>` of the 2xx bodies (None: not kept).
+    acked_file: Path | None = None
 
 
 @dataclass(slots=True)
@@ -233,6 +257,7 @@ def write_script(target: WrkTarget, path: Path) -> Path:
             body_kind=_lua(target.body),
             headers=_lua(headers),
             ids_file=_lua(str(target.ids_file)),
+            acked_file=_lua(str(target.acked_file) if target.acked_file else ""),
         )
     )
     return path

@@ -88,6 +88,17 @@ COMMIT_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+HOST_COMMIT_PROJECTS = Histogram(
+    "taskhive_host_commit_projects",
+    "Projects' batches written by one combined transaction of a host",
+    buckets=_BATCH_BUCKETS,
+    registry=REGISTRY,
+)
+HOST_COMMIT_FALLBACKS = Counter(
+    "taskhive_host_commit_fallbacks_total",
+    "Combined transactions that failed before COMMIT and were written project by project",
+    registry=REGISTRY,
+)
 ACTIVE_GRAINS = Gauge("taskhive_active_grains", "Grains held by the host", registry=REGISTRY)
 ACTIVATIONS = Counter("taskhive_grain_activations", "Grain activations", registry=REGISTRY)
 PASSIVATIONS = Counter(
