@@ -95,14 +95,16 @@ WHERE project_id = $1 AND id = $2
 """
 _INSERT_LOOKUP = "INSERT INTO task_lookup (id, org_id, project_id, key) VALUES ($1, $2, $3, $4)"
 _EVENTS = """
-INSERT INTO events (project_id, version, org_id, type, actor_id, task_id, payload, created_at)
-SELECT p, v, o, t, a, k, d::jsonb, c
+INSERT INTO events (project_id, version, org_id, type, actor_id, task_id, payload, created_at,
+                    request_id)
+SELECT p, v, o, t, a, k, d::jsonb, c, r
 FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[],
-            $7::text[], $8::timestamptz[]) AS x(p, v, o, t, a, k, d, c)
+            $7::text[], $8::timestamptz[], $9::text[]) AS x(p, v, o, t, a, k, d, c, r)
 """
 _AUDIT = """
-INSERT INTO audit_log (org_id, actor_id, action, target_type, target_id, details, created_at)
-VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7)
+INSERT INTO audit_log (org_id, actor_id, action, target_type, target_id, details, created_at,
+                       request_id)
+VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8)
 """
 
 
@@ -260,6 +262,7 @@ async def _write_events(conn: Any, batches: list[Batch]) -> None:
         [e.task_id for _, e in events],
         [_json(e.payload) for _, e in events],
         [e.created_at for _, e in events],
+        [e.request_id for _, e in events],
     )
     audit = [row for b in batches for row in audit_rows(b.project.org_id, b.events)]
     if audit:
@@ -274,6 +277,7 @@ async def _write_events(conn: Any, batches: list[Batch]) -> None:
                     a["target_id"],
                     _json(a["details"]),
                     a["created_at"],
+                    a["request_id"],
                 )
                 for a in audit
             ],
