@@ -116,8 +116,9 @@ export interface paths {
          * Login
          * @description Exchange email and password for tokens. Unknown email and wrong password
          *     give the same 401 and take the same time. After repeated failures the account
-         *     (and a non-proxy client IP) is locked for exponentially longer, at most
-         *     `login_lock_max_s`: 429 with `Retry-After`, even for the right password.
+         *     (and the client IP, when a trusted `X-Forwarded-For` names it) is locked for
+         *     exponentially longer, at most `login_lock_max_s`: 429 with `Retry-After`,
+         *     even for the right password.
          *     With two-factor authentication on, `otp` (a current or recovery code) is needed
          *     too: without it, 401 with `otp_required` (counted like a failure).
          */
@@ -639,6 +640,8 @@ export interface paths {
         /**
          * Get Board
          * @description Columns in workflow order, cards in rank order, filtered like the task list.
+         *     `filter` (e.g. `assignee:me label:backend "login page"`) narrows the cards
+         *     further, with the same meaning as on `GET /api/v1/tasks?filter=…`.
          */
         get: operations["get_board_api_v1_projects__project_id__board_get"];
         put?: never;
@@ -3987,6 +3990,8 @@ export interface operations {
                 parent_id?: string | null;
                 /** @description cards per column */
                 limit?: number;
+                /** @description the filter language (see docs/search.md) */
+                filter?: string | null;
             };
             header?: never;
             path: {
