@@ -35,12 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import psutil
 
 from bench.search import freshness, generate, percentile
-from bench.soak import RESULTS, Load, _free_port, open_loop, seed
-from cluster.settings import Settings
+from bench.soak import Load, on_stack, open_loop, save, seed
 from cluster.stack import Stack
 from search.index import TaskIndex
 
@@ -210,26 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-ms", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=20.0, help="background req/s")
     args = parser.parse_args(argv)
-    settings = Settings(
-        data_dir=Path(tempfile.mkdtemp(prefix="taskhive-fresh-")),
-        port=_free_port(),
-        hosts=2,
-        rate_limit_per_min=100_000_000,  # one user drives all the load
-    )
-    stack = Stack(settings)
-    try:
-        stack.start_storage()
-        stack.start_compute()
-        result = asyncio.run(run(args, stack))
-    finally:
-        stack.stop()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"search-fresh-{stamp}.json").write_bytes(
-        orjson.dumps(result, option=orjson.OPT_INDENT_2)
-    )
-    (RESULTS / f"search-fresh-{stamp}.md").write_text(markdown(result))
-    print(markdown(result))
+    result = on_stack("fresh", lambda stack: run(args, stack))
+    save("search-fresh", result, markdown(result))
     e2e = result["end_to_end"]
     return 0 if e2e["misses"] == 0 and e2e["write_to_found"]["p99_ms"] < 1000 else 1
 

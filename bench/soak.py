@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,8 +294,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--projects", type=int, default=10)
     parser.add_argument("--tasks", type=int, default=50, help="per project")
     args = parser.parse_args(argv)
+    result = on_stack("soak", lambda stack: soak(args, stack))
+    save("soak", result, markdown(result))
+    return 0 if result["passed"] else 1
+
+
+def on_stack(name: str, run: Callable[[Stack], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """`run` against a stack started as the product starts it (embedded PostgreSQL
+    and Redis in a fresh data dir, two hosts), stopped afterwards whatever happens."""
     settings = Settings(
-        data_dir=Path(tempfile.mkdtemp(prefix="taskhive-soak-")),
+        data_dir=Path(tempfile.mkdtemp(prefix=f"taskhive-{name}-")),
         port=_free_port(),
         hosts=2,
         rate_limit_per_min=100_000_000,  # one user drives all the load
@@ -303,15 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start_storage()
         stack.start_compute()
-        result = asyncio.run(soak(args, stack))
+        return asyncio.run(run(stack))
     finally:
         stack.stop()
+
+
+def save(name: str, result: dict[str, Any], text: str) -> None:
+    """Write `bench/results/<name>-<stamp>.json` and `.md`, and print the text."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"soak-{stamp}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    (RESULTS / f"soak-{stamp}.md").write_text(markdown(result))
-    print(markdown(result))
-    return 0 if result["passed"] else 1
+    (RESULTS / f"{name}-{stamp}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    (RESULTS / f"{name}-{stamp}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
