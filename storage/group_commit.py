@@ -38,6 +38,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.audit import audit_rows
+from domain.tasks import Task
 from storage.project_store import Batch, IdempotencyRace
 
 __all__ = ["NotCommitted", "combinable", "commit_together"]
@@ -80,8 +81,8 @@ RETURNING org_id, user_id, key
 """
 
 _INSERT_TASK = """
-INSERT INTO tasks (project_id, id, org_id, number, key, title, description, status, priority,
-    assignee_id, reporter_id, created_at, updated_at, version, rank, parent_id, estimate,
+INSERT INTO tasks (project_id, id, org_id, number, key, reporter_id, created_at, title,
+    description, status, priority, assignee_id, updated_at, version, rank, parent_id, estimate,
     due_date, start_date, labels, watchers, sprint_id, custom_fields)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
     $20, $21, $22, $23::text::jsonb)
@@ -172,24 +173,9 @@ async def _write(conn: Any, items: list[tuple[Batch, int]]) -> set[tuple[UUID, i
                     x.org_id,
                     x.number,
                     x.key,
-                    x.title,
-                    x.description,
-                    x.status,
-                    x.priority.value,
-                    x.assignee_id,
                     x.reporter_id,
                     x.created_at,
-                    x.updated_at,
-                    x.version,
-                    x.rank,
-                    x.parent_id,
-                    x.estimate,
-                    x.due_date,
-                    x.start_date,
-                    list(x.labels),
-                    list(x.watchers),
-                    x.sprint_id,
-                    _json(dict(x.custom_fields)),
+                    *_changeable(x),
                 )
                 for x in created
             ],
@@ -200,30 +186,7 @@ async def _write(conn: Any, items: list[tuple[Batch, int]]) -> set[tuple[UUID, i
     updated = [t for b in batches for t in b.updated]
     if updated:
         await conn.executemany(
-            _UPDATE_TASK,
-            [
-                (
-                    x.project_id,
-                    x.id,
-                    x.title,
-                    x.description,
-                    x.status,
-                    x.priority.value,
-                    x.assignee_id,
-                    x.updated_at,
-                    x.version,
-                    x.rank,
-                    x.parent_id,
-                    x.estimate,
-                    x.due_date,
-                    x.start_date,
-                    list(x.labels),
-                    list(x.watchers),
-                    x.sprint_id,
-                    _json(dict(x.custom_fields)),
-                )
-                for x in updated
-            ],
+            _UPDATE_TASK, [(x.project_id, x.id, *_changeable(x)) for x in updated]
         )
     await _write_events(conn, batches)
     return fenced
@@ -246,6 +209,29 @@ async def _write_replies(conn: Any, batches: list[Batch]) -> None:
     taken = wanted - {(r["org_id"], r["user_id"], r["key"]) for r in written}
     if taken:
         raise IdempotencyRace(taken)
+
+
+def _changeable(x: Task) -> tuple[Any, ...]:
+    """The columns a task update may change, in the order both statements take them
+    (`_UPDATE_TASK` $3…$18, `_INSERT_TASK` $8…$23)."""
+    return (
+        x.title,
+        x.description,
+        x.status,
+        x.priority.value,
+        x.assignee_id,
+        x.updated_at,
+        x.version,
+        x.rank,
+        x.parent_id,
+        x.estimate,
+        x.due_date,
+        x.start_date,
+        list(x.labels),
+        list(x.watchers),
+        x.sprint_id,
+        _json(dict(x.custom_fields)),
+    )
 
 
 async def _write_events(conn: Any, batches: list[Batch]) -> None:
