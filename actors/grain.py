@@ -27,10 +27,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from actors.rank_index import RankIndex
 from actors.stage import _Pending, _Stage
 from actors.stage_comments import referenced_rows
 from actors.task_json import TaskFragments
-from actors.views import TaskQuery, board_json, in_board_order, matches
+from actors.views import TaskQuery, board_json, matches
 from domain import ranks as rank_rules
 from domain.commands import Command, IdempotencyKey, RebalanceRanks, Reply
 from domain.errors import DomainError, NotFound, Unavailable
@@ -88,7 +89,7 @@ class ProjectGrain:
         self._by_number: dict[int, Task] = {t.number: t for t in tasks}
         # Read caches, made on first use; `_apply` drops what a commit changed.
         self._fragments = TaskFragments()
-        self._ranked: dict[str, list[Task]] | None = None
+        self._ranks = RankIndex(tasks)
         self._store = store
         self._write: Committer = commit or self._commit_alone
         self._publish = publish
@@ -201,11 +202,9 @@ class ProjectGrain:
     def board_json(self, query: TaskQuery, per_column: int) -> bytes:
         """The board (`actors.views.board`) as an encoded JSON document."""
         self.last_used = time.monotonic()
-        if self._ranked is None:
-            self._ranked = in_board_order(self._tasks.values())
         return board_json(
             self.project.workflow,
-            self._ranked,
+            self._ranks.columns(self._tasks),
             query,
             per_column=per_column,
             fragments=self._fragments,
@@ -268,7 +267,7 @@ class ProjectGrain:
             stored = await self._store.find_replies(keys)
             comment_ids, attachment_ids = referenced_rows(p.command for p in batch)
             refs = await self._store.load_refs(self.project.id, comment_ids, attachment_ids)
-            staged = _Stage(self.project, self._tasks, self.sprints, refs)
+            staged = _Stage(self.project, self._tasks, self.sprints, refs, self._ranks)
             outcomes: list[Reply | DomainError] = []
             for pending in batch:
                 outcomes.append(staged.decide(pending, stored))
@@ -343,18 +342,17 @@ class ProjectGrain:
             self._tasks[task.id] = task
             self._by_number[task.number] = task
             self._numbers.append(task.number)
+            self._ranks.add(task)
         for task in staged.batch.updated:
+            self._ranks.replace(self._tasks[task.id], task)
             self._tasks[task.id] = task
             self._by_number[task.number] = task
         for task in staged.batch.deleted:
-            del self._tasks[task.id]
+            self._ranks.remove(self._tasks.pop(task.id))
             del self._by_number[task.number]
             self._numbers.pop(bisect.bisect_left(self._numbers, task.number))
-        changed = staged.batch.created + staged.batch.updated + staged.batch.deleted
-        for task in changed:
+        for task in staged.batch.created + staged.batch.updated + staged.batch.deleted:
             self._fragments.forget(task.id)
-        if changed:
-            self._ranked = None
 
     def _fail_queued(self, error: DomainError) -> None:
         while not self._mailbox.empty():

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+from actors.rank_index import RankIndex
 from domain import custom_fields, hierarchy
 from domain import projects as project_rules
 from domain import ranks as rank_rules
@@ -87,8 +88,11 @@ class _Stage:
         tasks: dict[UUID, Task],
         sprints: Mapping[UUID, Sprint] | None = None,
         refs: Refs | None = None,
+        ranks: RankIndex | None = None,
     ) -> None:
         self.batch = Batch(project=project)
+        #: `tasks` in board order (None: built from `tasks`, for stages made in tests).
+        self._ranks = ranks if ranks is not None else RankIndex(tasks.values())
         #: Comments and attachments the batch's commands name, read at its start.
         self.refs = refs or Refs()
         self._base = tasks
@@ -98,6 +102,8 @@ class _Stage:
         self._decided: dict[tuple[UUID, UUID, str], tuple[str, Reply]] = {}
         self._request_id: str | None = None  # of the command being decided
         self._max_rank: str | None = None
+        self._created_at: dict[UUID, int] = {}
+        self._updated_at: dict[UUID, int] = {}
         self.now = datetime.now(UTC)
 
     @property
@@ -372,23 +378,68 @@ class _Stage:
 
     def put(self, task: Task) -> None:
         """Stage a created or changed task row."""
-        is_new = task.id not in self._base and not any(c.id == task.id for c in self.batch.created)
         self._overlay[task.id] = task
         if self._max_rank is not None and task.rank > self._max_rank:
             self._max_rank = task.rank
-        if is_new:
-            self.batch.created.append(task)
-            return
-        for i, created in enumerate(self.batch.created):
-            if created.id == task.id:
-                self.batch.created[i] = task
-                return
-        self.batch.updated = [u for u in self.batch.updated if u.id != task.id] + [task]
+        # Positions in the batch's lists, so a rebalance of n cards stages in O(n).
+        rows, at = (
+            (self.batch.updated, self._updated_at)
+            if task.id in self._base
+            else (self.batch.created, self._created_at)
+        )
+        index = at.get(task.id)
+        if index is None:
+            at[task.id] = len(rows)
+            rows.append(task)
+        else:
+            rows[index] = task
 
     def max_rank(self) -> str | None:
         if self._max_rank is None:
-            self._max_rank = max((t.rank for t in self.tasks.values() if t.rank), default=None)
+            self._max_rank = self._best(self._ranks.last(self._overlay), None, max)
         return self._max_rank
+
+    def max_rank_except(self, moving: UUID) -> str | None:
+        """The largest non-empty rank among the other cards, as staged."""
+        found = self._ranks.last(self._hidden(moving))
+        return self._best(found, lambda t: bool(t.rank) and t.id != moving, max)
+
+    def rank_after(self, rank: str, moving: UUID) -> str | None:
+        """The smallest non-empty rank above `rank` among the other cards, as staged."""
+        hidden = self._hidden(moving)
+        found = self._ranks.successor(rank, hidden)
+        return self._best(found, lambda t: t.rank > rank and t.id != moving, min)
+
+    def rank_before(self, rank: str, moving: UUID) -> str | None:
+        """The largest non-empty rank below `rank` among the other cards, as staged."""
+        hidden = self._hidden(moving)
+        found = self._ranks.predecessor(rank, hidden)
+        return self._best(found, lambda t: bool(t.rank) and t.rank < rank and t.id != moving, max)
+
+    def column_last(self, status: str, moving: UUID) -> str | None:
+        """The largest rank (possibly "") in the column among the other cards, as
+        staged; None when the column has no other card."""
+        found = self._ranks.last_in(status, self._hidden(moving))
+        return self._best(found, lambda t: t.status == status and t.id != moving, max)
+
+    def _hidden(self, moving: UUID) -> Container[UUID]:
+        return self._overlay if moving in self._overlay else {*self._overlay, moving}
+
+    def _best(
+        self,
+        committed: str | None,
+        staged: Callable[[Task], bool] | None,
+        pick: Callable[[Iterable[str]], str],
+    ) -> str | None:
+        """`pick` (min or max) of the index's answer and the ranks of the cards this
+        batch created or changed (the index holds them as of the last commit)."""
+        ranks = [] if committed is None else [committed]
+        ranks += (
+            t.rank
+            for t in self._overlay.values()
+            if t is not None and (t.rank if staged is None else staged(t))
+        )
+        return pick(ranks) if ranks else None
 
     def _delete(self, actor: UUID, task_id: UUID, if_match: int | None) -> Reply:
         task = self.task(task_id)
@@ -396,11 +447,13 @@ class _Stage:
         if hierarchy.children_of(task.id, self.tasks.values()):
             raise Conflict(f"task {task.key} has subtasks; delete or re-parent them first")
         self._overlay[task.id] = None
-        if any(c.id == task.id for c in self.batch.created):
+        if task.id in self._created_at:
             self.batch.created = [c for c in self.batch.created if c.id != task.id]
         else:
             self.batch.updated = [u for u in self.batch.updated if u.id != task.id]
             self.batch.deleted.append(task)
+        self._created_at = {c.id: i for i, c in enumerate(self.batch.created)}
+        self._updated_at = {u.id: i for i, u in enumerate(self.batch.updated)}
         self.batch.extras.purged_tasks.append(task.id)
         self.event(
             EventType.TASK_DELETED, actor, task.id, {"task_id": str(task.id), "key": task.key}

@@ -58,31 +58,22 @@ def _neighbour(stage: _Stage, task_id: UUID, moving: Task, status: str) -> Task:
 def _rank_for(stage: _Stage, moving: Task, command: MoveTask, status: str) -> str:
     """A rank placing `moving` as asked, strictly between its new neighbours in the
     project's one total order (so columns, which are views of it, stay ordered)."""
-    others = sorted((t.rank, t.id) for t in stage.tasks.values() if t.id != moving.id and t.rank)
-    ranks = [r for r, _ in others]
-
-    def successor(rank: str) -> str | None:
-        return next((r for r in ranks if r > rank), None)
-
-    def predecessor(rank: str) -> str | None:
-        return next((r for r in reversed(ranks) if r < rank), None)
-
     after = _neighbour(stage, command.after_id, moving, status) if command.after_id else None
     before = _neighbour(stage, command.before_id, moving, status) if command.before_id else None
     if after is not None and before is not None:
         if not after.rank < before.rank:
             raise InvalidInput("after_id must come before before_id in the column")
         # before.rank is itself a successor of after.rank, so this lands between them.
-        return rank_rules.between(after.rank, successor(after.rank))
+        return rank_rules.between(after.rank, stage.rank_after(after.rank, moving.id))
     if after is not None:
-        return rank_rules.between(after.rank, successor(after.rank))
+        return rank_rules.between(after.rank, stage.rank_after(after.rank, moving.id))
     if before is not None:
-        return rank_rules.between(predecessor(before.rank), before.rank)
-    column = [t.rank for t in stage.tasks.values() if t.status == status and t.id != moving.id]
-    last = max(column, default=None)
+        return rank_rules.between(stage.rank_before(before.rank, moving.id), before.rank)
+    last = stage.column_last(status, moving.id)
     if last is None:
-        return rank_rules.between(ranks[-1] if ranks else None, None)
-    return rank_rules.between(last, successor(last))
+        everything = stage.max_rank_except(moving.id)
+        return rank_rules.between(everything, None)
+    return rank_rules.between(last, stage.rank_after(last, moving.id))
 
 
 def _move(stage: _Stage, command: MoveTask) -> Reply:
