@@ -26,6 +26,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -75,6 +76,54 @@ class Limits:
     queue: int = 1000  # messages waiting for a client before it counts as too slow
     replay: int = 1000  # events a resume may replay before a snapshot is required
     reauthorize_s: float = 30.0  # how long a lost permission may go unnoticed
+
+
+class _LiveEvent(dict[str, Any]):
+    """A published event as every session of this replica receives it: the fan-out
+    hands one Redis message to each session that watches its project, so it is
+    decoded once, and the `event` message sent for it is encoded once, on its first
+    send (`_encoded`). Never mutated after decoding."""
+
+    __slots__ = ("committed", "message")
+
+    message: str
+    committed: float  # `created_at` as a POSIX time, for the fan-out lag metric
+
+
+#: The last published message decoded (the fan-out passes the same bytes object to
+#: every listener of a channel in turn, so one entry catches them all).
+_last_live: tuple[bytes, _LiveEvent] | None = None
+
+
+def _decode_live(data: bytes) -> _LiveEvent:
+    global _last_live
+    if _last_live is not None and _last_live[0] is data:
+        return _last_live[1]
+    event = _LiveEvent(orjson.loads(data))
+    _last_live = (data, event)
+    return event
+
+
+def _lag_s(event: dict[str, Any]) -> float:
+    """Seconds from the event's commit until now (the fan-out lag metric)."""
+    if not isinstance(event, _LiveEvent):
+        return telemetry.seconds_since(event["created_at"])
+    try:
+        committed = event.committed
+    except AttributeError:
+        committed = event.committed = time.time() - telemetry.seconds_since(event["created_at"])
+    return max(0.0, time.time() - committed)
+
+
+def _encoded(event: dict[str, Any]) -> str:
+    """The `event` message's text, shared by all sessions for a live event."""
+    if not isinstance(event, _LiveEvent):
+        return orjson.dumps(event_message(event)).decode()
+    try:
+        return event.message
+    except AttributeError:
+        event.message = orjson.dumps(event_message(event)).decode()
+        return event.message
 
 
 @dataclass(slots=True)
@@ -188,7 +237,7 @@ class Session:
         if data is None:
             self._offer(("catch_up", project_id))
         else:
-            self._offer(("live", project_id, orjson.loads(data)))
+            self._offer(("live", project_id, _decode_live(data)))
 
     def _on_presence_message(self, _channel: str, data: bytes | None) -> None:
         if data is not None:
@@ -284,7 +333,7 @@ class Session:
             await self._replay(sub, until=version - 1)
         if project_id in self._subs:
             await self._deliver(sub, event)
-            telemetry.FANOUT_LAG_SECONDS.observe(telemetry.seconds_since(event["created_at"]))
+            telemetry.FANOUT_LAG_SECONDS.observe(_lag_s(event))
 
     async def _catch_up(self, project_id: str) -> None:
         sub = self._subs.get(project_id)
@@ -293,7 +342,7 @@ class Session:
 
     async def _deliver(self, sub: _Subscription, event: dict[str, Any]) -> bool:
         """Send one event; False when it ended the subscription."""
-        await self._send(event_message(event))
+        await self._transport.send_text(_encoded(event))
         sub.last = event["version"]
         if event["event"] == "project.deleted":
             await self._revoke(sub.project_id, "the project was deleted")
