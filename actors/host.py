@@ -30,7 +30,7 @@ from domain.commands import Command, IdempotencyKey, Reply
 from domain.errors import NotFound
 from domain.events import Event
 from domain.projects import Project
-from storage import telemetry, tracing
+from storage import task_load, telemetry, tracing
 from storage.breaker import DependencyUnavailable, breaker, fast_redis
 from storage.db import create_engine
 from storage.project_store import ProjectStore
@@ -87,8 +87,8 @@ class ProjectHost(RunsAsCaller):
 
     # -- grain directory -------------------------------------------------------
 
-    async def _grain(self, org_id: UUID, project_id: UUID) -> ProjectGrain:
-        """The active grain of a project visible to `org_id`; activates it if needed."""
+    def _activation(self, project_id: UUID) -> asyncio.Task[ProjectGrain | None]:
+        """The project's grain activation, started now if there is none."""
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap_idle())
             self._republisher = asyncio.create_task(self._republish())
@@ -98,8 +98,16 @@ class ProjectHost(RunsAsCaller):
             activation = asyncio.create_task(
                 ProjectGrain.activate(project_id, self._store, self._publish, commit)
             )
+            # A read served beside it may leave nobody awaiting a failed activation
+            # (the next request finds it and activates again): no warning for that.
+            activation.add_done_callback(lambda a: a.cancelled() or a.exception())
             self._grains[project_id] = activation
             telemetry.ACTIVATIONS.inc()
+        return activation
+
+    async def _grain(self, org_id: UUID, project_id: UUID) -> ProjectGrain:
+        """The active grain of a project visible to `org_id`; activates it if needed."""
+        activation = self._activation(project_id)
         try:
             grain = await asyncio.shield(activation)
         except Exception:
@@ -190,7 +198,24 @@ class ProjectHost(RunsAsCaller):
     async def get_task_json(
         self, org_id: UUID, project_id: UUID, task_id: UUID
     ) -> tuple[int, bytes]:
-        """`get_task` as (version, encoded JSON): the API sends the bytes as they are."""
+        """`get_task` as (version, encoded JSON): the API sends the bytes as they are.
+
+        While the project's grain is not in memory yet, the task is read from the
+        database as the grain activates behind it: the first read of a passivated
+        project costs one row, not the load of every task. This stays linearizable:
+        no write of the project can be acknowledged before its grain is active, and
+        every acknowledged write is committed, so a read that finds the activation
+        unfinished sees every write acknowledged before it started.
+        """
+        activation = self._activation(project_id)
+        if not activation.done():
+            async with self._store.engine.connect() as conn:
+                task = await task_load.load_task(
+                    conn, org_id=org_id, project_id=project_id, task_id=task_id
+                )
+            if task is not None:
+                return task.version, orjson.dumps(task.as_json())
+        # Missing (or created since): the grain answers, or says why not (404).
         grain = await self._grain(org_id, project_id)
         return grain.task_json(task_id)
 

@@ -14,6 +14,7 @@ repeated values are shared among the tasks of the load.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -22,12 +23,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.tasks import Priority, Task
 
-#: Pruned to the project's partition; `tasks_project_number_key` serves the order.
-_LOAD = (
-    "SELECT id, number, key, title, description, status, priority, assignee_id,"
+_COLUMNS = (
+    "id, number, key, title, description, status, priority, assignee_id,"
     " reporter_id, created_at, updated_at, version, rank, parent_id, estimate, due_date,"
     " start_date, labels, watchers, sprint_id, custom_fields::text"
-    " FROM tasks WHERE project_id = $1 ORDER BY number"
+)
+# Both statements are built from constants only. Pruned to the project's partition;
+# `tasks_project_number_key` serves the order.
+_LOAD = f"SELECT {_COLUMNS} FROM tasks WHERE project_id = $1 ORDER BY number"  # noqa: S608
+#: One task, if its project is live and the organisation's.
+_LOAD_ONE = (
+    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = $1 AND id = $2"  # noqa: S608
+    " AND EXISTS (SELECT 1 FROM projects p"
+    " WHERE p.id = $1 AND p.org_id = $3 AND p.deleted_at IS NULL)"
 )
 _PRIORITIES = {p.value: p for p in Priority}
 
@@ -56,34 +64,51 @@ async def load_tasks(conn: AsyncConnection, *, org_id: UUID, project_id: UUID) -
     def many(values: list[Any] | None) -> tuple[Any, ...]:
         return tuple(map(one, values)) if values else ()
 
-    tasks = []
-    for r in rows:
-        fields = r[20]
-        tasks.append(
-            Task(
-                id=r[0],
-                org_id=org_id,
-                project_id=project_id,
-                number=r[1],
-                key=r[2],
-                title=r[3],
-                description=r[4],
-                status=one(r[5]),
-                priority=_PRIORITIES[r[6]],
-                assignee_id=one(r[7]),
-                reporter_id=one(r[8]),
-                created_at=r[9],
-                updated_at=r[10],
-                version=r[11],
-                rank=r[12],
-                parent_id=r[13],
-                estimate=r[14],
-                due_date=r[15],
-                start_date=r[16],
-                labels=many(r[17]),
-                watchers=many(r[18]),
-                sprint_id=one(r[19]),
-                custom_fields={} if fields == "{}" else _object(fields),
-            )
-        )
-    return tasks
+    return [_task(r, org_id, project_id, one, many) for r in rows]
+
+
+def _task(
+    r: Any,
+    org_id: UUID,
+    project_id: UUID,
+    one: Callable[[Any], Any],
+    many: Callable[[list[Any] | None], tuple[Any, ...]],
+) -> Task:
+    fields = r[20]
+    return Task(
+        id=r[0],
+        org_id=org_id,
+        project_id=project_id,
+        number=r[1],
+        key=r[2],
+        title=r[3],
+        description=r[4],
+        status=one(r[5]),
+        priority=_PRIORITIES[r[6]],
+        assignee_id=one(r[7]),
+        reporter_id=one(r[8]),
+        created_at=r[9],
+        updated_at=r[10],
+        version=r[11],
+        rank=r[12],
+        parent_id=r[13],
+        estimate=r[14],
+        due_date=r[15],
+        start_date=r[16],
+        labels=many(r[17]),
+        watchers=many(r[18]),
+        sprint_id=one(r[19]),
+        custom_fields={} if fields == "{}" else _object(fields),
+    )
+
+
+async def load_task(
+    conn: AsyncConnection, *, org_id: UUID, project_id: UUID, task_id: UUID
+) -> Task | None:
+    """One task of a live project of `org_id`, read on `conn` (None: not there)."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    row = await driver.fetchrow(_LOAD_ONE, project_id, task_id, org_id)
+    if row is None:
+        return None
+    return _task(row, org_id, project_id, lambda v: v, lambda v: tuple(v) if v else ())

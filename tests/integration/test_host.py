@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from actors.grain import TaskQuery
@@ -78,3 +79,36 @@ async def test_a_retried_write_is_answered_from_its_first_commit(
         "SELECT count(*) FROM tasks WHERE project_id = $1 AND title = 'exactly once'", pid
     )
     assert count == 1
+
+
+async def test_a_read_before_the_grain_is_active_comes_from_the_database(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], database_url: str, db
+) -> None:
+    """The first read of a project not in memory is answered from its row while the
+    grain activates behind it, byte for byte what the grain answers afterwards;
+    the tenant fence and missing tasks still answer 404."""
+    task = await create_task(client, alice, project["id"], title="read me first")
+    org, pid, tid = uuid.UUID(alice.org_id), uuid.UUID(project["id"]), uuid.UUID(task["id"])
+    host = ProjectHost("test-host-4", database_url, None)
+    try:
+        async with db.transaction():  # the activation's epoch update waits for this lock
+            await db.execute("SELECT 1 FROM projects WHERE id = $1 FOR UPDATE", pid)
+            version, body = await host.get_task_json(org, pid, tid)
+            activation = host._grains[pid]
+            assert not activation.done()
+        await activation
+        assert (await host.get_task_json(org, pid, tid)) == (version, body)
+        assert orjson.loads(body) == task and version == task["version"]
+
+        with pytest.raises(NotFound):  # another organisation, while not in memory
+            await host.get_task_json(uuid.uuid4(), uuid.UUID(project["id"]), tid)
+    finally:
+        await host.close()
+    host = ProjectHost("test-host-5", database_url, None)
+    try:
+        with pytest.raises(NotFound):
+            await host.get_task_json(org, pid, uuid.uuid4())
+        with pytest.raises(NotFound):
+            await host.get_task_json(uuid.uuid4(), pid, tid)
+    finally:
+        await host.close()
