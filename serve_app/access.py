@@ -86,7 +86,7 @@ async def _grants(ctx: AppContext, org_id: UUID, user_id: UUID) -> Grants:
     cached = cache.lookup(key)
     if cached is not None:
         return cached[0]
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         grants = await memberships.load_grants(conn, org_id=org_id, user_id=user_id)
     cache.put(key, grants)
     return grants
@@ -98,7 +98,7 @@ async def _project_facts(ctx: AppContext, org_id: UUID, project_id: UUID) -> Pro
     cached = cache.lookup(key)
     if cached is not None:
         return cached[0]
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         facts = await memberships.project_facts(conn, org_id=org_id, project_id=project_id)
     cache.put(key, facts)
     return facts
@@ -168,7 +168,7 @@ async def unreadable_project_ids(ctx: AppContext, principal: Principal) -> list[
 
 async def _split_projects(ctx: AppContext, principal: Principal) -> tuple[list[UUID], list[UUID]]:
     grants = await grants_of(ctx, principal)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         projects = await memberships.org_project_facts(conn, org_id=principal.org_id)
     readable: list[UUID] = []
     hidden: list[UUID] = []
@@ -198,7 +198,7 @@ async def access_project(
 ) -> Project:
     """The project, which the caller may see and take `action` in (404 / 403)."""
     await authorize_project(ctx, principal, project_id, action)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         project = await catalog.get_project(conn, org_id=principal.org_id, project_id=project_id)
     if project is None:
         raise NotFound("project not found")
@@ -226,7 +226,7 @@ async def access_task(
     found = ctx.task_refs.get(cache_key)
     if found is None:
         parsed = _parse_ref(ref)
-        async with ctx.engine.connect() as conn:
+        async with ctx.reads.connect() as conn:
             found = await catalog.resolve_task(conn, org_id=principal.org_id, ref=parsed)
         if found is None:
             raise NotFound("task not found")
@@ -242,7 +242,7 @@ async def access_comment(
     ctx: AppContext, principal: Principal, comment_id: UUID, action: Action = Action.READ
 ) -> Comment:
     """A live comment in a project the caller may see and take `action` in."""
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         comment = await comments_read.get_comment(
             conn, org_id=principal.org_id, comment_id=comment_id
         )
@@ -259,7 +259,7 @@ async def access_attachment(
     ctx: AppContext, principal: Principal, attachment_id: UUID, action: Action = Action.READ
 ) -> Attachment:
     """A live attachment in a project the caller may see and take `action` in."""
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         found = await attachments_read.get_attachment(
             conn, org_id=principal.org_id, attachment_id=attachment_id
         )

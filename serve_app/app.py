@@ -160,4 +160,5 @@ class ApiIngress:
         if ctx.redis is not None:
             await ctx.redis.aclose()
         if ctx.rate_limiter is not None:  # its client is the login throttle's too
+            await ctx.rate_limiter.close()
             await ctx.rate_limiter.redis.aclose()

@@ -22,6 +22,7 @@ from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
 from serve_app.ratelimit import LoginThrottle, RateLimiter
 from serve_app.security import Principal
+from storage.db import autocommit
 
 
 class RefCache:
@@ -50,6 +51,18 @@ class RefCache:
 
 @dataclass(slots=True)
 class AppContext:
+    """A replica's resources.
+
+    `engine` opens a transaction for whatever runs on its connections (BEGIN
+    before the first statement, ROLLBACK or COMMIT at the end). `reads` is the
+    same pool in autocommit: no BEGIN/ROLLBACK round trips. Use `reads` for a
+    read that is one statement, or whose statements need not agree with each
+    other; writes, locking reads and reads whose statements belong together (a
+    page and its total) take `engine`. (At PostgreSQL's default READ COMMITTED a
+    transaction's statements do not share one snapshot either; reads that must,
+    need REPEATABLE READ.)
+    """
+
     config: AppConfig
     engine: AsyncEngine
     redis: aioredis.Redis | None
@@ -59,6 +72,10 @@ class AppContext:
     rate_limiter: RateLimiter | None = None
     login_throttle: LoginThrottle | None = None
     task_refs: RefCache = field(default_factory=RefCache)
+    reads: AsyncEngine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = autocommit(self.engine)
 
 
 _context: AppContext | None = None

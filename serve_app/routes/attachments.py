@@ -95,7 +95,7 @@ async def upload(ref: str, request: Request, principal: CurrentPrincipal, ctx: C
 async def list_attachments(ref: str, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     project_id, task_id = await access_task(ctx, principal, ref)
     await ctx.router.call(project_id, "get_task_json", principal.org_id, project_id, task_id)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         found = await attachments_read.list_attachments(
             conn, org_id=principal.org_id, task_id=task_id
         )

@@ -51,7 +51,7 @@ async def _present(
     for c in comments:
         tokens |= mention_rules.mention_tokens(c["body"])
     ids = [UUID(c["id"]) for c in comments]
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         members = await people.members_matching(conn, principal.org_id, tokens)
         reactions = await comments_read.reactions(conn, ids, viewer=principal.user_id)
     directory = mention_rules.mention_directory(members)
@@ -98,7 +98,7 @@ async def list_comments(
                 raise ValueError
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("cursor is not one this API returned for this list") from None
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         found = await comments_read.list_comments(
             conn,
             org_id=principal.org_id,
@@ -177,7 +177,7 @@ async def delete_comment(
 async def comment_history(comment_id: UUID, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     """Every body the comment had, oldest first; the last is the current one."""
     comment = await access_comment(ctx, principal, comment_id)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         items = await comments_read.revisions(conn, comment=comment)
     for item in items:
         item["body_html"] = render(item["body"])

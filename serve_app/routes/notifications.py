@@ -185,7 +185,7 @@ async def read_one(notification_id: str, principal: CurrentPrincipal, ctx: Ctx) 
 @settings_router.get("/notification-settings", response_model=NotificationSettingsOut)
 async def get_settings(principal: CurrentPrincipal, ctx: Ctx) -> Response:
     """Per kind of notification: `email` (inbox and email), `in_app` or `off`."""
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         prefs = (await store.preferences(conn, [principal.user_id]))[principal.user_id]
     return json_response(prefs.as_json())
 

@@ -34,7 +34,7 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
 
 async def _check_teams(ctx: AppContext, principal: Principal, team_ids: list[UUID]) -> None:
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         known = await catalog.existing_teams(conn, org_id=principal.org_id, team_ids=team_ids)
     missing = [t for t in team_ids if t not in known]
     if missing:
@@ -45,7 +45,7 @@ async def _check_teams(ctx: AppContext, principal: Principal, team_ids: list[UUI
 async def list_projects(principal: CurrentPrincipal, ctx: Ctx) -> Response:
     """The projects the caller may read (see docs/permissions.md)."""
     grants = await grants_of(ctx, principal)
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         found = await catalog.list_projects(conn, org_id=principal.org_id)
         facts = {
             f.id: f for f in await memberships.org_project_facts(conn, org_id=principal.org_id)
@@ -60,7 +60,7 @@ async def list_projects(principal: CurrentPrincipal, ctx: Ctx) -> Response:
 
 async def _out(ctx: AppContext, principal: Principal, project: Project) -> dict[str, object]:
     """The project's JSON with its visibility (kept outside the grain's state)."""
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         found = await memberships.visibilities(
             conn, org_id=principal.org_id, project_ids=[project.id]
         )

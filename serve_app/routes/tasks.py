@@ -56,7 +56,7 @@ def _task_response(body: dict[str, Any], *, status: int = 200) -> Response:
 async def _check_assignee(ctx: AppContext, principal: Principal, assignee: UUID | None) -> None:
     if assignee is None:
         return
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         member = await catalog.is_org_member(conn, org_id=principal.org_id, user_id=assignee)
     if not member:
         raise InvalidInput.field("assignee_id", "is not a member of this organisation")
@@ -68,7 +68,7 @@ async def check_people(ctx: AppContext, principal: Principal, fields: dict[str, 
         await _check_assignee(ctx, principal, fields["assignee_id"])
     watchers = list(dict.fromkeys(fields.get("watchers") or []))
     if watchers:
-        async with ctx.engine.connect() as conn:
+        async with ctx.reads.connect() as conn:
             found = await catalog.count_org_members(
                 conn, org_id=principal.org_id, user_ids=watchers
             )
@@ -84,7 +84,7 @@ async def check_field_people(
     (unknown fields, malformed ids) are left to the grain, which names them."""
     if not isinstance(values, dict) or not values:
         return
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         project = await catalog.get_project(conn, org_id=principal.org_id, project_id=project_id)
     users = {f.id: f for f in (project.fields if project else ()) if f.type is FieldType.USER}
     named: dict[UUID, str] = {}
@@ -180,7 +180,7 @@ async def _list_org_tasks(
     statuses = None
     readable = await readable_project_ids(ctx, principal)
     if status is not None:
-        async with ctx.engine.connect() as conn:
+        async with ctx.reads.connect() as conn:
             projects = await catalog.list_projects(conn, org_id=principal.org_id)
         statuses = {p.id: statuses_matching(p.workflow, status) for p in projects}
     if priority is not None:
@@ -193,7 +193,7 @@ async def _list_org_tasks(
             after = (datetime.fromisoformat(position["c"]), UUID(position["i"]))
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("cursor is not one this API returned") from None
-    async with ctx.engine.connect() as conn:
+    async with ctx.reads.connect() as conn:
         found = await catalog.list_org_tasks(
             conn,
             org_id=principal.org_id,

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from serve_app.ratelimit import LoginPolicy, LoginThrottle, RateLimiter
+from serve_app.ratelimit import Decision, LoginPolicy, LoginThrottle, RateLimiter
 from tests.integration.conftest import User, free_port, signup
 
 
@@ -172,3 +174,131 @@ async def test_repeated_failed_logins_lock_the_account_with_429(
         "/api/v1/auth/login", json={"email": alice.email, "password": "correct horse"}
     )
     assert ok.status_code == 200
+
+
+# -- the local budget: most requests of a busy subject cost no Redis call -------------
+
+
+class _Calls:
+    """Counts the limiter's Redis round trips (its two scripts)."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.count = 0
+        for name in ("_script", "_charge"):
+            script = getattr(limiter, name)
+
+            async def counted(*args: Any, _script: Any = script, **kwargs: Any) -> Any:
+                self.count += 1
+                return await _script(*args, **kwargs)
+
+            setattr(limiter, name, counted)
+
+
+async def _allowed(limiter: RateLimiter, subject: str, n: int) -> list[Decision]:
+    return [await limiter.hit(subject) for _ in range(n)]
+
+
+async def test_a_busy_subject_costs_one_redis_call_per_batch_and_every_request_is_charged(
+    rds: aioredis.Redis,
+) -> None:
+    prefix = _prefix()
+    # An hourly limit: nothing comes back while the test runs.
+    hourly = partial(RateLimiter, rds, limit=1000, period_s=3600.0, prefix=prefix)
+    limiter = hourly(batch=10, flush_s=60)
+    calls = _Calls(limiter)
+    decisions = await _allowed(limiter, "busy", 100)
+    assert all(d.allowed for d in decisions)
+    assert calls.count == 10  # each asks, carrying the 9 decided here before it
+    # Local decisions carry the headers Redis would have given.
+    assert [d.remaining for d in decisions] == list(range(999, 899, -1))
+    resets = [d.reset_s for d in decisions]
+    assert resets == sorted(resets) and resets[-1] == 360  # 100 requests of 3.6 s
+    assert all(d.limit == 1000 for d in decisions)
+    await limiter.close()
+    # Redis counted every one of the 100.
+    exact = hourly(batch=1)
+    assert (await exact.hit("busy")).remaining == 1000 - 101
+
+
+async def test_uncharged_requests_are_flushed_within_flush_s(rds: aioredis.Redis) -> None:
+    hourly = partial(RateLimiter, rds, limit=1000, period_s=3600.0, prefix=_prefix())
+    limiter = hourly(batch=10, flush_s=0.05)
+    await _allowed(limiter, "s", 5)  # one asked, four decided here
+    await asyncio.sleep(0.3)
+    exact = hourly(batch=1)
+    assert (await exact.hit("s")).remaining == 1000 - 6
+    await limiter.close()
+
+
+async def test_overshoot_across_replicas_is_bounded_and_paid_back(
+    rds: aioredis.Redis, redis_url: str
+) -> None:
+    """Replica `a` saw the subject with plenty left, then `b` used the rest: `a`
+    admits at most `batch - 1` more on its stale view before Redis refuses, and
+    what it admitted is charged (the subject waits longer)."""
+    other = aioredis.from_url(redis_url)
+    try:
+        prefix = _prefix()
+        slow = partial(RateLimiter, limit=60, period_s=600.0, prefix=prefix, batch=5, flush_s=60)
+        a = slow(rds)
+        b = slow(other)
+        assert (await a.hit("u")).allowed
+        by_b = await _allowed(b, "u", 70)
+        assert sum(d.allowed for d in by_b) == 59  # b never overshoots on its own
+        by_a = await _allowed(a, "u", 10)
+        overshoot = sum(d.allowed for d in by_a)
+        assert 1 <= overshoot <= 4  # (replicas - 1) * (batch - 1)
+        assert not by_a[-1].allowed
+        refused = by_a[-1]
+        assert refused.remaining == 0
+        # One request per 10 s: the overshoot is owed before the next one comes.
+        assert overshoot * 10 <= refused.retry_after_s <= (overshoot + 1) * 10 + 1
+        await a.close()
+        await b.close()
+    finally:
+        await other.aclose()
+
+
+async def test_a_subject_over_its_limit_is_refused_by_redis_with_its_headers(
+    rds: aioredis.Redis,
+) -> None:
+    """Exhausted elsewhere (its TAT set 10 s past the window, as another replica's
+    charges would): local admissions stop within a batch, then every request is
+    Redis' refusal, with Retry-After."""
+    prefix = _prefix()
+    limiter = RateLimiter(rds, limit=1000, prefix=prefix, batch=10, flush_s=60)
+    await _allowed(limiter, "x", 3)
+    seconds, micros = await rds.time()
+    now_ms = seconds * 1000 + micros / 1000
+    await rds.set(f"{prefix}:x", f"{now_ms + 60_000 + 10_000:.3f}", px=70_000)
+    decisions = await _allowed(limiter, "x", 12)
+    assert sum(d.allowed for d in decisions) <= 9 - 2  # what was left of the batch
+    refused = [d for d in decisions if not d.allowed]
+    assert len(refused) >= 5
+    for d in refused:
+        assert d.remaining == 0
+        assert 10 <= d.retry_after_s <= 11
+        assert (b"retry-after", str(d.retry_after_s).encode()) in d.headers()
+    await limiter.close()
+
+
+async def test_redis_lost_after_a_local_budget_still_fails_open(
+    redis_url: str,
+) -> None:
+    client = aioredis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        limiter = RateLimiter(client, limit=1000, prefix=_prefix(), batch=10, flush_s=60)
+        await _allowed(limiter, "y", 3)
+        # Redis goes away: the connection drops and reconnecting fails.
+        client.connection_pool.connection_kwargs["port"] = free_port()
+        await client.connection_pool.disconnect()
+        client.connection_pool.reset()  # type: ignore[no-untyped-call]
+        before = _redis_errors()
+        await limiter.flush()  # the charge fails: counted, and the mirror is dropped
+        assert _redis_errors() == before + 1
+        decisions = await _allowed(limiter, "y", 3)  # each asks Redis and fails open
+        assert all(d.allowed and d.remaining == 1000 for d in decisions)
+        assert _redis_errors() == before + 4
+        await limiter.close()
+    finally:
+        await client.aclose()

@@ -1,0 +1,124 @@
+"""What a replica sends PostgreSQL for a read: single-statement reads run in
+autocommit (`AppContext.reads`), so they cost no BEGIN and no ROLLBACK, and a
+task read in the steady state costs no statement at all (its reference, the
+caller's grants and standing and the project's facts are cached).
+
+The API runs in this process (ASGI) against the stack's project hosts, on an
+engine of its own whose connections log every statement they send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import ray
+from sqlalchemy import event
+
+from actors.placement import host_names
+from actors.router import NAMESPACE, HostRouter
+from cluster.stack import Stack
+from serve_app.app import app, signing_keys
+from serve_app.authn import Authenticator
+from serve_app.config import AppConfig
+from serve_app.context import AppContext, install_context, installed_context
+from storage.db import create_engine
+from tests.integration.conftest import User, create_project, create_task
+from tests.stack_fixtures import JWT_SECRET
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Statements:
+    """Every statement the engine's connections send, transaction control included
+    (asyncpg sends BEGIN and ROLLBACK itself, below SQLAlchemy's cursor events)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def watch(self, engine: Any) -> None:
+        def on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.driver_connection.add_query_logger(self._logged)
+
+        def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            self.sent.append(statement)
+
+        event.listen(engine.sync_engine, "connect", on_connect)
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
+
+    def _logged(self, record: Any) -> None:
+        # Only the simple-query protocol is logged here: BEGIN, COMMIT, ROLLBACK.
+        self.sent.append(record.query)
+
+    async def during(self, call: Any) -> tuple[Any, list[str]]:
+        start = len(self.sent)
+        result = await call
+        await asyncio.sleep(0.05)  # query loggers run soon after the query
+        return result, self.sent[start:]
+
+
+def _transaction_control(statements: list[str]) -> list[str]:
+    """BEGIN and ROLLBACK among `statements`, as those words."""
+    words = (s.split()[0].upper().rstrip(";") for s in statements)
+    return [w for w in words if w in ("BEGIN", "ROLLBACK")]
+
+
+@pytest.fixture
+async def local_api(stack: Stack) -> AsyncIterator[tuple[httpx.AsyncClient, Statements]]:
+    """The API in this process, routing to the stack's hosts, its statements watched."""
+    config = AppConfig(database_url=stack.database_url, redis_url=None, jwt_secret=JWT_SECRET)
+    engine = create_engine(stack.database_url, pool_size=2)
+    statements = Statements()
+    statements.watch(engine)
+    handles = {n: ray.get_actor(n, namespace=NAMESPACE) for n in host_names(stack.settings.hosts)}
+    ctx = AppContext(
+        config=config,
+        engine=engine,
+        redis=None,
+        router=HostRouter(handles),
+        auth=Authenticator(engine, secret=signing_keys(config), ttl_s=60),
+    )
+    previous = installed_context()
+    install_context(ctx)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://taskhive") as client:
+            yield client, statements
+    finally:
+        install_context(previous)
+        await engine.dispose()
+
+
+async def test_a_task_read_opens_no_transaction_and_costs_no_statement_once_cached(
+    local_api: tuple[httpx.AsyncClient, Statements], client: httpx.AsyncClient, alice: User
+) -> None:
+    api, statements = local_api
+    project = await create_project(client, alice)
+    task = await create_task(client, alice, project["id"])
+    url = f"/api/v1/tasks/{task['id']}"
+
+    first, cold = await statements.during(api.get(url, headers=alice.headers))
+    assert first.status_code == 200, first.text
+    # The reference, the caller's standing and grants, the project's facts: each
+    # one statement, none inside a transaction.
+    assert len(cold) == 4, cold
+    assert _transaction_control(cold) == []
+
+    for _ in range(3):
+        again, steady = await statements.during(api.get(url, headers=alice.headers))
+        assert again.status_code == 200
+        assert steady == []
+
+
+async def test_a_page_and_its_count_still_share_a_transaction(
+    local_api: tuple[httpx.AsyncClient, Statements], alice: User
+) -> None:
+    api, statements = local_api
+    r, sent = await statements.during(
+        api.get("/api/v1/notifications?limit=5", headers=alice.headers)
+    )
+    assert r.status_code == 200, r.text
+    assert _transaction_control(sent) == ["BEGIN", "ROLLBACK"]
