@@ -91,7 +91,7 @@ class Authenticator:
     def __init__(
         self, engine: AsyncEngine, *, secret: str | SigningKeys, ttl_s: float = 5.0
     ) -> None:
-        self._reads = autocommit(engine)  # single-statement lookups: no transaction
+        self._engine = engine
         self._secret = secret if isinstance(secret, SigningKeys) else SigningKeys.shared(secret)
         self._standing: TtlCache[tuple[UUID, UUID], UserStanding | None] = TtlCache(ttl_s)
         self._api_tokens: TtlCache[str, ApiTokenGrant | None] = TtlCache(ttl_s)
@@ -154,7 +154,7 @@ class Authenticator:
         cached = self._standing.lookup(key)
         if cached is not None:
             return cached[0]
-        async with self._reads.connect() as conn:
+        async with autocommit(self._engine).connect() as conn:  # one statement: no transaction
             standing = await credentials.user_standing(conn, user_id=user_id, org_id=org_id)
         self._standing.put(key, standing)
         return standing
@@ -165,7 +165,7 @@ class Authenticator:
         if cached is not None:
             grant = cached[0]
         else:
-            async with self._reads.connect() as conn:
+            async with autocommit(self._engine).connect() as conn:
                 grant = await credentials.find_api_token(conn, token_hash)
             self._api_tokens.put(token_hash, grant)
         if grant is None:
