@@ -10,14 +10,20 @@ effect outside the database), so handlers must be idempotent by
 
 Hosts announce each commit on `WAKE_CHANNEL` (the project id, a few bytes),
 and each consumer's loop then passes over just the announced projects: one
-transaction claims their offsets, reads their next events in one query, hands
-each project's batch to the consumer and advances the offsets together (a
+transaction claims their offsets and reads their next events in one statement,
+hands each project's batch to the consumer and advances the offsets together (a
 failing handler sends the projects through again one transaction each, so only
-its own waits). After a pass that delivered, a loop lingers `LINGER_S` so the
-next transaction carries more commits. A full scan for lagging projects runs
-every `FULL_SCAN_S` while announcements arrive (catching a lost one) and every
-`poll_s` (200 ms by default) without Redis; a scan that finds more projects
-behind than a pass takes (a backlog) is followed at once by another. The relay deliberately does not
+its own waits). After a pass that delivered, a loop lingers for its consumer's
+`linger_s` (`LINGER_S` when it declares none) so the next transaction carries
+more commits: search lingers briefly (freshness), consumers whose readers expect
+seconds (notifications, webhooks, reports) longer, and under a steady write load
+their passes then carry many commits instead of one each (see `pause_after`,
+ADR 011). An idle consumer still takes the first announced commit at once, and
+a pass that left work behind is followed by the next one without a pause. A
+full scan for lagging projects runs every `FULL_SCAN_S` while announcements
+arrive (catching a lost one) and every `poll_s` (200 ms by default) without
+Redis; a scan that finds more projects behind than a pass takes (a backlog) is
+followed at once by another. The relay deliberately does not
 subscribe to the grains' `project:*` publishes: those carry whole events (task
 descriptions up to 100 KB), and shipping every one to the relay only to learn
 "something changed" costs more than an id. Each consumer runs its own loop, so
@@ -32,9 +38,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 import ray
@@ -55,7 +61,8 @@ WAKE_CHANNEL = "outbox:wake"
 #: With announcements arriving, a full scan for lagging projects runs this often
 #: (it catches a lost announcement); without them, every `poll_s`.
 FULL_SCAN_S = 2.0
-#: After a pass that delivered, wait this long so the next one carries more commits.
+#: After a pass that delivered, wait this long so the next one carries more commits
+#: (a consumer's own `linger_s`, when it has one, takes precedence).
 LINGER_S = 0.02
 #: Projects delivered in one transaction (each up to a batch of events).
 PROJECTS_PER_TRANSACTION = 20
@@ -64,7 +71,15 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 
 class Consumer(Protocol):
-    """Something that reacts to committed events. One offset per project per `name`."""
+    """Something that reacts to committed events. One offset per project per `name`.
+
+    A consumer may also declare `linger_s: float`, how long after a pass that
+    delivered its loop waits for more commits before the next pass: the delay
+    it tolerates between a commit and its handler, traded for fewer, fuller
+    transactions (see `pause_after`). And it may offer `interested` (see
+    `Selective`): the relay then asks it once per transaction which projects it
+    would act on, and calls `handle` for those only.
+    """
 
     name: str
 
@@ -86,7 +101,42 @@ class Consumer(Protocol):
     async def close(self) -> None: ...
 
 
+@runtime_checkable
+class Selective(Protocol):
+    """A consumer that acts on few projects (those with webhooks, automation rules)."""
+
+    async def interested(self, conn: AsyncConnection, projects: Mapping[UUID, UUID]) -> set[UUID]:
+        """Of `projects` (project id → organisation id, from their events), those
+        whose events `handle` might act on; for the others it must be a no-op
+        (no writes, no after-commit step), so the relay skips the call. Runs in
+        the relay's transaction, one statement for all the projects."""
+        ...
+
+
 ConsumerFactory = Callable[[AsyncEngine, "aioredis.Redis | None"], Consumer]
+
+
+def linger_of(consumer: Consumer, default: float) -> float:
+    """The consumer's declared `linger_s`, or `default` when it declares none."""
+    declared = getattr(consumer, "linger_s", None)
+    return default if declared is None else float(declared)
+
+
+def pause_after(linger_s: float, *, delivered: bool, backlog: bool) -> float | None:
+    """How long a consumer's loop waits before its next pass; None: until woken
+    (an announcement, or the full scan's timer).
+
+    After a pass that delivered, the loop lingers so commits arriving meanwhile
+    share the next transaction; the cost is at most `linger_s` of extra delay for
+    them. If that pass also left work behind (projects it could not take, a batch
+    it filled) it goes on at once: lingering then would only cap throughput. A
+    pass that delivered nothing waits to be woken, so the first commit after a
+    quiet spell goes at once, and a backlog that cannot move (failing or locked
+    projects) is not rescanned in a tight loop.
+    """
+    if not delivered:
+        return None
+    return 0.0 if backlog else linger_s
 
 
 class Chore(Protocol):
@@ -96,6 +146,16 @@ class Chore(Protocol):
 
 
 ChoreFactory = Callable[[AsyncEngine], Chore]
+
+
+async def _takers(
+    consumer: Consumer, conn: AsyncConnection, pending: Mapping[UUID, Sequence[StoredEvent]]
+) -> Collection[UUID]:
+    """The projects of `pending` whose events go to `consumer.handle`: all of
+    them, unless the consumer is `Selective`."""
+    if not pending or not isinstance(consumer, Selective):
+        return pending.keys()
+    return await consumer.interested(conn, {p: events[0].org_id for p, events in pending.items()})
 
 
 class OutboxRelay:
@@ -195,11 +255,15 @@ class OutboxRelay:
         counts: dict[UUID, int] = {}
         after: list[AfterCommit] = []
         async with self._engine.begin() as conn:
-            offsets = await outbox.claim_offsets(conn, consumer.name, projects)
-            pending = await outbox.read_events_after(conn, offsets, limit=self._batch_size)
+            pending = await outbox.claim_next_events(
+                conn, consumer.name, projects, limit=self._batch_size
+            )
+            takers = await _takers(consumer, conn, pending)
             for project_id, events in pending.items():
-                done = await consumer.handle(conn, events)
                 counts[project_id] = len(events)
+                if project_id not in takers:
+                    continue  # its handler would do nothing: only the offset moves
+                done = await consumer.handle(conn, events)
                 if done is not None:
                     after.append(done)
             await outbox.advance_many(
@@ -248,6 +312,7 @@ class OutboxRelay:
         wake, dirty = self._wakes[consumer.name], self._dirty[consumer.name]
         last_full = -float("inf")
         limit = self._projects_per_pass
+        linger_s = linger_of(consumer, self._linger_s)
         while True:
             wake.clear()
             every = self._full_scan_s if self.announcements else poll_s
@@ -261,6 +326,7 @@ class OutboxRelay:
                     if len(lagging) >= limit:
                         full.set()  # more are behind than one pass takes: scan on
                 announced = list(dirty)[:limit]
+                left_behind = len(dirty) > limit
                 dirty.difference_update(announced)
                 projects = list(dict.fromkeys([*lagging, *announced]))
                 counts = {}
@@ -269,12 +335,15 @@ class OutboxRelay:
                     counts.update(await self.deliver_many(consumer, chunk))
             except Exception:
                 log.exception("outbox relay pass of %s failed; retrying", consumer.name)
-                counts = {}
+                counts, left_behind = {}, False
             # A project that filled a batch has more waiting.
-            dirty.update(p for p, n in counts.items() if n >= self._batch_size)
-            if counts or dirty or full.is_set():
-                # Let a few more commits gather: one transaction then carries them all.
-                await asyncio.sleep(self._linger_s)
+            filled = [p for p, n in counts.items() if n >= self._batch_size]
+            dirty.update(filled)
+            backlog = left_behind or bool(filled) or full.is_set()
+            pause = pause_after(linger_s, delivered=bool(counts), backlog=backlog)
+            if pause is not None:
+                # Let more commits gather: one transaction then carries them all.
+                await asyncio.sleep(pause)
                 continue
             timeout = max(0.0, last_full + every - time.monotonic())
             with contextlib.suppress(TimeoutError):

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,11 +69,18 @@ class AutomationConfig:
 
 class AutomationConsumer:
     name = CONSUMER_NAME
+    #: A rule's effect follows the change that triggered it; half a second is fine.
+    linger_s = 0.5
 
     def __init__(
         self, config: AutomationConfig, engine: AsyncEngine, redis: aioredis.Redis | None
     ) -> None:
         self.worker = AutomationWorker(config, engine, redis)
+
+    async def interested(self, conn: AsyncConnection, projects: Mapping[UUID, UUID]) -> set[UUID]:
+        """The projects with an enabled rule: `handle` does nothing for the others,
+        and most projects have none."""
+        return await store.projects_with_rules(conn, projects)
 
     async def handle(
         self, conn: AsyncConnection, events: Sequence[StoredEvent]

@@ -50,6 +50,8 @@ class CollectorConfig:
 
 class BlobCollector:
     name = CONSUMER_NAME
+    #: Events only wake the sweep of deleted attachments, which can wait.
+    linger_s = 2.0
 
     def __init__(self, config: CollectorConfig, engine: AsyncEngine, store: BlobStore) -> None:
         self._config = config

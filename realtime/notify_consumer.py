@@ -76,6 +76,8 @@ class _Decided:
 
 class NotificationConsumer:
     name = CONSUMER_NAME
+    #: A user expects an in-app notification within a second or two, not at once.
+    linger_s = 0.5
 
     def __init__(
         self, config: NotifyConfig, engine: AsyncEngine, redis: aioredis.Redis | None

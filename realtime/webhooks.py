@@ -22,7 +22,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,11 +97,18 @@ def ping_payload(hook: Any, now: datetime) -> dict[str, Any]:
 
 class WebhookConsumer:
     name = CONSUMER_NAME
+    #: Deliveries go out over the network with retries; half a second is noise.
+    linger_s = 0.5
 
     def __init__(
         self, config: WebhookConfig, engine: AsyncEngine, redis: aioredis.Redis | None
     ) -> None:
         self.sender = WebhookSender(config, engine, redis)
+
+    async def interested(self, conn: AsyncConnection, projects: Mapping[UUID, UUID]) -> set[UUID]:
+        """The projects (id → organisation) some hook hears about: `handle` does
+        nothing for the others, and most projects have none."""
+        return await store.projects_with_hooks(conn, projects)
 
     async def handle(
         self, conn: AsyncConnection, events: Sequence[StoredEvent]

@@ -52,6 +52,8 @@ class ReportsConfig:
 
 class ReportsConsumer:
     name = CONSUMER_NAME
+    #: Charts are read minutes or days later; a second changes nothing for them.
+    linger_s = 1.0
 
     async def handle(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         """Fold one project's events (version order) in the relay's transaction."""

@@ -45,7 +45,7 @@ async def batch_for(conn: AsyncConnection, events: Sequence[StoredEvent]) -> App
     project_id = events[0].project_id
     version = events[-1].version
     types = {e.type for e in events}
-    project = await source.live_project(conn, project_id)
+    project = await source.live_project(conn, project_id, events[0].org_id)
     if project is None or types & _DROP:
         return ApplyBatch(str(project_id), version, drop_project=True)
     if types & _WHOLE_PROJECT:
@@ -60,6 +60,9 @@ async def batch_for(conn: AsyncConnection, events: Sequence[StoredEvent]) -> App
 
 class SearchConsumer:
     name = CONSUMER_NAME
+    #: Short: a change must be searchable within a second end to end, and the
+    #: shard adds its own commit interval on top.
+    linger_s = 0.1
 
     def __init__(self, handles: ShardHandles) -> None:
         self._handles = handles

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, Select, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.projects import Project
@@ -49,42 +52,92 @@ async def _indexed(
     conn: AsyncConnection, project: Project, tasks: Sequence[Task]
 ) -> list[IndexedTask]:
     comments, attachments = await _extras(conn, [x.id for x in tasks])
-    out = []
     types = {f.id: f.type.value for f in project.fields}
-    for task in tasks:
-        category = project.workflow.category_of(task.status)
-        out.append(
-            IndexedTask(
-                task=task.as_json(),
-                org_id=str(task.org_id),
-                category=category.value if category else "todo",
-                attachments=attachments.get(task.id, 0),
-                comments=tuple(comments.get(task.id, ())),
-                field_types=types,
-            )
+    return [
+        _indexed_task(
+            project, task, tuple(comments.get(task.id, ())), attachments.get(task.id, 0), types
         )
-    return out
+        for task in tasks
+    ]
 
 
-async def live_project(conn: AsyncConnection, project_id: UUID) -> Project | None:
-    org_id = await conn.scalar(select(t.projects.c.org_id).where(t.projects.c.id == project_id))
+def _indexed_task(
+    project: Project,
+    task: Task,
+    comments: tuple[str, ...],
+    attachments: int,
+    field_types: dict[str, str],
+) -> IndexedTask:
+    category = project.workflow.category_of(task.status)
+    return IndexedTask(
+        task=task.as_json(),
+        org_id=str(task.org_id),
+        category=category.value if category else "todo",
+        attachments=attachments,
+        comments=comments,
+        field_types=field_types,
+    )
+
+
+async def live_project(
+    conn: AsyncConnection, project_id: UUID, org_id: UUID | None = None
+) -> Project | None:
+    """The project unless it is gone (deleted, or never existed). `org_id`, when
+    the caller knows it (an event carries it; a project never changes
+    organisation), saves looking it up."""
     if org_id is None:
-        return None
+        org_id = await conn.scalar(select(t.projects.c.org_id).where(t.projects.c.id == project_id))
+        if org_id is None:
+            return None
     return await catalog.get_project(conn, org_id=org_id, project_id=project_id)
+
+
+def _tasks_with_extras() -> Select[Any]:
+    """Tasks with their live comments' bodies (oldest first) and live attachment
+    count, in one statement: the consumer runs it for every project it passes
+    over, so it is built once and its parameters are bound, not inlined."""
+    k, c, a = t.tasks.c, t.comments.c, t.attachments.c
+    bodies = (
+        select(func.array_agg(aggregate_order_by(c.body, c.created_at)))
+        .where(c.task_id == k.id, c.deleted_at.is_(None))
+        .scalar_subquery()
+    )
+    files = select(func.count()).where(a.task_id == k.id, a.deleted_at.is_(None)).scalar_subquery()
+    return select(t.tasks, bodies.label("comment_bodies"), files.label("attachment_count")).where(
+        k.project_id == bindparam("project_id")
+    )
+
+
+_ALL_TASKS = _tasks_with_extras()
+_NAMED_TASKS = _ALL_TASKS.where(
+    t.tasks.c.id == any_(bindparam("task_ids", type_=ARRAY(PG_UUID(as_uuid=True))))
+)
 
 
 async def load_tasks(
     conn: AsyncConnection, project: Project, task_ids: Sequence[UUID] | None
 ) -> tuple[list[IndexedTask], list[UUID]]:
     """Current state of the named tasks (all the project's when None), and the
-    named ids that no longer exist."""
-    query = select(t.tasks).where(t.tasks.c.project_id == project.id)
-    if task_ids is not None:
-        query = query.where(t.tasks.c.id.in_(list(task_ids)))
-    found = [task_from_row(r) for r in await conn.execute(query)]
-    present = {x.id for x in found}
+    named ids that no longer exist. One query, whatever the number of tasks."""
+    if task_ids is None:
+        rows = await conn.execute(_ALL_TASKS, {"project_id": project.id})
+    else:
+        rows = await conn.execute(
+            _NAMED_TASKS, {"project_id": project.id, "task_ids": list(task_ids)}
+        )
+    types = {f.id: f.type.value for f in project.fields}
+    found: list[IndexedTask] = []
+    present: set[UUID] = set()
+    for row in rows:
+        task = task_from_row(row)
+        present.add(task.id)
+        found.append(
+            _indexed_task(
+                project, task, tuple(row.comment_bodies or ()), int(row.attachment_count), types
+            )
+        )
     gone = [x for x in task_ids or () if x not in present]
-    return await _indexed(conn, project, found), gone
+    return found, gone
 
 
 async def org_ids(conn: AsyncConnection) -> list[UUID]:

@@ -8,11 +8,12 @@ the event stream add nothing — and claimed by one worker at a time
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -113,6 +114,21 @@ async def enabled_rules(conn: AsyncConnection, project_id: UUID) -> list[Any]:
         select(t.automation_rules).where(r.project_id == project_id, r.enabled)
     )
     return list(rows)
+
+
+async def projects_with_rules(conn: AsyncConnection, project_ids: Collection[UUID]) -> set[UUID]:
+    """Of `project_ids`, those with an enabled rule, in one statement whatever
+    their number (the relay asks once per pass)."""
+    if not project_ids:
+        return set()
+    rows = await conn.scalars(_WITH_RULES, {"projects": list(project_ids)})
+    return set(rows)
+
+
+_WITH_RULES = text(
+    "SELECT DISTINCT project_id FROM automation_rules"
+    " WHERE project_id = ANY(CAST(:projects AS uuid[])) AND enabled"
+).columns(r.project_id)
 
 
 async def queue_runs(conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, false, func, insert, or_, select
+from sqlalchemy import and_, bindparam, false, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import array_agg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,15 +36,17 @@ async def list_projects(conn: AsyncConnection, *, org_id: UUID) -> list[Project]
     return [project_from_row(r, r.team_ids) for r in rows]
 
 
+# Built once: the search consumer reads a project for every project it passes over.
+_GET_PROJECT = select(t.projects, _TEAM_IDS).where(
+    t.projects.c.id == bindparam("b_project_id"),
+    t.projects.c.org_id == bindparam("b_org_id"),
+    t.projects.c.deleted_at.is_(None),
+)
+
+
 async def get_project(conn: AsyncConnection, *, org_id: UUID, project_id: UUID) -> Project | None:
     row = (
-        await conn.execute(
-            select(t.projects, _TEAM_IDS).where(
-                t.projects.c.id == project_id,
-                t.projects.c.org_id == org_id,
-                t.projects.c.deleted_at.is_(None),
-            )
-        )
+        await conn.execute(_GET_PROJECT, {"b_project_id": project_id, "b_org_id": org_id})
     ).one_or_none()
     return None if row is None else project_from_row(row, row.team_ids)
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
@@ -103,64 +103,60 @@ async def advance(conn: AsyncConnection, consumer: str, project_id: UUID, versio
     )
 
 
-async def claim_offsets(
-    conn: AsyncConnection, consumer: str, project_ids: Sequence[UUID]
-) -> dict[UUID, int]:
+async def claim_next_events(
+    conn: AsyncConnection, consumer: str, project_ids: Sequence[UUID], *, limit: int
+) -> dict[UUID, list[StoredEvent]]:
     """Lock `consumer`'s offsets of the projects for this transaction (creating
-    them at 0) and return them, in two statements; projects another relay holds
-    are left out: that one is delivering their events now.
-    The statements do not depend on the number of projects, so they are prepared once."""
+    them at 0) and return each project's next events after its offset (up to
+    `limit` each), in one statement, the same whatever the number of projects (so
+    prepared once). Projects with no new events are left out, and so are
+    projects another relay holds (it is delivering their events now) or whose
+    offset another relay created after this statement began.
+
+    One statement instead of three (create, lock, read): the relay runs it for
+    every pass of every consumer, and each round trip costs it CPU."""
     if not project_ids:
         return {}
-    params = {"consumer": consumer, "projects": list(project_ids)}
-    await conn.execute(_CREATE_OFFSETS, params)
-    rows = await conn.execute(_LOCK_OFFSETS, params)
-    return {r.project_id: r.version for r in rows}
+    rows = await conn.execute(
+        _CLAIM_NEXT, {"consumer": consumer, "projects": list(project_ids), "limit": limit}
+    )
+    out: dict[UUID, list[StoredEvent]] = {}
+    for r in rows:
+        out.setdefault(r.project_id, []).append(_stored(r))
+    return out
 
 
-_CREATE_OFFSETS = text(
-    "INSERT INTO consumer_offsets (consumer, project_id, version)"
-    " SELECT :consumer, p, 0 FROM unnest(CAST(:projects AS uuid[])) AS p"
-    " ON CONFLICT DO NOTHING"
-)
-_LOCK_OFFSETS = text(
-    "SELECT project_id, version FROM consumer_offsets"
-    " WHERE consumer = :consumer AND project_id = ANY(CAST(:projects AS uuid[]))"
-    " FOR UPDATE SKIP LOCKED"
-).columns(t.consumer_offsets.c.project_id, t.consumer_offsets.c.version)
-
-
-_READ_MANY = text(
+# `locked` reads the statement's snapshot, which does not hold the rows `created`
+# inserts: each claimed offset comes from exactly one of them (a new row is
+# locked by its insert). FOR UPDATE is not allowed beside UNION, hence the CTEs.
+_CLAIM_NEXT = text(
     """
+    WITH created AS (
+        INSERT INTO consumer_offsets (consumer, project_id, version)
+        SELECT :consumer, p, 0 FROM unnest(CAST(:projects AS uuid[])) AS p
+        ON CONFLICT DO NOTHING
+        RETURNING project_id, version
+    ), locked AS (
+        SELECT project_id, version FROM consumer_offsets
+        WHERE consumer = :consumer AND project_id = ANY(CAST(:projects AS uuid[]))
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        SELECT project_id, version FROM created
+        UNION ALL
+        SELECT project_id, version FROM locked
+    )
     SELECT e.project_id, e.version, e.org_id, e.type, e.actor_id, e.task_id, e.payload,
            e.created_at
-    FROM unnest(CAST(:projects AS uuid[]), CAST(:afters AS bigint[])) AS o(project_id, after)
+    FROM claimed AS o
     CROSS JOIN LATERAL (
         SELECT * FROM events
-        WHERE events.project_id = o.project_id AND events.version > o.after
+        WHERE events.project_id = o.project_id AND events.version > o.version
         ORDER BY events.version
         LIMIT :limit
     ) AS e
     ORDER BY e.project_id, e.version
     """
 ).columns(*(t.events.c[name] for name in _EVENT_COLUMNS))
-
-
-async def read_events_after(
-    conn: AsyncConnection, offsets: Mapping[UUID, int], *, limit: int
-) -> dict[UUID, list[StoredEvent]]:
-    """Each project's next events after its offset (up to `limit` each), in one
-    query; projects with none are left out."""
-    if not offsets:
-        return {}
-    rows = await conn.execute(
-        _READ_MANY,
-        {"projects": list(offsets), "afters": list(offsets.values()), "limit": limit},
-    )
-    out: dict[UUID, list[StoredEvent]] = {}
-    for r in rows:
-        out.setdefault(r.project_id, []).append(_stored(r))
-    return out
 
 
 async def advance_many(conn: AsyncConnection, consumer: str, versions: Mapping[UUID, int]) -> None:
@@ -182,10 +178,19 @@ async def task_history(
     conn: AsyncConnection, project_id: UUID, task_id: UUID, *, before: int
 ) -> list[tuple[str, dict[str, Any]]]:
     """`(type, payload)` of a task's events older than version `before`, oldest first."""
-    e = t.events.c
     rows = await conn.execute(
-        select(e.type, e.payload)
-        .where(e.task_id == task_id, e.project_id == project_id, e.version < before)
-        .order_by(e.version)
+        _TASK_HISTORY, {"b_task_id": task_id, "b_project_id": project_id, "b_before": before}
     )
     return [(r.type, r.payload) for r in rows]
+
+
+# Built once: notifications and webhooks read it for most events they handle.
+_TASK_HISTORY = (
+    select(t.events.c.type, t.events.c.payload)
+    .where(
+        t.events.c.task_id == bindparam("b_task_id"),
+        t.events.c.project_id == bindparam("b_project_id"),
+        t.events.c.version < bindparam("b_before"),
+    )
+    .order_by(t.events.c.version)
+)

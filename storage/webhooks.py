@@ -11,13 +11,13 @@ to be tried again when the lease ends: at least once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -117,6 +117,25 @@ async def hooks_for(conn: AsyncConnection, *, org_id: UUID, project_id: UUID) ->
         )
     )
     return list(rows)
+
+
+async def projects_with_hooks(conn: AsyncConnection, projects: Mapping[UUID, UUID]) -> set[UUID]:
+    """Of `projects` (project id → its organisation), those `hooks_for` finds any
+    hook for, in one statement whatever their number (the relay asks once per pass)."""
+    if not projects:
+        return set()
+    rows = await conn.scalars(
+        _WITH_HOOKS, {"projects": list(projects), "orgs": list(projects.values())}
+    )
+    return set(rows)
+
+
+_WITH_HOOKS = text(
+    "SELECT p.id AS project_id"
+    " FROM unnest(CAST(:projects AS uuid[]), CAST(:orgs AS uuid[])) AS p(id, org_id)"
+    " WHERE EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = p.org_id AND w.active"
+    " AND (w.project_id IS NULL OR w.project_id = p.id))"
+).columns(w.project_id)
 
 
 # -- deliveries ----------------------------------------------------------------------

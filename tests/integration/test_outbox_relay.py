@@ -181,3 +181,66 @@ async def test_announced_projects_go_at_once_and_the_full_scan_finds_the_rest(
         with contextlib.suppress(asyncio.CancelledError):
             await runner
         await engine.dispose()
+
+
+async def test_a_selective_consumer_handles_only_its_projects_and_all_offsets_move(
+    client: httpx.AsyncClient, alice: User, database_url: str, db: Any
+) -> None:
+    from tests.integration.conftest import create_project
+
+    wanted, other = await create_project(client, alice), await create_project(client, alice)
+    for p in (wanted, other):
+        await create_task(client, alice, p["id"])
+    engine = create_engine(database_url, pool_size=2)
+    recorder = Recorder()
+    asked: list[dict[uuid.UUID, uuid.UUID]] = []
+
+    async def interested(
+        conn: AsyncConnection, projects: dict[uuid.UUID, uuid.UUID]
+    ) -> set[uuid.UUID]:
+        asked.append(dict(projects))
+        return {uuid.UUID(wanted["id"])}
+
+    recorder.interested = interested  # type: ignore[attr-defined]
+    relay = OutboxRelay(engine, [recorder])
+    try:
+        ids = [uuid.UUID(p["id"]) for p in (wanted, other)]
+        assert await relay.deliver_many(recorder, ids) == {ids[0]: 1, ids[1]: 1}
+    finally:
+        await engine.dispose()
+    assert asked == [{ids[0]: uuid.UUID(alice.org_id), ids[1]: uuid.UUID(alice.org_id)}]
+    assert recorder.seen == [(wanted["id"], 1, "task.created")]
+    assert await _offset(db, recorder.name, wanted["id"]) == 1
+    assert await _offset(db, recorder.name, other["id"]) == 1  # skipped, yet delivered
+
+
+async def test_claiming_creates_offsets_and_leaves_out_what_another_relay_holds(
+    client: httpx.AsyncClient, alice: User, database_url: str, db: Any
+) -> None:
+    from storage.outbox import claim_next_events
+    from tests.integration.conftest import create_project
+
+    held, free = await create_project(client, alice), await create_project(client, alice)
+    for p in (held, free):
+        await create_task(client, alice, p["id"])
+        await create_task(client, alice, p["id"])
+    held_id, free_id = uuid.UUID(held["id"]), uuid.UUID(free["id"])
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    engine = create_engine(database_url, pool_size=2)
+    try:
+        async with engine.begin() as conn:  # the offsets are created at 0
+            got = await claim_next_events(conn, name, [held_id, free_id], limit=1)
+            assert {p: [e.version for e in es] for p, es in got.items()} == {
+                held_id: [1],
+                free_id: [1],
+            }
+        async with engine.begin() as first:
+            assert list(await claim_next_events(first, name, [held_id], limit=1)) == [held_id]
+            async with engine.begin() as second:
+                got = await claim_next_events(second, name, [held_id, free_id], limit=10)
+                assert list(got) == [free_id]  # the held one is skipped, not waited for
+                assert [e.version for e in got[free_id]] == [1, 2]
+    finally:
+        await engine.dispose()
+    assert await _offset(db, name, held["id"]) == 0
+    assert await _offset(db, name, free["id"]) == 0

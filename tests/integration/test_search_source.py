@@ -1,0 +1,99 @@
+"""What the search consumer reads for a project's events: the one-statement task
+load gives what the per-task comment and attachment queries (`_indexed`, which a
+rebuild still uses) give, and a pass over one project costs two statements."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import event, select
+
+from search import source
+from search.consumer import batch_for
+from storage import outbox
+from storage import tables as t
+from storage.db import create_engine
+from storage.project_store import task_from_row
+from tests.integration.conftest import User, create_project, create_task
+from tests.integration.test_attachments import upload
+
+
+async def _comment(client: httpx.AsyncClient, user: User, task_id: str, body: str) -> str:
+    r = await client.post(
+        f"/api/v1/tasks/{task_id}/comments", json={"body": body}, headers=user.headers
+    )
+    assert r.status_code == 201, r.text
+    comment_id: str = r.json()["id"]
+    return comment_id
+
+
+async def test_load_tasks_reads_what_the_per_task_queries_read(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], database_url: str
+) -> None:
+    pid = uuid.UUID(project["id"])
+    commented = await create_task(client, alice, project["id"], title="Commented")
+    attached = await create_task(client, alice, project["id"], title="Attached")
+    bare = await create_task(client, alice, project["id"], title="Bare")
+    await _comment(client, alice, commented["id"], "first")
+    gone_comment = await _comment(client, alice, commented["id"], "deleted later")
+    await _comment(client, alice, commented["id"], "third")
+    r = await client.delete(f"/api/v1/comments/{gone_comment}", headers=alice.headers)
+    assert r.status_code == 204, r.text
+    for name in ("a.txt", "b.txt"):
+        assert (await upload(client, alice, attached["id"], name, b"x")).status_code == 201
+    ids = [uuid.UUID(x["id"]) for x in (commented, attached, bare)]
+    missing = uuid.uuid4()
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            found = await source.live_project(conn, pid)
+            assert found is not None
+            assert await source.live_project(conn, pid, found.org_id) == found
+            rows = await conn.execute(select(t.tasks).where(t.tasks.c.id.in_(ids)))
+            expected = await source._indexed(conn, found, [task_from_row(r) for r in rows])
+            named, gone = await source.load_tasks(conn, found, [*ids, missing])
+            whole, none_gone = await source.load_tasks(conn, found, None)
+    finally:
+        await engine.dispose()
+
+    def by_id(items: list[Any]) -> list[Any]:
+        return sorted(items, key=lambda x: x.task["id"])
+
+    assert by_id(named) == by_id(expected) and gone == [missing]
+    assert by_id(whole) == by_id(expected) and none_gone == []
+    got = {x.task["title"]: x for x in named}
+    assert got["Commented"].comments == ("first", "third")
+    assert got["Attached"].attachments == 2 and got["Bare"].comments == ()
+
+
+async def test_a_pass_over_a_project_costs_two_statements_and_a_deleted_one_drops(
+    client: httpx.AsyncClient, alice: User, database_url: str
+) -> None:
+    project = await create_project(client, alice)
+    pid = uuid.UUID(project["id"])
+    for n in range(3):
+        await create_task(client, alice, project["id"], title=f"Task {n}")
+    engine = create_engine(database_url, pool_size=1)
+    statements: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        statements.append(statement)
+
+    try:
+        async with engine.connect() as conn:
+            events = await outbox.read_events(conn, pid, after=0, limit=100)
+            event.listen(engine.sync_engine, "before_cursor_execute", count)
+            batch = await batch_for(conn, events)
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+            assert batch is not None and len(batch.items) == 3
+            assert len(statements) == 2, statements  # the project, then its tasks
+        r = await client.delete(f"/api/v1/projects/{project['id']}", headers=alice.headers)
+        assert r.status_code == 204, r.text
+        async with engine.connect() as conn:
+            assert await source.live_project(conn, pid, events[0].org_id) is None
+            dropped = await batch_for(conn, events)
+            assert dropped is not None and dropped.drop_project
+    finally:
+        await engine.dispose()
