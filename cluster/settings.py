@@ -72,7 +72,12 @@ class Settings(BaseSettings):
         description="search index actors; organisations are hashed over them",
     )
     search_commit_interval_s: float = Field(
-        default=0.05, gt=0, description="how often the search index commits pending changes"
+        default=0.05, gt=0, description="how soon an idle search index commits a change"
+    )
+    search_commit_max_interval_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="the longest a busy search index waits between commits (search.cadence)",
     )
 
     # -- identity and limits ---------------------------------------------------------

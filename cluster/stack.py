@@ -194,6 +194,7 @@ class Stack:
                 index_dir=str((s.data_dir / "search").resolve()),
                 shards=s.search_shards,
                 commit_interval_s=s.search_commit_interval_s,
+                commit_max_interval_s=s.search_commit_max_interval_s,
             )
         )
         notify = NotifyConfig(

@@ -2,9 +2,12 @@
 
 A named, detached Ray actor (`taskhive-search-N`, `num_cpus=0`). The outbox
 consumer (`search.consumer`) hands it each project's changes (`apply`); it adds
-them to the writer at once and commits in small batches every
-`commit_interval_s`, reloading the searcher, so a change is searchable a few
-tens of milliseconds after it arrives. Searches and commits run in threads
+them to the writer at once and commits in small batches, reloading the
+searcher: `commit_interval_s` after a change on an idle shard, up to
+`commit_max_interval_s` when commits take long (`search.cadence`), so a change
+is searchable tens to a few hundred milliseconds after it arrives. The reload
+is explicit because the reader's own policy notices a commit only when its file
+watcher polls (every 500 ms). Searches and commits run in threads
 (Tantivy releases the GIL), so neither blocks the actor's event loop.
 
 Recovery, run in the background at every start (Ray re-runs the constructor
@@ -31,6 +34,7 @@ import ray
 from sqlalchemy import select, update
 
 from search import source
+from search.cadence import Cadence
 from search.index import TaskIndex
 from search.messages import ApplyBatch, SearchHit, SearchRequest, SearchResult, ShardRecovering
 from search.query import TextOptions, has_free_text, terms, translate
@@ -54,6 +58,7 @@ class SearchConfig:
     index_dir: str
     shards: int = 1
     commit_interval_s: float = 0.05
+    commit_max_interval_s: float = 0.25
     heap_bytes: int = 64_000_000
 
 
@@ -91,7 +96,8 @@ class SearchShard:
     # -- changes -------------------------------------------------------------------
 
     async def apply(self, batch: ApplyBatch) -> None:
-        """Take one project's changes; they are committed within `commit_interval_s`."""
+        """Take one project's changes; they are committed within `commit_max_interval_s`
+        (plus the commit in progress, if any)."""
         async with self._lock:
             if batch.drop_project:
                 self._index.delete_project(batch.project_id)
@@ -106,13 +112,20 @@ class SearchShard:
             await asyncio.to_thread(self._index.commit)
 
     async def _commit_loop(self) -> None:
+        cadence = Cadence(
+            floor_s=self._config.commit_interval_s, cap_s=self._config.commit_max_interval_s
+        )
+        last_s, ended = 0.0, time.monotonic()
         while True:
             await self._dirty.wait()
-            await asyncio.sleep(self._config.commit_interval_s)
+            await asyncio.sleep(cadence.wait_s(last_s, time.monotonic() - ended))
             self._dirty.clear()
             try:
                 async with self._lock:
+                    started = time.monotonic()
                     await asyncio.to_thread(self._index.commit)
+                    ended = time.monotonic()
+                    last_s = ended - started
             except Exception:
                 log.exception("search shard %d: commit failed; retrying", self._shard)
                 self._dirty.set()

@@ -24,7 +24,7 @@ from domain.events import Event
 from domain.projects import Project
 from domain.sprints import Sprint, SprintState
 from domain.tasks import Priority, Task
-from domain.workflow import parse_workflow
+from domain.workflow import Workflow, parse_workflow
 from domain.workflow_templates import LEGACY_STATUSES, from_status_list
 from storage import tables as t
 from storage.task_extras import Extras, Refs, load_refs, write_extras
@@ -406,14 +406,21 @@ def sprint_from_row(row: Any) -> Sprint:
     )
 
 
-def project_from_row(row: Any, team_ids: Iterable[UUID]) -> Project:
-    """A project from its row. A project stored before workflows existed (`workflow`
-    NULL) gets one built from its old `settings.statuses` list."""
-    settings = dict(row.settings or {})
+def workflow_of(row: Any) -> Workflow:
+    """The workflow of a project row (its `workflow` and `settings` columns). A
+    project stored before workflows existed (`workflow` NULL) gets one built from
+    its old `settings.statuses` list."""
     if row.workflow is not None:
-        workflow = parse_workflow(row.workflow, version=int(row.workflow.get("version", 1)))
-    else:
-        workflow = from_status_list(settings.pop("statuses", None) or LEGACY_STATUSES)
+        return parse_workflow(row.workflow, version=int(row.workflow.get("version", 1)))
+    return from_status_list((row.settings or {}).get("statuses") or LEGACY_STATUSES)
+
+
+def project_from_row(row: Any, team_ids: Iterable[UUID]) -> Project:
+    """A project from its row (the workflow as `workflow_of` reads it)."""
+    settings = dict(row.settings or {})
+    workflow = workflow_of(row)
+    if row.workflow is None:
+        settings.pop("statuses", None)
     return Project(
         id=row.id,
         org_id=row.org_id,

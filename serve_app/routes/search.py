@@ -30,11 +30,12 @@ from ray.exceptions import RayActorError, RayTaskError
 from domain.errors import InvalidInput, Unavailable
 from domain.filters import FilterSyntaxError, combine, parse, resolve
 from domain.filters.ast import Sort, SortKey
+from domain.filters.needs import NOTHING, Needs, needs_of
 from domain.filters.predicates import Predicate
 from domain.filters.text import words
 from search.messages import SearchRequest, SearchResult, ShardRecovering
 from search.query import has_free_text
-from search.scope import FilterFacts, load_facts
+from search.scope import FilterFacts, for_index, load_facts
 from search.shards import ShardHandles
 from serve_app.access import readable_project_ids
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
@@ -69,17 +70,29 @@ async def prepare_filter(
     texts: dict[str, str | None],
     *,
     project_id: UUID | None = None,
+    also: Needs = NOTHING,
+    index: bool = False,
 ) -> PreparedFilter:
     """Parse and resolve the filter texts (`{"q": …, "filters": …}`) for the caller,
-    limited to the readable projects (and to `project_id` when given)."""
+    limited to the readable projects (and to `project_id` when given).
+
+    Only the facts the query needs are read (`domain.filters.needs`), plus `also`
+    (what the caller reads from `facts` itself); `index` when the search index runs
+    the predicate rather than PostgreSQL (it needs less, see `search.scope.for_index`).
+    """
     query = combine(*(parse_param(name, text) for name, text in texts.items()))
     readable = await readable_project_ids(ctx, principal)
     if project_id is not None:
         readable = [p for p in readable if p == project_id]
-    async with ctx.engine.connect() as conn:
-        facts = await load_facts(
-            conn, org_id=principal.org_id, user_id=principal.user_id, readable=readable
-        )
+    needs = needs_of(query)
+    needs = (for_index(needs) if index else needs) | also
+    facts = await load_facts(
+        ctx.engine,
+        org_id=principal.org_id,
+        user_id=principal.user_id,
+        readable=readable,
+        needs=needs,
+    )
     predicate, sort = resolve(query, facts.scope)
     return PreparedFilter(predicate, sort, readable, facts)
 
@@ -137,7 +150,7 @@ async def search(
 ) -> Response:
     """`{items: [{task, score, highlights}], total, next_cursor}`. Relevance order
     when there is free text, else most recently updated first; `sort:` overrides."""
-    prepared = await prepare_filter(ctx, principal, {"q": q, "filters": filters})
+    prepared = await prepare_filter(ctx, principal, {"q": q, "filters": filters}, index=True)
     sort = prepared.sort
     if sort is None:
         text = has_free_text(prepared.predicate)

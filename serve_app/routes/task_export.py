@@ -21,6 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from domain.custom_fields import FieldDef, FieldType
 from domain.errors import InvalidInput
+from domain.filters.needs import Needs
 from domain.import_fields import display_value
 from domain.tasks import Task
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
@@ -50,6 +51,8 @@ CSV_COLUMNS = (
     "project_id",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: The export's columns name every custom field in scope and show user values as emails.
+_EXPORT_NEEDS = Needs(custom_fields=True, people=True)
 
 
 async def _page(
@@ -151,7 +154,9 @@ async def export_tasks(
     project_id: UUID | None = None,
 ) -> Response:
     """Every task the filter selects among the readable ones, as CSV (streamed)."""
-    prepared = await prepare_filter(ctx, principal, {"filter": filter}, project_id=project_id)
+    prepared = await prepare_filter(
+        ctx, principal, {"filter": filter}, project_id=project_id, also=_EXPORT_NEEDS
+    )
     return StreamingResponse(
         _csv_rows(ctx, prepared, principal.org_id),
         media_type="text/csv; charset=utf-8",
