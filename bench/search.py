@@ -40,7 +40,7 @@ PRIORITIES = ["none", "low", "medium", "high", "urgent"]
 
 def vocabulary(rng: random.Random, size: int = 5000) -> list[str]:
     letters = "abcdefghijklmnoprstuvwy"
-    words = set()
+    words: set[str] = set()
     while len(words) < size:
         words.add("".join(rng.choice(letters) for _ in range(rng.randint(4, 10))))
     return sorted(words)
@@ -193,7 +193,7 @@ def freshness(
             # Commits publish writes in order: stop at the first one not visible yet.
             searcher = index.index.searcher()
             for task_id, at in pending:
-                if not searcher.search(Query.term_query(schema, "id", task_id), 1).count:
+                if not searcher.search(Query.term_query(schema, "id", task_id), 1).hits:
                     break
                 seen.append(time.perf_counter() - at)
                 with lock:

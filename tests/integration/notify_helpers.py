@@ -73,5 +73,5 @@ async def all_mail_sent(db: Any, user: User, *, expected_rows: int) -> list[Any]
 def body_text(message: EmailMessage, subtype: str) -> str:
     part = message.get_body(preferencelist=(subtype,))
     assert part is not None
-    content: str = part.get_content()  # type: ignore[attr-defined]
+    content: str = part.get_content()
     return content

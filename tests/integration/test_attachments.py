@@ -107,7 +107,7 @@ class PeakRss:
 
     @property
     def growth(self) -> int:
-        return max(self.peak[pid] - self.base[pid] for pid in self.base)
+        return int(max(self.peak[pid] - self.base[pid] for pid in self.base))
 
 
 async def test_upload_download_round_trip_with_sniffed_type_and_ranges(
