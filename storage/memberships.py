@@ -82,6 +82,13 @@ async def project_facts(
     return None if row is None else _facts(row)
 
 
+async def catalog_version(conn: AsyncConnection, *, org_id: UUID) -> int | None:
+    """The organisation's catalog version (migration 0016): it changes whenever
+    `org_project_facts` would answer differently. None for an unknown org."""
+    value = await conn.scalar(select(t.orgs.c.catalog_version).where(t.orgs.c.id == org_id))
+    return None if value is None else int(value)
+
+
 async def org_project_facts(conn: AsyncConnection, *, org_id: UUID) -> list[ProjectFacts]:
     """Owner and visibility of every live project of the organisation."""
     p = t.projects.c

@@ -46,6 +46,9 @@ orgs = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("name", String(120), nullable=False),
     _now(),
+    # Bumped by a trigger when the org's live projects, their owners or their
+    # visibility change (0016): what replicas check their cached facts against.
+    Column("catalog_version", BigInteger, nullable=False, server_default="0"),
 )
 
 users = Table(
