@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from serve_app.security import Principal, issue_access_token
 from tests.stack_fixtures import JWT_SECRET
@@ -29,6 +30,21 @@ class User:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(user_id=uuid.UUID(self.id), org_id=uuid.UUID(self.org_id))
+
+
+def statements_sent(engine: Any) -> list[str]:
+    """A list that collects every statement `engine` sends from now on."""
+    seen: list[str] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    return seen
 
 
 async def signup(client: httpx.AsyncClient, **extra: Any) -> User:

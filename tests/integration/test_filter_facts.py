@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from actors.router import HostRouter
 from cluster.stack import Stack
@@ -19,9 +18,8 @@ from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
 from serve_app.context import AppContext
 from serve_app.routes.search import prepare_filter
-from serve_app.security import Principal
 from storage.db import create_engine
-from tests.integration.conftest import User, create_project
+from tests.integration.conftest import User, create_project, statements_sent
 from tests.stack_fixtures import JWT_SECRET
 
 
@@ -39,27 +37,13 @@ async def ctx(stack: Stack, database_url: str) -> AsyncIterator[AppContext]:
     await engine.dispose()
 
 
-def _statements(ctx: AppContext) -> list[str]:
-    seen: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(ctx.engine.sync_engine, "before_cursor_execute", before)
-    return seen
-
-
-def _principal(user: User) -> Principal:
-    return Principal(user_id=uuid.UUID(user.id), org_id=uuid.UUID(user.org_id))
-
-
 async def test_free_text_search_reads_only_the_readable_projects(
     ctx: AppContext, client: httpx.AsyncClient, alice: User
 ) -> None:
     await create_project(client, alice)
-    who = _principal(alice)
+    who = alice.principal
     await readable_project_ids(ctx, who)  # the caller's grants, cached from here on
-    seen = _statements(ctx)
+    seen = statements_sent(ctx.engine)
     await readable_project_ids(ctx, who)
     readable_only = list(seen)
     seen.clear()
@@ -94,7 +78,7 @@ async def test_filters_that_name_things_still_resolve(
     )
     assert r.status_code == 201, r.text
     owner_field = r.json()["id"]
-    who = _principal(alice)
+    who = alice.principal
 
     async def resolved(text: str, *, index: bool) -> Any:
         return (await prepare_filter(ctx, who, {"filter": text}, index=index)).predicate

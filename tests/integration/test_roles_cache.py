@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 
 from actors.router import HostRouter
 from cluster.stack import Stack
@@ -20,9 +19,8 @@ from serve_app import access
 from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
 from serve_app.context import AppContext
-from serve_app.security import Principal
 from storage.db import create_engine
-from tests.integration.conftest import JWT_SECRET, User, create_project
+from tests.integration.conftest import JWT_SECRET, User, create_project, statements_sent
 from tests.integration.identity_helpers import with_role
 
 TTL_S = 0.5
@@ -44,27 +42,13 @@ async def ctx(stack: Stack, database_url: str) -> AsyncIterator[AppContext]:
     await engine.dispose()
 
 
-def _count_queries(ctx: AppContext) -> list[str]:
-    seen: list[str] = []
-
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(ctx.engine.sync_engine, "before_cursor_execute", before)
-    return seen
-
-
-def _principal(user: User) -> Principal:
-    return Principal(user_id=uuid.UUID(user.id), org_id=uuid.UUID(user.org_id))
-
-
 async def test_repeated_checks_cost_no_query(
     ctx: AppContext, client: httpx.AsyncClient, alice: User, db: Any
 ) -> None:
     bob = await with_role(client, db, alice, "member")
     project = uuid.UUID((await create_project(client, alice))["id"])
-    queries = _count_queries(ctx)
-    who = _principal(bob)
+    queries = statements_sent(ctx.engine)
+    who = bob.principal
     assert await access.authorize_project(ctx, who, project) == ProjectRole.MEMBER
     first = len(queries)
     assert first == 2  # the project's facts and the caller's grants, once each
@@ -79,7 +63,7 @@ async def test_a_local_change_applies_at_once_and_others_within_the_ttl(
 ) -> None:
     guest = await with_role(client, db, alice, "guest")
     project = uuid.UUID((await create_project(client, alice))["id"])
-    who = _principal(guest)
+    who = guest.principal
     with pytest.raises(NotFound):
         await access.authorize_project(ctx, who, project)
     await db.execute(
