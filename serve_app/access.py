@@ -12,7 +12,11 @@ through teams) and a project's owner and visibility are cached per replica for
 `serve_app.authn`: a role change, removal or visibility change takes effect on
 the replica that made it at once (the routes call `forget_*`) and on every other
 replica within `auth_cache_s`. In exchange, checking a task or project read
-costs no query in the steady state.
+costs no query in the steady state. The organisation's list of projects with
+their owners and visibility (`readable_project_ids`) is kept per replica too,
+but checked on every use against the organisation's catalog version, which a
+trigger bumps with any change to it (migration 0016): never stale, one indexed
+read instead of every project.
 """
 
 from __future__ import annotations
