@@ -323,6 +323,20 @@ def summary_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _retypeable(argv: list[str]) -> str:
+    """The arguments as recorded with a result: all but where it was written."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif not arg.startswith("--out="):
+            kept.append(arg)
+    return " ".join(kept)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
@@ -444,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": "writes",
         "timestamp": started.isoformat(timespec="seconds"),
         "machine": report.machine_info(wrk_version(wrk)),
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "info": info,
         "rows": rows,
         "summary": summary,
@@ -457,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_text(json.dumps(out, indent=2, default=str) + "\n")
     md_path.write_text(
         f"# Durable writes {stamp}\n\n"
-        f"`python -m bench.writes {' '.join(argv if argv is not None else sys.argv[1:])}`: "
+        f"`python -m bench.writes {_retypeable(argv if argv is not None else sys.argv[1:])}`: "
         f"PATCH /api/v1/tasks/{{id}} with wrk (1 thread), {args.projects} projects x "
         f"{args.tasks} tasks, {args.seconds} s per step, host group commit "
         f"{args.host_group_commit}. CPU ms/write: the target's processes (Taskhive: the "

@@ -286,6 +286,8 @@ def run_wrk(
         target.base_url,
     ]
     proc = subprocess.run(command, capture_output=True, check=False, timeout=duration_s + 120)
+    # Results keep the command as one would retype it: no machine-local paths.
+    command = [Path(wrk).name, *command[1:-2], script.name, target.base_url]
     output = proc.stdout.decode(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(
