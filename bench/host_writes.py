@@ -23,9 +23,10 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -41,10 +42,21 @@ from storage.migrate import upgrade
 from storage.project_store import ProjectStore
 
 RESULTS = Path(__file__).resolve().parent / "results"
+T = TypeVar("T")
 
 
 async def _no_publish(_project: Project, _events: list[Event]) -> None:
     return None
+
+
+def on_scratch_database(server_url: str, measure: Callable[[str], Coroutine[Any, Any, T]]) -> T:
+    """`measure` on a migrated throw-away database of the server, dropped afterwards."""
+    url = asyncio.run(_scratch(server_url))
+    try:
+        upgrade(url)  # runs its own event loop
+        return asyncio.run(measure(url))
+    finally:
+        asyncio.run(_drop(server_url, url))
 
 
 async def _scratch(server_url: str) -> str:
@@ -65,7 +77,7 @@ async def _drop(server_url: str, url: str) -> None:
         await conn.close()
 
 
-async def _seed(url: str, projects: int, tasks: int) -> tuple[seed.Account, list[Any]]:
+async def seed_projects(url: str, projects: int, tasks: int) -> tuple[seed.Account, list[Any]]:
     org, user = uuid.uuid4(), uuid.uuid4()
     account = seed.Account(token="", user_id=user, org_id=org)
     made = [seed.SeededProject(id=uuid.uuid4(), key=seed.project_key(i)) for i in range(projects)]
@@ -123,7 +135,7 @@ async def _run(
 async def measure(url: str, args: Any) -> list[tuple[str, ...]]:
     """Alternating runs (alone, together, alone, together) per shape."""
     rows: list[tuple[str, ...]] = []
-    account, tasks = await _seed(url, args.projects, args.tasks)
+    account, tasks = await seed_projects(url, args.projects, args.tasks)
     engine = create_engine(url, pool_size=10)
     store = ProjectStore(engine)
     hot = [t for t in tasks if t.project_id == tasks[0].project_id]
@@ -149,12 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clients", type=int, default=64)
     p.add_argument("--seconds", type=float, default=8.0)
     args = p.parse_args(argv)
-    url = asyncio.run(_scratch(args.database_url))
-    try:
-        upgrade(url)  # runs its own event loop
-        rows = asyncio.run(measure(url, args))
-    finally:
-        asyncio.run(_drop(args.database_url, url))
+    rows = on_scratch_database(args.database_url, lambda url: measure(url, args))
     table = _table(("shape", "commit", "writes/s", "host CPU ms/write"), rows)
     print(table)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

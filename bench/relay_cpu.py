@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from actors.grain import ProjectGrain
 from actors.outbox import AfterCommit, Consumer, OutboxRelay
-from bench.host_writes import _drop, _scratch, _seed
+from bench.host_writes import on_scratch_database, seed_projects
 from domain.commands import IdempotencyKey, UpdateTask
 from domain.events import Event
 from domain.projects import Project
@@ -53,7 +53,6 @@ from reports.consumer import ReportsConfig
 from search.consumer import SearchConsumer
 from storage.blobs import BlobConfig
 from storage.db import create_engine
-from storage.migrate import upgrade
 from storage.outbox import StoredEvent
 from storage.project_store import ProjectStore
 
@@ -173,7 +172,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def measure(url: str, args: Any) -> dict[str, Any]:
-    await _seed(url, args.projects, args.tasks)
+    await seed_projects(url, args.projects, args.tasks)
     channel = f"bench-relay:{uuid.uuid4().hex}"
     scratch = tempfile.mkdtemp(prefix="relay-cpu-")
     engine = create_engine(url, pool_size=14, max_overflow=4)
@@ -236,12 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rate", type=float, default=23.0, help="writes per second")
     p.add_argument("--seconds", type=float, default=20.0)
     args = p.parse_args(argv)
-    url = asyncio.run(_scratch(args.database_url))
-    try:
-        upgrade(url)  # runs its own event loop
-        result = asyncio.run(measure(url, args))
-    finally:
-        asyncio.run(_drop(args.database_url, url))
+    result = on_scratch_database(args.database_url, lambda url: measure(url, args))
     settings = {k: v for k, v in vars(args).items() if k not in ("database_url", "redis_url")}
     print(settings, file=sys.stderr)
     print(result)
