@@ -6,7 +6,9 @@ with `tests/e2e`.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from actors.router import HostRouter
+from serve_app.authn import Authenticator
+from serve_app.config import AppConfig
+from serve_app.context import AppContext
 from serve_app.security import Principal, issue_access_token
+from storage.db import create_engine
 from tests.stack_fixtures import JWT_SECRET
 from tests.stack_fixtures import free_port as free_port  # re-exported for the tests using it
 
@@ -34,6 +41,24 @@ class User:
     @property
     def principal(self) -> Principal:
         return Principal(user_id=uuid.UUID(self.id), org_id=uuid.UUID(self.org_id))
+
+
+@contextlib.asynccontextmanager
+async def local_context(database_url: str, **config: Any) -> AsyncIterator[AppContext]:
+    """A replica's context in this process, without hosts or Redis: for calling the
+    access and filter helpers directly."""
+    settings = AppConfig(database_url=database_url, redis_url=None, jwt_secret=JWT_SECRET, **config)
+    engine = create_engine(database_url, pool_size=2)
+    try:
+        yield AppContext(
+            config=settings,
+            engine=engine,
+            redis=None,
+            router=HostRouter({}),
+            auth=Authenticator(engine, secret=JWT_SECRET, ttl_s=settings.auth_cache_s),
+        )
+    finally:
+        await engine.dispose()
 
 
 def statements_sent(engine: Any) -> list[str]:

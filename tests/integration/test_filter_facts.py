@@ -10,31 +10,18 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.router import HostRouter
 from cluster.stack import Stack
 from domain.filters.predicates import AnyOf, CustomIs, Match, Words
 from serve_app.access import readable_project_ids
-from serve_app.authn import Authenticator
-from serve_app.config import AppConfig
 from serve_app.context import AppContext
 from serve_app.routes.search import prepare_filter
-from storage.db import create_engine
-from tests.integration.conftest import User, create_project, statements_sent
-from tests.stack_fixtures import JWT_SECRET
+from tests.integration.conftest import User, create_project, local_context, statements_sent
 
 
 @pytest.fixture
 async def ctx(stack: Stack, database_url: str) -> AsyncIterator[AppContext]:
-    config = AppConfig(database_url=database_url, redis_url=None, jwt_secret=JWT_SECRET)
-    engine = create_engine(database_url, pool_size=2)
-    yield AppContext(
-        config=config,
-        engine=engine,
-        redis=None,
-        router=HostRouter({}),
-        auth=Authenticator(engine, secret=JWT_SECRET, ttl_s=config.auth_cache_s),
-    )
-    await engine.dispose()
+    async with local_context(database_url) as ctx:
+        yield ctx
 
 
 async def test_free_text_search_reads_only_the_readable_projects(

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from actors.outbox import AfterCommit, OutboxRelay
 from storage.db import create_engine
-from storage.outbox import StoredEvent
-from tests.integration.conftest import User, create_task
+from storage.outbox import StoredEvent, claim_next_events
+from tests.integration.conftest import User, create_project, create_task
 
 
 class Recorder:
@@ -107,7 +107,6 @@ async def test_a_failing_handler_moves_nothing_and_its_writes_roll_back(
 async def test_many_projects_in_one_pass_a_failing_one_rolls_back_alone(
     client: httpx.AsyncClient, alice: User, database_url: str, db: Any
 ) -> None:
-    from tests.integration.conftest import create_project
 
     good = [await create_project(client, alice) for _ in range(3)]
     bad = await create_project(client, alice)
@@ -149,8 +148,6 @@ async def test_announced_projects_go_at_once_and_the_full_scan_finds_the_rest(
     import asyncio
     import time
 
-    from tests.integration.conftest import create_project
-
     announced, silent = await create_project(client, alice), await create_project(client, alice)
     engine = create_engine(database_url, pool_size=2)
     recorder = Recorder()
@@ -186,7 +183,6 @@ async def test_announced_projects_go_at_once_and_the_full_scan_finds_the_rest(
 async def test_a_selective_consumer_handles_only_its_projects_and_all_offsets_move(
     client: httpx.AsyncClient, alice: User, database_url: str, db: Any
 ) -> None:
-    from tests.integration.conftest import create_project
 
     wanted, other = await create_project(client, alice), await create_project(client, alice)
     for p in (wanted, other):
@@ -217,8 +213,6 @@ async def test_a_selective_consumer_handles_only_its_projects_and_all_offsets_mo
 async def test_claiming_creates_offsets_and_leaves_out_what_another_relay_holds(
     client: httpx.AsyncClient, alice: User, database_url: str, db: Any
 ) -> None:
-    from storage.outbox import claim_next_events
-    from tests.integration.conftest import create_project
 
     held, free = await create_project(client, alice), await create_project(client, alice)
     for p in (held, free):

@@ -11,16 +11,17 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.router import HostRouter
 from cluster.stack import Stack
 from domain.errors import NotFound
 from domain.permissions import Action, ProjectRole
 from serve_app import access
-from serve_app.authn import Authenticator
-from serve_app.config import AppConfig
 from serve_app.context import AppContext
-from storage.db import create_engine
-from tests.integration.conftest import JWT_SECRET, User, create_project, statements_sent
+from tests.integration.conftest import (
+    User,
+    create_project,
+    local_context,
+    statements_sent,
+)
 from tests.integration.identity_helpers import with_role
 
 TTL_S = 0.5
@@ -28,18 +29,8 @@ TTL_S = 0.5
 
 @pytest.fixture
 async def ctx(stack: Stack, database_url: str) -> AsyncIterator[AppContext]:
-    config = AppConfig(
-        database_url=database_url, redis_url=None, jwt_secret=JWT_SECRET, auth_cache_s=TTL_S
-    )
-    engine = create_engine(database_url, pool_size=2)
-    yield AppContext(
-        config=config,
-        engine=engine,
-        redis=None,
-        router=HostRouter({}),
-        auth=Authenticator(engine, secret=JWT_SECRET, ttl_s=TTL_S),
-    )
-    await engine.dispose()
+    async with local_context(database_url, auth_cache_s=TTL_S) as ctx:
+        yield ctx
 
 
 async def test_repeated_checks_cost_no_query(
