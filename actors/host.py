@@ -23,7 +23,7 @@ import orjson
 import ray
 import redis.asyncio as aioredis
 
-from actors import host_commit, views
+from actors import host_channel, host_commit, views
 from actors.grain import GrainState, ProjectGrain, TaskQuery
 from actors.outbox import WAKE_CHANNEL
 from domain.commands import Command, IdempotencyKey, Reply
@@ -82,6 +82,9 @@ class ProjectHost(RunsAsCaller):
         # even if no later write comes.
         self._unpublished: dict[UUID, Event] = {}
         self._republisher: asyncio.Task[None] | None = None
+        # Replicas' reads arrive here too, cheaper than a Ray call (`actors.host_channel`).
+        self._channel = host_channel.ChannelServer(self._run_for_channel)
+        self._channel_start: asyncio.Task[host_channel.Address] | None = None
         telemetry.on_snapshot(self._refresh_metrics)
         tracing.configure("taskhive-host")
 
@@ -287,13 +290,33 @@ class ProjectHost(RunsAsCaller):
         return telemetry.snapshot()
 
     async def stats(self) -> dict[str, Any]:
-        """Diagnostics: process id and the grains this host holds."""
+        """Diagnostics: process id, the grains this host holds, calls its channel ran."""
         return {
             "name": self.name,
             "pid": os.getpid(),
             "node": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None,
             "grains": len(self._grains),
+            "channel_calls": self._channel.calls,
         }
+
+    # -- the replicas' read channel ------------------------------------------------
+
+    async def channel_address(self) -> host_channel.Address:
+        """Where this host's read channel listens, and its token (started on first
+        use, on this node's address). Only Ray callers learn it."""
+        if self._channel_start is None:
+            ip = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+            self._channel_start = asyncio.create_task(self._channel.start(ip))
+        try:
+            return await asyncio.shield(self._channel_start)
+        except OSError:
+            self._channel_start = None  # the next caller tries again
+            raise
+
+    async def _run_for_channel(
+        self, method: str, context: tuple[str, str], args: tuple[Any, ...]
+    ) -> Any:
+        return await self.invoke(method, context, *args)
 
     async def close(self) -> None:
         """Passivate every grain and release connections (graceful shutdown)."""
@@ -302,6 +325,7 @@ class ProjectHost(RunsAsCaller):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._channel.close()
         await self.passivate_all()
         await self._store.engine.dispose()
         if self._redis is not None:

@@ -4,7 +4,9 @@
 host, unwraps Ray's error wrapper so callers see the domain error, and retries
 while the host is restarting or the grain is moving. Retrying is safe because
 every write carries an idempotency key (the client's, or one the replica made):
-a retried write that already committed returns its first reply.
+a retried write that already committed returns its first reply. Reads go over
+the host's channel (`actors.host_channel`) when it is up, and through Ray when
+it is not.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
 
+from actors import host_channel
 from actors.host import ProjectHost
 from actors.placement import host_for, host_names
 from actors.spread import (
@@ -42,6 +45,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "taskhive"
 RETRY_DEADLINE_S = 10.0
+#: After a host's channel could not be opened, calls go through Ray for this long.
+CHANNEL_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +179,16 @@ def move_host(
     return _create(name, config, node)
 
 
+@dataclass(slots=True)
+class _ChannelSlot:
+    """A host's channel as one event loop of a replica holds it: opening or open
+    (`None` when opening failed; tried again after `retry_at`)."""
+
+    loop: asyncio.AbstractEventLoop
+    opening: asyncio.Task[host_channel.Channel | None]
+    retry_at: float = dataclasses.field(default_factory=lambda: time.monotonic() + CHANNEL_RETRY_S)
+
+
 class HostRouter:
     """Routes calls to project hosts. A host found dead for good (moved to another
     node, or lost with its restarts) is looked up again by name, and with `config`
@@ -185,6 +200,8 @@ class HostRouter:
         self._handles = handles
         self._names = sorted(handles)
         self._config = config
+        self._channels: dict[str, _ChannelSlot] = {}
+        self._use_channels = host_channel.enabled()
 
     @property
     def handles(self) -> dict[str, ActorHandle[ProjectHost]]:
@@ -203,6 +220,19 @@ class HostRouter:
         Raises the domain error the host raised, or `Unavailable` when the host
         did not come back within the retry deadline.
         """
+        if self._use_channels and method in host_channel.METHODS:
+            channel = await self._channel(self.host_name(project_id))
+            if channel is not None:
+                try:
+                    return await channel.call(
+                        method, (REQUEST_ID.get(), tracing.traceparent()), args
+                    )
+                except host_channel.ChannelClosed:
+                    pass  # through Ray below, which knows when the host is back
+                except Unavailable as exc:
+                    if isinstance(exc, DependencyUnavailable):
+                        raise
+                    # e.g. the grain is moving: Ray's path below retries with backoff
         deadline = time.monotonic() + RETRY_DEADLINE_S
         delay = 0.05
         attempt = 0
@@ -250,6 +280,44 @@ class HostRouter:
             self._handles[name] = handle
         except (RayError, ValueError) as exc:
             log.warning("could not look up project host %s again: %s", name, exc)
+        self._drop_channel(name)
+
+    async def _channel(self, name: str) -> host_channel.Channel | None:
+        """The open channel to host `name`, opened now if there is none; `None` while
+        it cannot be opened (then calls go through Ray) or from another event loop."""
+        loop = asyncio.get_running_loop()
+        slot = self._channels.get(name)
+        if slot is not None:
+            if slot.loop is not loop:
+                return None
+            if not slot.opening.done():
+                return await asyncio.shield(slot.opening)
+            channel = slot.opening.result()
+            if channel is not None and not channel.closed:
+                return channel
+            if channel is None and time.monotonic() < slot.retry_at:
+                return None
+        handle = self._handles[name]
+        slot = _ChannelSlot(loop, loop.create_task(self._open_channel(name, handle)))
+        self._channels[name] = slot
+        return await asyncio.shield(slot.opening)
+
+    async def _open_channel(
+        self, name: str, handle: ActorHandle[ProjectHost]
+    ) -> host_channel.Channel | None:
+        try:
+            address = await handle.channel_address.remote()
+            return await host_channel.Channel.open(address)
+        except (RayError, host_channel.ChannelClosed) as exc:
+            log.info("no channel to project host %s (%s); calls go through Ray", name, exc)
+            return None
+
+    def _drop_channel(self, name: str) -> None:
+        slot = self._channels.pop(name, None)
+        if slot is not None and slot.opening.done():
+            channel = slot.opening.result()
+            if channel is not None:
+                channel.close()
 
     async def all_hosts(self, method: str, *args: Any) -> list[Any]:
         return list(

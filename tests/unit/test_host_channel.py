@@ -1,0 +1,185 @@
+"""The host read channel over real loopback sockets: calls, errors, trust, failure."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+import struct
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from actors.host_channel import (
+    MAX_REQUEST,
+    Channel,
+    ChannelClosed,
+    ChannelServer,
+    _Frames,
+)
+from domain.errors import NotFound
+
+
+class _Host:
+    """What the channel dispatches to: answers reads, records who asked."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, tuple[str, str], tuple[Any, ...]]] = []
+        self.release = asyncio.Event()
+
+    async def dispatch(self, method: str, context: tuple[str, str], args: tuple[Any, ...]) -> Any:
+        self.seen.append((method, context, args))
+        if method == "get_task":
+            raise NotFound("task not found")
+        if method == "list_sprints":  # the slow one: waits until released
+            await self.release.wait()
+            return ["slow"]
+        if method == "get_labels":
+            return lambda: None  # not picklable
+        return {"method": method, "args": args}
+
+
+@pytest.fixture
+async def host() -> AsyncIterator[tuple[_Host, ChannelServer]]:
+    target = _Host()
+    server = ChannelServer(target.dispatch)
+    await server.start("127.0.0.1")
+    yield target, server
+    await server.close()
+
+
+async def test_a_call_runs_the_method_with_its_arguments_and_context(
+    host: tuple[_Host, ChannelServer],
+) -> None:
+    target, server = host
+    channel = await Channel.open(await server.start("127.0.0.1"))
+    project, task = uuid.uuid4(), uuid.uuid4()
+    result = await channel.call("get_task_json", ("req-1", "00-trace"), (project, task))
+    assert result == {"method": "get_task_json", "args": (project, task)}
+    assert target.seen == [("get_task_json", ("req-1", "00-trace"), (project, task))]
+    assert server.calls == 1
+    channel.close()
+
+
+async def test_the_host_s_exception_is_raised_in_the_caller(
+    host: tuple[_Host, ChannelServer],
+) -> None:
+    _, server = host
+    channel = await Channel.open(await server.start("127.0.0.1"))
+    with pytest.raises(NotFound, match="task not found"):
+        await channel.call("get_task", ("r", ""), (uuid.uuid4(),))
+    # An unpicklable result comes back as an error that names it, not a hang.
+    with pytest.raises((AttributeError, pickle.PicklingError), match="pickle"):
+        await channel.call("get_labels", ("r", ""), ())
+    # The connection is still good afterwards.
+    assert (await channel.call("get_project", ("r", ""), ()))["method"] == "get_project"
+    channel.close()
+
+
+async def test_only_read_methods_may_be_called(host: tuple[_Host, ChannelServer]) -> None:
+    target, server = host
+    channel = await Channel.open(await server.start("127.0.0.1"))
+    for method in ("apply", "close", "passivate_all", "_grain"):
+        with pytest.raises(ValueError, match="not a channel method"):
+            await channel.call(method, ("r", ""), ())
+    assert target.seen == []
+    channel.close()
+
+
+async def test_replies_come_back_out_of_order_to_the_right_caller(
+    host: tuple[_Host, ChannelServer],
+) -> None:
+    target, server = host
+    channel = await Channel.open(await server.start("127.0.0.1"))
+    slow = asyncio.ensure_future(channel.call("list_sprints", ("slow", ""), ()))
+    fast = [channel.call("board_json", (f"r{i}", ""), (i,)) for i in range(50)]
+    answers = await asyncio.gather(*fast)
+    assert [a["args"] for a in answers] == [(i,) for i in range(50)]
+    assert not slow.done()
+    target.release.set()
+    assert await slow == ["slow"]
+    channel.close()
+
+
+async def test_a_connection_without_the_token_is_closed_before_anything_is_unpickled(
+    host: tuple[_Host, ChannelServer],
+) -> None:
+    target, server = host
+    ip, port, _ = await server.start("127.0.0.1")
+    with pytest.raises(ChannelClosed):
+        forged = await Channel.open((ip, port, b"x" * 32))
+        await forged.call("get_task_json", ("r", ""), ())
+    # A raw client that skips the hello and sends a request frame straight away.
+    reader, writer = await asyncio.open_connection(ip, port)
+    payload = pickle.dumps(("get_task_json", ("r", ""), ()))
+    writer.write(struct.pack("!IQ", len(payload), 1) + payload)
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, no reply
+    writer.close()
+    assert target.seen == []
+    assert server.calls == 0
+
+
+async def test_an_oversized_request_closes_the_connection(
+    host: tuple[_Host, ChannelServer],
+) -> None:
+    _, server = host
+    channel = await Channel.open(await server.start("127.0.0.1"))
+    with pytest.raises(ChannelClosed):
+        await channel.call("board_json", ("r", ""), (b"x" * (MAX_REQUEST + 1),))
+    assert channel.closed
+    with pytest.raises(ChannelClosed):
+        await channel.call("board_json", ("r", ""), ())
+
+
+async def test_calls_in_flight_fail_with_channel_closed_when_the_host_goes(
+    host: tuple[_Host, ChannelServer],
+) -> None:
+    _, server = host
+    channel = await Channel.open(await server.start("127.0.0.1"))
+    waiting = asyncio.ensure_future(channel.call("list_sprints", ("slow", ""), ()))
+    await asyncio.sleep(0.05)
+    await server.close()
+    # Closing the listener leaves accepted connections; the host process dying
+    # closes them too, which the transport's abort stands in for here.
+    channel._protocol._transport.abort()  # type: ignore[union-attr]
+    with pytest.raises(ChannelClosed):
+        await waiting
+    assert channel.closed
+
+
+async def test_nothing_listening_raises_channel_closed() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ChannelClosed, match="cannot connect"):
+        await Channel.open(("127.0.0.1", port, b"t"))
+
+
+def test_frames_are_split_across_and_within_reads() -> None:
+    frames = _Frames(limit=100)
+    data = b"".join(struct.pack("!IQ", len(p), i) + p for i, p in enumerate([b"ab", b"", b"xyz"]))
+    out = []
+    for i in range(0, len(data), 5):
+        out += frames.feed(data[i : i + 5])
+    assert out == [(0, b"ab"), (1, b""), (2, b"xyz")]
+    with pytest.raises(ValueError, match="exceeds"):
+        frames.feed(struct.pack("!IQ", 101, 3))
+
+
+def test_a_call_under_uvloop_which_replicas_and_hosts_run() -> None:
+    import uvloop
+
+    async def roundtrip() -> Any:
+        target = _Host()
+        server = ChannelServer(target.dispatch)
+        channel = await Channel.open(await server.start("127.0.0.1"))
+        try:
+            return await channel.call("get_workflow", ("r", ""), (1,))
+        finally:
+            channel.close()
+            await server.close()
+
+    assert uvloop.run(roundtrip()) == {"method": "get_workflow", "args": (1,)}
