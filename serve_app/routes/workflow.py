@@ -1,5 +1,7 @@
 """A project's workflow, label set and board. Reads come from the project's grain;
-edits are grain commands committed like any other change (versioned, with events)."""
+edits are grain commands committed like any other change (versioned, with events).
+The grain is also what says a project is gone (404), so these routes check only the
+caller's role, not the project row."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from actors.views import TaskQuery
 from domain.commands import SetLabels, UpdateWorkflow
 from domain.errors import InvalidInput
 from domain.permissions import Action
-from serve_app.access import access_project
+from serve_app.access import authorize_project
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
 from serve_app.planning_schemas import LabelsIn, WorkflowIn
@@ -29,7 +31,7 @@ router = APIRouter(prefix="/api/v1/projects", tags=["workflow"])
 @router.get("/{project_id}/workflow")
 async def get_workflow(project_id: UUID, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     """`{version, statuses, transitions}`; a transition `from` of `*` means any status."""
-    await access_project(ctx, principal, project_id)
+    await authorize_project(ctx, principal, project_id)
     body = await ctx.router.call(project_id, "get_workflow", principal.org_id, project_id)
     return json_response(body)
 
@@ -40,7 +42,7 @@ async def put_workflow(
 ) -> Response:
     """Replace the workflow as a whole. Tasks of a removed status need a target in
     `moves` and are moved in the same commit; `version` (optional) must be current."""
-    await access_project(ctx, principal, project_id, Action.MANAGE_WORKFLOW)
+    await authorize_project(ctx, principal, project_id, Action.MANAGE_WORKFLOW)
     command = UpdateWorkflow(
         actor_id=principal.user_id,
         workflow={"statuses": body.statuses, "transitions": body.transitions},
@@ -54,7 +56,7 @@ async def put_workflow(
 
 @router.get("/{project_id}/labels")
 async def get_labels(project_id: UUID, principal: CurrentPrincipal, ctx: Ctx) -> Response:
-    await access_project(ctx, principal, project_id)
+    await authorize_project(ctx, principal, project_id)
     body = await ctx.router.call(project_id, "get_labels", principal.org_id, project_id)
     return json_response(body)
 
@@ -64,7 +66,7 @@ async def put_labels(
     project_id: UUID, body: LabelsIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
 ) -> Response:
     """Replace the label set; a removed label is taken off its tasks in the same commit."""
-    await access_project(ctx, principal, project_id, Action.MANAGE_WORKFLOW)
+    await authorize_project(ctx, principal, project_id, Action.MANAGE_WORKFLOW)
     labels = [label.model_dump() for label in body.labels]
     command = SetLabels(actor_id=principal.user_id, labels=labels)
     idem = key_for(principal, None, method="PUT", path=request.url.path, body=None)
@@ -91,7 +93,7 @@ async def get_board(
     """Columns in workflow order, cards in rank order, filtered like the task list.
     `filter` (e.g. `assignee:me label:backend "login page"`) narrows the cards
     further, with the same meaning as on `GET /api/v1/tasks?filter=…`."""
-    await access_project(ctx, principal, project_id)
+    await authorize_project(ctx, principal, project_id)
     assignee: UUID | None = None
     if assignee_id not in (None, "none"):
         try:

@@ -80,3 +80,18 @@ async def test_reads_continue_across_a_host_restart_and_the_channel_comes_back(
         pytest.fail(f"reads did not come back over the channel: {statuses[-5:]}")
     assert set(statuses) <= {200, 503}, statuses  # never a 500
     assert (await client.get(url, headers=alice.headers)).json()["title"] == "kept"
+
+
+async def test_the_workflow_labels_and_board_of_a_deleted_project_are_404(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    project = await create_project(client, alice)
+    await create_task(client, alice, project["id"])
+    base = f"/api/v1/projects/{project['id']}"
+    for part in ("workflow", "labels", "board"):
+        assert (await client.get(f"{base}/{part}", headers=alice.headers)).status_code == 200
+    r = await client.delete(base, headers=alice.headers)
+    assert r.status_code == 204, r.text
+    for part in ("workflow", "labels", "board"):
+        gone = await client.get(f"{base}/{part}", headers=alice.headers)
+        assert gone.status_code == 404, (part, gone.text)
