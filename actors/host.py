@@ -305,7 +305,7 @@ class ProjectHost(RunsAsCaller):
         """Where this host's read channel listens, and its token (started on first
         use, on this node's address). Only Ray callers learn it."""
         if self._channel_start is None:
-            ip = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"
+            ip = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"  # type: ignore[no-untyped-call]
             self._channel_start = asyncio.create_task(self._channel.start(ip))
         try:
             return await asyncio.shield(self._channel_start)

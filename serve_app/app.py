@@ -145,6 +145,9 @@ def _login_policy(config: AppConfig) -> LoginPolicy:
     max_ongoing_requests=20_000,
     health_check_period_s=10,
     graceful_shutdown_timeout_s=10,
+    # Serve builds an access-log record per request even with the access log off,
+    # unless its replica logger is above INFO (our own loggers are configured apart).
+    logging_config={"enable_access_log": False, "log_level": "WARNING"},
 )
 @serve.ingress(app)
 class ApiIngress:
