@@ -4,10 +4,11 @@ A Ray actor call costs about 0.8 ms of CPU in the caller and 0.9 ms in the actor
 on a 2-core machine (`python -m bench.host_channel`), while the project read it
 carries costs microseconds. So each host also listens on a TCP port of its node,
 and each replica keeps one connection per host over which it sends the host's
-read methods (`METHODS`): frames of a length, a request id and the pickled call,
+request methods (`METHODS`): frames of a length, a request id and the pickled call,
 answered out of order as each completes. The host runs the very method a Ray call
-would run, on the same event loop, so what a read sees, and why it is
-linearizable, does not change; only the transport does.
+would run, on the same event loop, so what a read sees, how a write is
+serialised by its grain, and why the history is linearizable do not change;
+only the transport does.
 
 Frames: `!IQ` header (payload length, request id), then the payload. The first
 frame a connection sends is the host's token (request id 0); after it, requests
@@ -20,9 +21,12 @@ cluster learn it; nothing is unpickled before a connection presented it.
 
 Failure: anything that breaks the transport (host restarted, connection reset, a
 stale address) raises `ChannelClosed` in the caller, and `actors.router.HostRouter`
-then makes the same call through Ray, whose retry rules apply. Reads are free of
-side effects, so a read that ran on the host but whose reply was lost is simply
-asked again. `TASKHIVE_HOST_CHANNEL=0` turns the channel off.
+then makes the same call through Ray, whose retry rules apply. A read whose reply
+was lost is simply asked again; a write (`apply`) always carries an idempotency
+key, and the retry has the grain look it up before deciding anything, so a write
+that committed before its reply was lost answers with its first reply. A host
+never cancels a call whose connection dropped: the write finishes either way.
+`TASKHIVE_HOST_CHANNEL=0` turns the channel off.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ from typing import Any, cast
 log = logging.getLogger(__name__)
 
 ENV = "TASKHIVE_HOST_CHANNEL"
-#: Host methods a replica may call over the channel: reads, free of side effects.
+#: Host methods a replica may call over the channel: the reads and `apply`.
 METHODS = frozenset(
     {
+        "apply",
         "get_task",
         "get_task_json",
         "list_tasks",
@@ -56,8 +61,9 @@ METHODS = frozenset(
         "list_sprints",
     }
 )
-#: A request larger than this closes the connection (requests are a few ids and a query).
-MAX_REQUEST = 1 << 20
+#: A larger request goes through Ray instead (an import's batch of tasks may); a host
+#: closes a connection that sends one.
+MAX_REQUEST = 1 << 24
 #: A reply larger than this closes the connection (a board or a page of tasks is far smaller).
 MAX_REPLY = 1 << 28
 
@@ -236,6 +242,8 @@ class Channel:
         """Run `method(*args)` on the host as the request `context`; returns its result
         or raises what it raised, `ChannelClosed` when the transport failed."""
         payload = pickle.dumps((method, context, args), protocol=5)
+        if len(payload) > MAX_REQUEST:
+            raise ChannelClosed(f"a request of {len(payload)} bytes is too large for the channel")
         ok, value = pickle.loads(await self._protocol.request(payload))  # noqa: S301
         if ok:
             return value

@@ -220,9 +220,15 @@ class HostRouter:
         Raises the domain error the host raised, or `Unavailable` when the host
         did not come back within the retry deadline.
         """
+        deadline = time.monotonic() + RETRY_DEADLINE_S
+        delay = 0.05
+        attempt = 0
         if self._use_channels and method in host_channel.METHODS:
             channel = await self._channel(self.host_name(project_id))
             if channel is not None:
+                # A failure here counts as an attempt: a write may have committed, so
+                # the retry through Ray has the grain look its key up first.
+                attempt = 1
                 try:
                     return await channel.call(
                         method, (REQUEST_ID.get(), tracing.traceparent()), args
@@ -232,10 +238,7 @@ class HostRouter:
                 except Unavailable as exc:
                     if isinstance(exc, DependencyUnavailable):
                         raise
-                    # e.g. the grain is moving: Ray's path below retries with backoff
-        deadline = time.monotonic() + RETRY_DEADLINE_S
-        delay = 0.05
-        attempt = 0
+                    await asyncio.sleep(delay)  # e.g. the grain is moving
         while True:
             if attempt:
                 # The previous attempt may have committed: let the grain look the key up.

@@ -1,5 +1,6 @@
-"""Replicas read from project hosts over the hosts' channel, and keep reading when a
-host restarts (the channel reconnects; meanwhile reads go through Ray)."""
+"""Replicas call project hosts over the hosts' channel, and keep reading when a host
+restarts (the channel reconnects; meanwhile calls go through Ray). Writes through a
+host killed mid-flight are `test_durability`'s."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ async def _channel_calls(project_id: str) -> tuple[int, int]:
     return stats["pid"], stats["channel_calls"]
 
 
-async def test_task_reads_go_over_the_channel_and_see_every_acknowledged_write(
+async def test_writes_and_reads_go_over_the_channel_and_reads_see_every_acknowledged_write(
     client: httpx.AsyncClient, alice: User
 ) -> None:
     project = await create_project(client, alice)
@@ -49,7 +50,7 @@ async def test_task_reads_go_over_the_channel_and_see_every_acknowledged_write(
     )
     assert [t["title"] for t in listed.json()["items"]] == ["v9"]
     _, after = await _channel_calls(project["id"])
-    assert after - before >= 12  # 10 task reads, the board, the list
+    assert after - before >= 22  # 10 writes, 10 task reads, the board, the list
     # A task the grain does not have is the same 404 as through Ray.
     missing = await client.get(f"/api/v1/tasks/{uuid.uuid4()}", headers=alice.headers)
     assert missing.status_code == 404

@@ -81,7 +81,7 @@ async def test_the_host_s_exception_is_raised_in_the_caller(
 async def test_only_read_methods_may_be_called(host: tuple[_Host, ChannelServer]) -> None:
     target, server = host
     channel = await Channel.open(await server.start("127.0.0.1"))
-    for method in ("apply", "close", "passivate_all", "_grain"):
+    for method in ("invoke", "close", "passivate_all", "channel_address", "_grain"):
         with pytest.raises(ValueError, match="not a channel method"):
             await channel.call(method, ("r", ""), ())
     assert target.seen == []
@@ -122,16 +122,25 @@ async def test_a_connection_without_the_token_is_closed_before_anything_is_unpic
     assert server.calls == 0
 
 
-async def test_an_oversized_request_closes_the_connection(
+async def test_an_oversized_request_is_refused_before_sending_and_closes_a_raw_connection(
     host: tuple[_Host, ChannelServer],
 ) -> None:
-    _, server = host
-    channel = await Channel.open(await server.start("127.0.0.1"))
-    with pytest.raises(ChannelClosed):
+    target, server = host
+    address = await server.start("127.0.0.1")
+    channel = await Channel.open(address)
+    with pytest.raises(ChannelClosed, match="too large"):
         await channel.call("board_json", ("r", ""), (b"x" * (MAX_REQUEST + 1),))
-    assert channel.closed
-    with pytest.raises(ChannelClosed):
-        await channel.call("board_json", ("r", ""), ())
+    assert not channel.closed  # refused by the caller: the connection stays good
+    assert (await channel.call("board_json", ("r", ""), (1,)))["args"] == (1,)
+    # A peer that sends one anyway (after the token) is disconnected.
+    reader, writer = await asyncio.open_connection(*address[:2])
+    writer.write(struct.pack("!IQ", len(address[2]), 0) + address[2])
+    writer.write(struct.pack("!IQ", MAX_REQUEST + 1, 1))
+    await writer.drain()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    assert [m for m, _, _ in target.seen] == ["board_json"]
+    channel.close()
 
 
 async def test_calls_in_flight_fail_with_channel_closed_when_the_host_goes(
