@@ -162,7 +162,7 @@ def _visible(hidden: Sequence[UUID]) -> Any:
     return n.project_id.not_in(hidden) if hidden else true()
 
 
-async def list_inbox(
+async def inbox_page(
     conn: AsyncConnection,
     *,
     org_id: UUID,
@@ -171,18 +171,31 @@ async def list_inbox(
     before: tuple[datetime, UUID] | None,
     limit: int,
     hidden: Sequence[UUID] = (),
-) -> list[Any]:
-    """Newest first, in `(created_at, id)` order; fetches `limit + 1` rows so the
-    caller can tell whether another page follows. Notifications about a project in
-    `hidden` are left out."""
-    query = select(t.notifications).where(_mine(org_id, user_id), _visible(hidden))
+) -> tuple[list[Any], int]:
+    """A page of the inbox, newest first in `(created_at, id)` order, and the unread
+    count, from one statement (one snapshot: the count and the page always agree).
+    Fetches `limit + 1` rows so the caller can tell whether another page follows.
+    Notifications about a project in `hidden` are left out of both."""
+    page = select(t.notifications).where(_mine(org_id, user_id), _visible(hidden))
     if unread_only:
-        query = query.where(n.read_at.is_(None))
+        page = page.where(n.read_at.is_(None))
     if before is not None:
         created, nid = before
-        query = query.where(or_(n.created_at < created, and_(n.created_at == created, n.id < nid)))
-    rows = await conn.execute(query.order_by(n.created_at.desc(), n.id.desc()).limit(limit + 1))
-    return list(rows)
+        page = page.where(or_(n.created_at < created, and_(n.created_at == created, n.id < nid)))
+    rows = page.order_by(n.created_at.desc(), n.id.desc()).limit(limit + 1).subquery().lateral()
+    unread = (
+        select(func.count().label("unread_count"))
+        .where(_mine(org_id, user_id), n.read_at.is_(None), _visible(hidden))
+        .subquery()
+    )
+    result = await conn.execute(
+        select(unread.c.unread_count, rows)
+        .select_from(unread.outerjoin(rows, true()))
+        .order_by(rows.c.created_at.desc(), rows.c.id.desc())
+    )
+    found = list(result)
+    count = int(found[0].unread_count) if found else 0
+    return [r for r in found if r.id is not None], count
 
 
 async def unread_count(

@@ -94,8 +94,8 @@ async def list_notifications(
     before = _position(cursor)
     # Someone who lost access to a project no longer sees what it told them.
     hidden = await unreadable_project_ids(ctx, principal)
-    async with ctx.engine.connect() as conn:
-        rows = await store.list_inbox(
+    async with ctx.reads.connect() as conn:
+        rows, count = await store.inbox_page(
             conn,
             org_id=principal.org_id,
             user_id=principal.user_id,
@@ -103,9 +103,6 @@ async def list_notifications(
             before=before,
             limit=limit,
             hidden=hidden,
-        )
-        count = await store.unread_count(
-            conn, org_id=principal.org_id, user_id=principal.user_id, hidden=hidden
         )
     page = rows[:limit]
     next_cursor = None

@@ -43,11 +43,13 @@ async def test_inbox_pages_filters_counts_and_marks_read(
     while True:
         params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
         page = await inbox(client, bob, **params)
+        assert page["unread_count"] == 5  # every page, the last one of one item too
         seen += [n["title"].split(": ")[1] for n in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert seen == ["T4", "T3", "T2", "T1", "T0"]  # newest first, each once
+    assert await inbox(client, mallory) == {"items": [], "next_cursor": None, "unread_count": 0}
 
     first = (await inbox(client, bob, limit=1))["items"][0]
     r = await client.post(f"/api/v1/notifications/{first['id']}/read", headers=bob.headers)
