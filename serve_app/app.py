@@ -56,15 +56,21 @@ def build_app() -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     problems.install(app)
-    for module in (health, auth, users, projects, tasks, ws):
-        app.include_router(module.router)
-    app.include_router(notification_routes.router)
-    app.include_router(notification_routes.settings_router)
+    # Routing tries routes in order: the busiest go first (task reads and writes, the
+    # board, the inbox, search, comments). `tests/unit/test_route_order.py` checks
+    # that no route takes another's paths, whatever the order.
+    app.include_router(tasks.router)
     app.include_router(planning_routes.router)
+    app.include_router(notification_routes.router)
+    app.include_router(search_routes.router)
+    app.include_router(comment_routes.task_router)
+    for module in (health, auth, users, projects, ws):
+        app.include_router(module.router)
+    app.include_router(notification_routes.settings_router)
     app.include_router(audit_routes.router)
-    for extra in (comment_routes, attachment_routes):
-        app.include_router(extra.task_router)
-        app.include_router(extra.router)
+    app.include_router(comment_routes.router)
+    app.include_router(attachment_routes.task_router)
+    app.include_router(attachment_routes.router)
     app.include_router(api_tokens.router)
     app.include_router(identity_routes.router)
     app.include_router(webhook_routes.router)
@@ -74,7 +80,6 @@ def build_app() -> FastAPI:
     app.include_router(report_routes.router)
     app.include_router(dashboard_routes.router)
     app.include_router(metrics_router)
-    app.include_router(search_routes.router)
     app.include_router(view_routes.router)
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(MetricsMiddleware)  # outside the limiter: it counts 429s
