@@ -115,6 +115,25 @@ def _frame(rid: int, payload: bytes) -> bytes:
     return _HEADER.pack(len(payload), rid) + payload
 
 
+class _Coalescer:
+    """Frames put in one turn of the event loop leave in one write, one system call:
+    under load many calls and replies share it."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._frames: list[bytes] = []
+
+    def put(self, frame: bytes) -> None:
+        if not self._frames:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._frames.append(frame)
+
+    def _flush(self) -> None:
+        frames, self._frames = self._frames, []
+        if not self._transport.is_closing():
+            self._transport.write(b"".join(frames))
+
+
 def _portable(exc: BaseException) -> BaseException:
     """`exc` if it survives pickling, else a `RuntimeError` that names it."""
     try:
@@ -178,11 +197,13 @@ class _ServerProtocol(asyncio.Protocol):
         self._frames = _Frames(MAX_REQUEST)
         self._authed = False
         self._transport: asyncio.Transport | None = None
+        self._out: _Coalescer | None = None
         self._running: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not registered as `asyncio.Transport` subclasses.
         self._transport = cast(asyncio.Transport, transport)
+        self._out = _Coalescer(self._transport)
 
     def data_received(self, data: bytes) -> None:
         assert self._transport is not None
@@ -206,8 +227,8 @@ class _ServerProtocol(asyncio.Protocol):
 
     async def _answer(self, rid: int, payload: bytes) -> None:
         reply = await self._server.run(payload)
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(_frame(rid, reply))
+        if self._out is not None:
+            self._out.put(_frame(rid, reply))
 
 
 # -- the replica's side --------------------------------------------------------------
@@ -257,6 +278,7 @@ class _ClientProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self._frames = _Frames(MAX_REPLY)
         self._transport: asyncio.Transport | None = None
+        self._out: _Coalescer | None = None
         self._waiting: dict[int, asyncio.Future[bytes]] = {}
         self._next = _HELLO
         self.closed = False
@@ -264,11 +286,14 @@ class _ClientProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not registered as `asyncio.Transport` subclasses.
         self._transport = cast(asyncio.Transport, transport)
+        self._out = _Coalescer(self._transport)
 
     def send(self, rid: int, payload: bytes) -> None:
-        if self.closed or self._transport is None or self._transport.is_closing():
+        if self.closed or self._out is None or self._transport is None:
             raise ChannelClosed("host channel is closed")
-        self._transport.write(_frame(rid, payload))
+        if self._transport.is_closing():
+            raise ChannelClosed("host channel is closed")
+        self._out.put(_frame(rid, payload))
 
     def request(self, payload: bytes) -> asyncio.Future[bytes]:
         self._next += 1
