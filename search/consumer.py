@@ -15,12 +15,15 @@ rewinds this consumer's offsets on restart (see `search.actor`).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from domain.projects import Project
 from search import source
 from search.messages import ApplyBatch
 from search.shards import CONSUMER_NAME, ShardHandles
@@ -28,6 +31,39 @@ from storage.outbox import StoredEvent
 
 _WHOLE_PROJECT = frozenset({"workflow.updated"})
 _DROP = frozenset({"project.deleted"})
+#: After these the project is read again: what the index takes from it (the
+#: workflow's status categories, the custom field types) may have changed.
+_PROJECT_CHANGED = frozenset({"project.updated", "workflow.updated", "fields.updated"}) | _DROP
+
+
+class ProjectCache:
+    """Projects as the search consumer last read them, most recently used kept.
+
+    The index takes only a project's workflow and field types, which change only
+    with the events in `_PROJECT_CHANGED`: a batch with one of them reads the
+    project again, any other batch uses the copy. Events arrive in version order,
+    so a batch never sees a project older than the last such event before it; a
+    deleted project is dropped by its own `project.deleted` event.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: OrderedDict[UUID, Project] = OrderedDict()
+        self._size = size
+
+    def get(self, project_id: UUID) -> Project | None:
+        project = self._items.get(project_id)
+        if project is not None:
+            self._items.move_to_end(project_id)
+        return project
+
+    def put(self, project_id: UUID, project: Project | None) -> None:
+        if project is None:
+            self._items.pop(project_id, None)
+            return
+        self._items[project_id] = project
+        self._items.move_to_end(project_id)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +76,21 @@ class SearchConsumerConfig:
         return SearchConsumer(ShardHandles(self.shards))
 
 
-async def batch_for(conn: AsyncConnection, events: Sequence[StoredEvent]) -> ApplyBatch | None:
-    """The index changes of one project's events (None: nothing to change)."""
+async def batch_for(
+    conn: AsyncConnection, events: Sequence[StoredEvent], projects: ProjectCache | None = None
+) -> ApplyBatch | None:
+    """The index changes of one project's events (None: nothing to change); with
+    `projects`, the project is read only when the events may have changed it."""
     project_id = events[0].project_id
     version = events[-1].version
     types = {e.type for e in events}
-    project = await source.live_project(conn, project_id, events[0].org_id)
+    project = None
+    if projects is not None and not types & _PROJECT_CHANGED:
+        project = projects.get(project_id)
+    if project is None:
+        project = await source.live_project(conn, project_id, events[0].org_id)
+        if projects is not None:
+            projects.put(project_id, project)
     if project is None or types & _DROP:
         return ApplyBatch(str(project_id), version, drop_project=True)
     if types & _WHOLE_PROJECT:
@@ -66,9 +111,10 @@ class SearchConsumer:
 
     def __init__(self, handles: ShardHandles) -> None:
         self._handles = handles
+        self._projects = ProjectCache()
 
     async def handle(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-        batch = await batch_for(conn, events)
+        batch = await batch_for(conn, events, self._projects)
         if batch is not None:
             shard = await self._handles.for_org(events[0].org_id)
             await shard.apply.remote(batch)

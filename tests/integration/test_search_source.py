@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import event, select
 
 from search import source
-from search.consumer import batch_for
+from search.consumer import ProjectCache, batch_for
 from storage import outbox
 from storage import tables as t
 from storage.db import create_engine
@@ -95,5 +95,58 @@ async def test_a_pass_over_a_project_costs_two_statements_and_a_deleted_one_drop
             assert await source.live_project(conn, pid, events[0].org_id) is None
             dropped = await batch_for(conn, events)
             assert dropped is not None and dropped.drop_project
+    finally:
+        await engine.dispose()
+
+
+async def test_the_consumer_reads_a_project_again_only_after_an_event_that_changes_it(
+    client: httpx.AsyncClient, alice: User, database_url: str
+) -> None:
+    project = await create_project(client, alice)
+    pid = uuid.UUID(project["id"])
+    task = await create_task(client, alice, project["id"], title="Keep", status="in_review")
+    engine = create_engine(database_url, pool_size=1)
+    projects = ProjectCache()
+    statements: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        statements.append(statement)
+
+    async def index(after: int) -> tuple[Any, list[str], int]:
+        async with engine.connect() as conn:
+            events = await outbox.read_events(conn, pid, after=after, limit=100)
+            statements.clear()
+            event.listen(engine.sync_engine, "before_cursor_execute", count)
+            try:
+                batch = await batch_for(conn, events, projects)
+            finally:
+                event.remove(engine.sync_engine, "before_cursor_execute", count)
+        return batch, list(statements), events[-1].version
+
+    try:
+        batch, sent, version = await index(0)
+        assert len(sent) == 2  # the project, then its tasks
+        assert batch.items[0].category == "in_progress"  # in review: in progress by default
+        r = await client.patch(
+            f"/api/v1/tasks/{task['id']}", json={"title": "Kept"}, headers=alice.headers
+        )
+        assert r.status_code == 200, r.text
+        batch, sent, version = await index(version)
+        assert len(sent) == 1, sent  # the tasks only: the project is as it was
+        assert batch.items[0].task["title"] == "Kept"
+        # The workflow changes "in_review" to a done category: read again, re-categorised.
+        wf = (
+            await client.get(f"/api/v1/projects/{project['id']}/workflow", headers=alice.headers)
+        ).json()
+        for status in wf["statuses"]:
+            if status["id"] == "in_review":
+                status["category"] = "done"
+        r = await client.put(
+            f"/api/v1/projects/{project['id']}/workflow", json=wf, headers=alice.headers
+        )
+        assert r.status_code == 200, r.text
+        batch, sent, version = await index(version)
+        assert len(sent) == 2, sent
+        assert [i.category for i in batch.items] == ["done"]
     finally:
         await engine.dispose()
