@@ -223,6 +223,14 @@ class ProjectGrain:
         With an idempotency key, a command already committed under that key is
         answered with the stored first reply and not applied again.
         """
+        future = self._enqueue(command, idempotency)
+        with telemetry.WRITE_SECONDS.time():
+            return await future
+
+    def _enqueue(
+        self, command: Command, idempotency: IdempotencyKey | None
+    ) -> asyncio.Future[Reply]:
+        """Put a command in the mailbox now; the future gets its outcome."""
         if self._state is not GrainState.READY:
             raise Unavailable("project is moving; retry")
         self.last_used = time.monotonic()
@@ -231,8 +239,7 @@ class ProjectGrain:
         self._mailbox.put_nowait(
             _Pending(command, idempotency, future, tracing.current_context(), request_id)
         )
-        with telemetry.WRITE_SECONDS.time():
-            return await future
+        return future
 
     async def _consume(self) -> None:
         while True:
@@ -282,6 +289,9 @@ class ProjectGrain:
                 _fail(batch, Unavailable("project moved to another host; retry"))
                 return
             self._apply(staged)
+            # Before the replies: a client's next command, sent once it has its
+            # reply, then queues behind the rebalance, never ahead of it.
+            self._maybe_rebalance(staged)
             for pending, outcome in zip(batch, outcomes, strict=True):
                 if pending.future.done():
                     continue
@@ -293,7 +303,6 @@ class ProjectGrain:
                 self._move(GrainState.PASSIVATED)
             if staged.batch.events:
                 await self._publish(self.project, staged.batch.events)
-            self._maybe_rebalance(staged)
             return
         _fail(batch, Unavailable("idempotency keys are being used concurrently; retry"))
 
@@ -316,17 +325,21 @@ class ProjectGrain:
 
     def _maybe_rebalance(self, staged: _Stage) -> None:
         """Queue a rank rebalance when this batch wrote an over-long rank. It runs as an
-        ordinary command behind whatever is queued, so it races with no move."""
+        ordinary command behind whatever is queued already, so it races with no move,
+        and ahead of anything queued after this call."""
         if self._rebalancing or self._state is not GrainState.READY:
+            return
+        if staged.batch.project_deleted:
             return
         written = [t.rank for t in staged.batch.created + staged.batch.updated]
         if not rank_rules.needs_rebalance(written):
             return
         self._rebalancing = True
+        queued = self._enqueue(RebalanceRanks(), None)
 
         async def run() -> None:
             try:
-                await self.submit(RebalanceRanks(), None)
+                await queued
             except DomainError as exc:  # the next long rank asks again
                 log.info("grain %s: rank rebalance skipped (%s)", self.project.id, exc)
             finally:

@@ -47,10 +47,12 @@ def _import(stage: _Stage, command: ImportTasks) -> Reply:
     project = stage.project
     stage.batch.project = dataclasses.replace(project, task_seq=project.task_seq + len(built))
     keys: dict[str, str] = {}
-    for item, task in zip(command.items, built, strict=True):
+    # Spaced over what is left above the last card: a batch adds a few characters.
+    appended = ranks.after_many(stage.max_rank(), len(built))
+    for item, task, rank in zip(command.items, built, appended, strict=True):
         task = dataclasses.replace(
             task,
-            rank=ranks.between(stage.max_rank(), None),
+            rank=rank,
             sprint_id=sprint_ids.get(item.sprint) if item.sprint else None,
         )
         stage.put(task)

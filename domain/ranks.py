@@ -69,5 +69,42 @@ def spread(count: int) -> list[str]:
     return ranks
 
 
+def after_many(low: str | None, count: int) -> list[str]:
+    """`count` strictly increasing ranks above `low` (None: the start), evenly spaced
+    up to the end, each no longer than `low` plus the digits `count` needs.
+
+    For a batch appended at once (an import): `between(previous, None)` for each
+    card in turn halves the space left every time, about one character per five
+    cards, so a few hundred cards would make ranks of dozens of characters.
+    """
+    if count <= 0:
+        return []
+    low = low or ""
+    width = max(1, len(low))
+    while True:
+        floor = _value(low, width)
+        step = (BASE**width - floor) // (count + 1)
+        if step >= 1:
+            break
+        width += 1
+    return [_digits(floor + i * step, width).rstrip("0") for i in range(1, count + 1)]
+
+
+def _value(rank: str, width: int) -> int:
+    """`rank` as an integer of `width` base-36 digits (zeros appended)."""
+    value = 0
+    for c in rank.ljust(width, "0"):
+        value = value * BASE + _VALUE[c]
+    return value
+
+
+def _digits(value: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        value, d = divmod(value, BASE)
+        out.append(DIGITS[d])
+    return "".join(reversed(out))
+
+
 def needs_rebalance(ranks: Sequence[str]) -> bool:
     return any(len(r) > REBALANCE_LENGTH for r in ranks)

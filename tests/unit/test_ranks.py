@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain import ranks
 from domain.ranks import REBALANCE_LENGTH, between, is_rank, needs_rebalance, spread
 
 PROPERTY = settings(database=None, deadline=None, max_examples=300)
@@ -86,3 +87,33 @@ def test_ranks_stay_strictly_ordered_under_any_inserts_and_moves(
             )
         assert all(x < y for x, y in itertools.pairwise(cards))
         assert all(is_rank(x) for x in cards)
+
+
+@pytest.mark.parametrize("low", [None, "", "i", "1", "zzzz", "i0001z", "zzzzzzzzzzzz"])
+@pytest.mark.parametrize("count", [1, 2, 35, 200, 1000])
+def test_after_many_gives_increasing_ranks_above_low_a_few_digits_longer(
+    low: str | None, count: int
+) -> None:
+    made = ranks.after_many(low, count)
+    assert len(made) == count
+    assert all(ranks.is_rank(r) for r in made)
+    assert made == sorted(made) and len(set(made)) == count
+    assert made[0] > (low or "")
+    # Room for the batch costs the digits of its size, not a character per five cards.
+    assert max(map(len, made)) <= max(1, len(low or "")) + 2 + (count > 35 * 36)
+    # Cards can still go after the last one.
+    assert ranks.between(made[-1], None) > made[-1]
+
+
+def test_after_many_of_nothing_is_empty() -> None:
+    assert ranks.after_many("i", 0) == []
+
+
+def test_appending_a_big_batch_one_by_one_grew_a_character_per_five_cards() -> None:
+    """What `after_many` replaces for imports: 200 appends in turn pass the rebalance
+    length many times over (the database column holds 64 characters)."""
+    last: str | None = "i"
+    for _ in range(200):
+        last = ranks.between(last, None)
+    assert len(last) > 32
+    assert max(map(len, ranks.after_many("i", 200))) <= 3
