@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     ws_reauthorize_s: float = Field(
         default=30.0, gt=0, description="how often sessions re-check their subscriptions"
     )
+    ws_compression: bool = Field(
+        default=False,
+        description="offer permessage-deflate to websocket clients (CPU and ~64 KiB per session)",
+    )
 
     # -- notifications -----------------------------------------------------------
     smtp_url: str | None = Field(

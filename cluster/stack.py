@@ -138,6 +138,7 @@ class Stack:
             ws_queue_limit=self.settings.ws_queue_limit,
             ws_replay_limit=self.settings.ws_replay_limit,
             ws_reauthorize_s=self.settings.ws_reauthorize_s,
+            ws_compression=self.settings.ws_compression,
             auth_cache_s=self.settings.auth_cache_s,
             rate_limit_per_min=self.settings.rate_limit_per_min,
             login_account_free_failures=self.settings.login_account_free_failures,

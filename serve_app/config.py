@@ -33,6 +33,9 @@ class AppConfig:
     trust_forwarded_for: bool = False
     forwarded_for_hops: int = 1
     ws_reauthorize_s: float = 30.0
+    #: Whether the replica's websocket listener offers permessage-deflate
+    #: (`serve_app.ws_compression`).
+    ws_compression: bool = False
     #: Where attachment bytes go; None: a `blobs` directory under the working directory.
     blobs: BlobConfig | None = None
     attachment_max_bytes: int = 100 * 1024 * 1024

@@ -38,6 +38,12 @@ async def test_two_sessions_get_a_third_clients_writes_in_order(
     first = await WsClient.open(base_url, alice.token)
     second = await WsClient.open(base_url, alice.token, header_auth=True)
     assert second.conn.subprotocol == "taskhive"
+    # The client offers permessage-deflate, as browsers do; the replica declines by
+    # default (`TASKHIVE_WS_COMPRESSION`): a compressor per session costs more than
+    # small diffs save.
+    assert first.conn.request is not None and first.conn.response is not None
+    assert "permessage-deflate" in first.conn.request.headers["Sec-WebSocket-Extensions"]
+    assert "Sec-WebSocket-Extensions" not in first.conn.response.headers
     try:
         for ws in (first, second):
             assert (await ws.subscribe(project["id"]))["version"] == 0
