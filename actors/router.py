@@ -317,10 +317,8 @@ class HostRouter:
 
     def _drop_channel(self, name: str) -> None:
         slot = self._channels.pop(name, None)
-        if slot is not None and slot.opening.done():
-            channel = slot.opening.result()
-            if channel is not None:
-                channel.close()
+        if slot is not None:
+            slot.opening.add_done_callback(_close_opened)
 
     async def all_hosts(self, method: str, *args: Any) -> list[Any]:
         return list(
@@ -328,3 +326,11 @@ class HostRouter:
                 *(getattr(h, method).remote(*args) for h in self._handles.values())
             )
         )
+
+
+def _close_opened(opening: asyncio.Task[host_channel.Channel | None]) -> None:
+    """Close the channel an opening produced (now, or once it finishes)."""
+    if not opening.cancelled() and opening.exception() is None:
+        channel = opening.result()
+        if channel is not None:
+            channel.close()
