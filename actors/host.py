@@ -82,7 +82,7 @@ class ProjectHost(RunsAsCaller):
         # even if no later write comes.
         self._unpublished: dict[UUID, Event] = {}
         self._republisher: asyncio.Task[None] | None = None
-        # Replicas' reads arrive here too, cheaper than a Ray call (`actors.host_channel`).
+        # Replicas' calls arrive here too, cheaper than a Ray call (`actors.host_channel`).
         self._channel = host_channel.ChannelServer(self._run_for_channel)
         self._channel_start: asyncio.Task[host_channel.Address] | None = None
         telemetry.on_snapshot(self._refresh_metrics)
@@ -299,11 +299,11 @@ class ProjectHost(RunsAsCaller):
             "channel_calls": self._channel.calls,
         }
 
-    # -- the replicas' read channel ------------------------------------------------
+    # -- the replicas' channel ----------------------------------------------------
 
     async def channel_address(self) -> host_channel.Address:
-        """Where this host's read channel listens, and its token (started on first
-        use, on this node's address). Only Ray callers learn it."""
+        """Where this host's channel listens, and its token (started on first use,
+        on this node's address). Only Ray callers learn it."""
         if self._channel_start is None:
             ip = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"  # type: ignore[no-untyped-call]
             self._channel_start = asyncio.create_task(self._channel.start(ip))

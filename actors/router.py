@@ -4,7 +4,7 @@
 host, unwraps Ray's error wrapper so callers see the domain error, and retries
 while the host is restarting or the grain is moving. Retrying is safe because
 every write carries an idempotency key (the client's, or one the replica made):
-a retried write that already committed returns its first reply. Reads go over
+a retried write that already committed returns its first reply. Calls go over
 the host's channel (`actors.host_channel`) when it is up, and through Ray when
 it is not.
 """
