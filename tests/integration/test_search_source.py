@@ -68,6 +68,22 @@ async def test_load_tasks_reads_what_the_per_task_queries_read(
     assert got["Attached"].attachments == 2 and got["Bare"].comments == ()
 
 
+async def _batch_counted(
+    engine: Any, conn: Any, events: Any, projects: ProjectCache | None = None
+) -> tuple[Any, list[str]]:
+    """`batch_for` over `events`, and the statements it sent."""
+    sent: list[str] = []
+
+    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        return await batch_for(conn, events, projects), sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
 async def test_a_pass_over_a_project_costs_two_statements_and_a_deleted_one_drops(
     client: httpx.AsyncClient, alice: User, database_url: str
 ) -> None:
@@ -76,17 +92,10 @@ async def test_a_pass_over_a_project_costs_two_statements_and_a_deleted_one_drop
     for n in range(3):
         await create_task(client, alice, project["id"], title=f"Task {n}")
     engine = create_engine(database_url, pool_size=1)
-    statements: list[str] = []
-
-    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-        statements.append(statement)
-
     try:
         async with engine.connect() as conn:
             events = await outbox.read_events(conn, pid, after=0, limit=100)
-            event.listen(engine.sync_engine, "before_cursor_execute", count)
-            batch = await batch_for(conn, events)
-            event.remove(engine.sync_engine, "before_cursor_execute", count)
+            batch, statements = await _batch_counted(engine, conn, events)
             assert batch is not None and len(batch.items) == 3
             assert len(statements) == 2, statements  # the project, then its tasks
         r = await client.delete(f"/api/v1/projects/{project['id']}", headers=alice.headers)
@@ -107,21 +116,12 @@ async def test_the_consumer_reads_a_project_again_only_after_an_event_that_chang
     task = await create_task(client, alice, project["id"], title="Keep", status="in_review")
     engine = create_engine(database_url, pool_size=1)
     projects = ProjectCache()
-    statements: list[str] = []
-
-    def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-        statements.append(statement)
 
     async def index(after: int) -> tuple[Any, list[str], int]:
         async with engine.connect() as conn:
             events = await outbox.read_events(conn, pid, after=after, limit=100)
-            statements.clear()
-            event.listen(engine.sync_engine, "before_cursor_execute", count)
-            try:
-                batch = await batch_for(conn, events, projects)
-            finally:
-                event.remove(engine.sync_engine, "before_cursor_execute", count)
-        return batch, list(statements), events[-1].version
+            batch, sent = await _batch_counted(engine, conn, events, projects)
+        return batch, sent, events[-1].version
 
     try:
         batch, sent, version = await index(0)

@@ -50,24 +50,32 @@ async def host() -> AsyncIterator[tuple[_Host, ChannelServer]]:
     await server.close()
 
 
-async def test_a_call_runs_the_method_with_its_arguments_and_context(
+@pytest.fixture
+async def connected(
     host: tuple[_Host, ChannelServer],
-) -> None:
+) -> AsyncIterator[tuple[_Host, ChannelServer, Channel]]:
+    """The host above and a replica's channel to it."""
     target, server = host
     channel = await Channel.open(await server.start("127.0.0.1"))
+    yield target, server, channel
+    channel.close()
+
+
+async def test_a_call_runs_the_method_with_its_arguments_and_context(
+    connected: tuple[_Host, ChannelServer, Channel],
+) -> None:
+    target, server, channel = connected
     project, task = uuid.uuid4(), uuid.uuid4()
     result = await channel.call("get_task_json", ("req-1", "00-trace"), (project, task))
     assert result == {"method": "get_task_json", "args": (project, task)}
     assert target.seen == [("get_task_json", ("req-1", "00-trace"), (project, task))]
     assert server.calls == 1
-    channel.close()
 
 
 async def test_the_host_s_exception_is_raised_in_the_caller(
-    host: tuple[_Host, ChannelServer],
+    connected: tuple[_Host, ChannelServer, Channel],
 ) -> None:
-    _, server = host
-    channel = await Channel.open(await server.start("127.0.0.1"))
+    _, _, channel = connected
     with pytest.raises(NotFound, match="task not found"):
         await channel.call("get_task", ("r", ""), (uuid.uuid4(),))
     # An unpicklable result comes back as an error that names it, not a hang.
@@ -75,24 +83,22 @@ async def test_the_host_s_exception_is_raised_in_the_caller(
         await channel.call("get_labels", ("r", ""), ())
     # The connection is still good afterwards.
     assert (await channel.call("get_project", ("r", ""), ()))["method"] == "get_project"
-    channel.close()
 
 
-async def test_only_read_methods_may_be_called(host: tuple[_Host, ChannelServer]) -> None:
-    target, server = host
-    channel = await Channel.open(await server.start("127.0.0.1"))
+async def test_only_the_listed_host_methods_may_be_called(
+    connected: tuple[_Host, ChannelServer, Channel],
+) -> None:
+    target, _, channel = connected
     for method in ("invoke", "close", "passivate_all", "channel_address", "_grain"):
         with pytest.raises(ValueError, match="not a channel method"):
             await channel.call(method, ("r", ""), ())
     assert target.seen == []
-    channel.close()
 
 
 async def test_replies_come_back_out_of_order_to_the_right_caller(
-    host: tuple[_Host, ChannelServer],
+    connected: tuple[_Host, ChannelServer, Channel],
 ) -> None:
-    target, server = host
-    channel = await Channel.open(await server.start("127.0.0.1"))
+    target, _, channel = connected
     slow = asyncio.ensure_future(channel.call("list_sprints", ("slow", ""), ()))
     fast = [channel.call("board_json", (f"r{i}", ""), (i,)) for i in range(50)]
     answers = await asyncio.gather(*fast)
@@ -100,7 +106,6 @@ async def test_replies_come_back_out_of_order_to_the_right_caller(
     assert not slow.done()
     target.release.set()
     assert await slow == ["slow"]
-    channel.close()
 
 
 async def test_a_connection_without_the_token_is_closed_before_anything_is_unpickled(
@@ -144,10 +149,9 @@ async def test_an_oversized_request_is_refused_before_sending_and_closes_a_raw_c
 
 
 async def test_calls_in_flight_fail_with_channel_closed_when_the_host_goes(
-    host: tuple[_Host, ChannelServer],
+    connected: tuple[_Host, ChannelServer, Channel],
 ) -> None:
-    _, server = host
-    channel = await Channel.open(await server.start("127.0.0.1"))
+    _, server, channel = connected
     waiting = asyncio.ensure_future(channel.call("list_sprints", ("slow", ""), ()))
     await asyncio.sleep(0.05)
     await server.close()
