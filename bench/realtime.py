@@ -10,20 +10,24 @@ What runs where, all on one machine:
 - the listener: `bench/realtime_listener.mjs`, a separate Node process (Node 20's
   built-in `WebSocket`, no npm package) that opens the sessions, spread over 10
   projects, and records when each `task.updated` event arrives;
-- the writer: this process, which drives PUTs at a fixed rate with httpx.
+- the writer: `bench/realtime_writer.py`, a process of its own that drives PUTs
+  at a fixed rate with aiohttp;
+- the driver: this process, which started the stack and so hosts Ray's driver.
 
-Why a separate Node process: at 1,000 sessions and ~60 writes/s the sessions
+Why a separate writer: the driver's process carries Ray's client threads, and
+writes issued from it with httpx cost ~80 % of a core at 90 writes/s and queued
+for seconds (`realtime-20261130T032503Z`, kept for the record). Why a separate
+Node process: at 1,000 sessions and ~60 writes/s the sessions
 receive ~6,000 messages/s, and a Python asyncio client (the `websockets` library)
 in the writer's process cannot receive that many on a 2-core machine shared with
 the server: that process sat at ~94 % of a core while the API replica was at ~30 %,
 and its event-loop lag inflated both the write and the delivery latencies. Out of
 the writer's process the listener no longer delays the writes and can use the
 other core; Node's built-in client needs no npm package. Per message it is not
-much cheaper than Python's, though: the server negotiates
-permessage-deflate, as browsers do, and inflating is most of the listener's work
-(Node's `WebSocket` does it on its thread pool); on a synthetic 5,000 messages/s
-over 100 sessions it cost ~65 µs a message, about what Python's client costs
-(~70 µs), against ~30 µs without compression. `--listener-procs` spreads the
+much cheaper than Python's: on a synthetic 5,000 messages/s over 100 sessions it
+cost ~30 µs a message without compression (which the server declines unless
+`TASKHIVE_WS_COMPRESSION` is set) and ~65 µs with permessage-deflate, where
+inflating is most of the work. `--listener-procs` spreads the
 sessions over several Node processes; `--listener python` keeps the old in-process
 client, to compare.
 
@@ -47,7 +51,6 @@ import argparse
 import asyncio
 import json
 import math
-import random
 import shutil
 import statistics
 import sys
@@ -78,6 +81,7 @@ DRAIN_S = 2.0  # after the last write, for the last deliveries to arrive
 CPU_ROLES = (
     "listener",
     "writer",
+    "driver",
     "api replica",
     "project hosts",
     "outbox",
@@ -111,11 +115,6 @@ def _replica_rss() -> int:
 
 
 # --- pure helpers (tests/unit/test_bench_realtime.py) ---------------------------
-
-
-def make_title(send_ns: int, seq: int) -> str:
-    """A write's title: unique, and it carries its send time."""
-    return f"t={send_ns}:{seq}"
 
 
 def title_send_ns(title: str) -> int:
@@ -177,7 +176,7 @@ def latency_fields(
 def cpu_role(label: str) -> str:
     """The role (one of CPU_ROLES) of a process `bench.cpu` labelled `label`."""
     if label == "bench driver":
-        return "writer"
+        return "driver"
     for marker, role in (
         ("ServeReplica", "api replica"),
         ("ProjectHost", "project hosts"),
@@ -198,16 +197,21 @@ def cpu_role(label: str) -> str:
 
 
 def cpu_by_role(
-    before: cpu.Snapshot, after: cpu.Snapshot, listener_pids: set[int]
+    before: cpu.Snapshot, after: cpu.Snapshot, listener_pids: set[int], writer_pid: int = 0
 ) -> dict[str, Any]:
     """CPU between two snapshots by role, % of one core; the listener is None when
-    it runs inside the writer (`--listener python`). `other_by_process` names what
+    it runs inside the driver (`--listener python`). `other_by_process` names what
     "other" was (Ray's own processes, the HTTP proxy, …)."""
     wall = max(after.at - before.at, 1e-9)
     used: dict[str, float] = dict.fromkeys(CPU_ROLES, 0.0)
     other: dict[str, float] = {}
     for pid, (label, seconds) in after.ours.items():
-        role = "listener" if pid in listener_pids else cpu_role(label)
+        if pid in listener_pids:
+            role = "listener"
+        elif pid == writer_pid:
+            role = "writer"
+        else:
+            role = cpu_role(label)
         delta = seconds - before.ours.get(pid, (label, 0.0))[1]
         used[role] += delta
         if role == "other":
@@ -424,52 +428,41 @@ async def _measure(
     marker: str,
     listener: Listener,
 ) -> dict[str, Any]:
-    rate: int = args.rate
-    seconds: float = args.seconds
     rss_before = _replica_rss()
     await listener.start()
     await asyncio.sleep(1.0)
     rss_after = _replica_rss()
-    acked: dict[str, int] = {}
-    written: Counter[str] = Counter()
-    sent = failed = 0
-    write_ms: list[float] = []
-    headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=64)
-    before = cpu.snapshot(marker)
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30, limits=limits) as http:
-
-        async def put(task: dict[str, Any], seq: int) -> None:
-            nonlocal failed
-            t0 = time.monotonic_ns()
-            title = make_title(t0, seq)
-            try:
-                r = await http.put(f"/api/v1/tasks/{task['id']}", json={"title": title})
-            except httpx.HTTPError:
-                failed += 1
-                return
-            if r.status_code != 200:
-                failed += 1
-                return
-            acked[title] = done = time.monotonic_ns()
-            written[task["project_id"]] += 1
-            write_ms.append((done - t0) / 1e6)
-
-        started = time.monotonic()
-        pending: set[asyncio.Task[None]] = set()
-        while (now := time.monotonic()) - started < seconds:
-            pending.add(asyncio.create_task(put(random.choice(tasks), sent)))
-            sent += 1
-            await asyncio.sleep(max(0.0, started + sent / rate - time.monotonic()))
-            pending = {t for t in pending if not t.done()}
-        await asyncio.gather(*pending)
-        elapsed = now - started
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.realtime_writer",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 28,  # the result is one line: every acknowledged title
+    )
+    assert writer.stdin is not None and writer.stdout is not None
+    try:
+        if (await writer.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the writer process did not start")
+        spec = {"base": base, "token": token, "tasks": tasks, "rate": args.rate}
+        before = cpu.snapshot(marker)
+        writer.stdin.write(orjson.dumps({**spec, "seconds": args.seconds}) + b"\n")
+        await writer.stdin.drain()
+        result = orjson.loads(await writer.stdout.readline())
         after = cpu.snapshot(marker)  # CPU over the writes, not over the idle drain
+        writer.stdin.close()
+    finally:
+        if writer.returncode is None:
+            writer.kill()
+        await writer.wait()
+    acked: dict[str, int] = result["acked"]
+    written = Counter[str](result["written"])
+    failed, sent, elapsed = result["failed"], result["sent"], result["elapsed_s"]
+    write_ms = sorted(result["write_ms"])
     await asyncio.sleep(DRAIN_S)  # let the last deliveries arrive
     deliveries, summary = await listener.stop()
     if summary.get("failed") or summary.get("closes") or summary.get("errors"):
         print(f"listener trouble at {sessions} sessions: {summary}", file=sys.stderr, flush=True)
-    write_ms.sort()
     return {
         "sessions": sessions,
         "listener": args.listener,
@@ -479,7 +472,7 @@ async def _measure(
         "write_p50_ms": round(percentile(write_ms, 50), 1),
         "write_p99_ms": round(percentile(write_ms, 99), 1),
         "replica_kib_per_session": round((rss_after - rss_before) / 1024 / sessions, 1),
-        "cpu_pct": cpu_by_role(before, after, listener.pids),
+        "cpu_pct": cpu_by_role(before, after, listener.pids, writer.pid),
         "listener_summary": summary,
     }
 
@@ -513,7 +506,7 @@ async def _run(stack: Stack, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _pct_cell(value: float | None) -> str:
-    return "in writer" if value is None else f"{value:.0f}"
+    return "in driver" if value is None else f"{value:.0f}"
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

@@ -13,11 +13,11 @@ from bench.realtime import (
     cpu_role,
     expected_deliveries,
     latency_fields,
-    make_title,
     parse_deliveries,
     percentile,
     title_send_ns,
 )
+from bench.realtime_writer import make_title
 
 
 def test_titles_are_unique_and_carry_the_send_time() -> None:
@@ -67,7 +67,7 @@ def test_latency_fields_from_send_receive_and_ack_times() -> None:
 
 
 def test_cpu_roles() -> None:
-    assert cpu_role("bench driver") == "writer"
+    assert cpu_role("bench driver") == "driver"
     assert cpu_role("ray::ServeReplica:taskhive:api") == "api replica"
     assert cpu_role("ray::ProjectHost") == "project hosts"
     assert cpu_role("ray::OutboxActor") == "outbox"
@@ -79,11 +79,16 @@ def test_cpu_roles() -> None:
     assert cpu_role("raylet") == "other"
 
 
-def test_cpu_by_role_splits_the_listener_out_by_pid() -> None:
+def test_cpu_by_role_splits_the_listener_and_the_writer_out_by_pid() -> None:
     before = cpu.Snapshot(
         at=0.0,
         busy_s=0.0,
-        ours={1: ("bench driver", 1.0), 2: ("node", 0.0), 3: ("ray::ServeReplica:x", 0.0)},
+        ours={
+            1: ("bench driver", 1.0),
+            2: ("node", 0.0),
+            3: ("ray::ServeReplica:x", 0.0),
+            5: ("python", 0.0),
+        },
         reaped_children_s=0.0,
     )
     after = cpu.Snapshot(
@@ -94,14 +99,17 @@ def test_cpu_by_role_splits_the_listener_out_by_pid() -> None:
             2: ("node", 1.0),
             3: ("ray::ServeReplica:x", 0.4),
             4: ("raylet", 0.1),
+            5: ("python", 0.3),
         },
         reaped_children_s=0.0,
     )
-    used = cpu_by_role(before, after, {2})
+    used = cpu_by_role(before, after, {2}, writer_pid=5)
     assert used["listener"] == 50.0
-    assert used["writer"] == 25.0
+    assert used["writer"] == 15.0
+    assert used["driver"] == 25.0
     assert used["api replica"] == 20.0
     assert used["other"] == 5.0
     assert used["other_by_process"] == {"raylet": 5.0}
     assert used["machine"] == 100.0
+    assert cpu_by_role(before, after, {2})["other_by_process"] == {"raylet": 5.0, "python": 15.0}
     assert cpu_by_role(before, after, set())["listener"] is None
