@@ -46,11 +46,13 @@ def vocabulary(rng: random.Random, size: int = 5000) -> list[str]:
     return sorted(words)
 
 
-def generate(n: int, seed: int = 7) -> tuple[list[IndexedTask], list[str], list[UUID], list[str]]:
+def generate(
+    n: int, seed: int = 7, projects_count: int = 50
+) -> tuple[list[IndexedTask], list[str], list[UUID], list[str]]:
     rng = random.Random(seed)
     vocab = vocabulary(rng)
     weights = [1 / (i + 1) for i in range(len(vocab))]  # Zipf-like word frequencies
-    projects = [uuid4() for _ in range(50)]
+    projects = [uuid4() for _ in range(projects_count)]
     users = [str(uuid4()) for _ in range(200)]
     out = []
     for i in range(n):

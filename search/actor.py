@@ -37,7 +37,7 @@ from search import source
 from search.cadence import Cadence
 from search.index import TaskIndex
 from search.messages import ApplyBatch, SearchHit, SearchRequest, SearchResult, ShardRecovering
-from search.query import TextOptions, has_free_text, terms, translate
+from search.query import TextOptions, has_free_text, translate
 from search.schema import IndexedTask
 from search.shards import CONSUMER_NAME, NAMESPACE, actor_name, shard_of
 from storage import tables as t
@@ -213,36 +213,28 @@ class SearchShard:
         return await asyncio.to_thread(self._search, request)
 
     def _search(self, request: SearchRequest) -> SearchResult:
-        schema = self._index.schema
         if not request.project_ids:
             return SearchResult((), 0, False)
-        scope = [
-            terms(schema, "org", [request.org_id]),
-            terms(schema, "project", request.project_ids),
-        ]
         text = has_free_text(request.predicate)
         fuzzy = bool(request.fuzzy)
-        page = self._run(request, scope, fuzzy, text)
+        page = self._run(request, fuzzy, text)
         if request.fuzzy is None and text and request.offset == 0 and page.total < FUZZY_BELOW:
             fuzzy = True
-            page = self._run(request, scope, fuzzy, text)
+            page = self._run(request, fuzzy, text)
         hits = tuple(SearchHit(h.task, h.score, h.highlights) for h in page.hits)
         return SearchResult(hits, page.total, fuzzy)
 
-    def _run(self, request: SearchRequest, scope: list[Any], fuzzy: bool, text: bool) -> Any:
-        from tantivy import Occur, Query
-
-        schema = self._index.schema
+    def _run(self, request: SearchRequest, fuzzy: bool, text: bool) -> Any:
         condition = translate(
-            schema, request.predicate, TextOptions(fuzzy=fuzzy, prefix=request.prefix)
+            self._index.schema, request.predicate, TextOptions(fuzzy=fuzzy, prefix=request.prefix)
         )
-        query = Query.boolean_query([(Occur.Must, q) for q in scope] + [(Occur.Must, condition)])
         return self._index.search(
-            query,
+            condition,
             sort=request.sort,
             limit=request.limit,
             offset=request.offset,
             highlight=condition if request.highlight and text else None,
+            within=(request.org_id, request.project_ids),
         )
 
     async def stats(self) -> dict[str, Any]:
