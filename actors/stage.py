@@ -233,7 +233,7 @@ class _Stage:
             fields=fields,
             statuses=project.statuses,
             now=self.now,
-            rank=rank_rules.between(self.max_rank(), None),
+            rank=rank_rules.after(self.max_rank()),
         )
         values = custom_fields.values_after(
             project.fields, {}, fields.get("custom_fields"), creating=True

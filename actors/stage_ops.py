@@ -69,11 +69,12 @@ def _rank_for(stage: _Stage, moving: Task, command: MoveTask, status: str) -> st
         return rank_rules.between(after.rank, stage.rank_after(after.rank, moving.id))
     if before is not None:
         return rank_rules.between(stage.rank_before(before.rank, moving.id), before.rank)
+    # The end of the column: right after its last card (the end of everything for
+    # an empty column), leaving the space beyond to the next card moved there.
     last = stage.column_last(status, moving.id)
     if last is None:
-        everything = stage.max_rank_except(moving.id)
-        return rank_rules.between(everything, None)
-    return rank_rules.between(last, stage.rank_after(last, moving.id))
+        return rank_rules.after(stage.max_rank_except(moving.id))
+    return rank_rules.after(last, stage.rank_after(last, moving.id))
 
 
 def _move(stage: _Stage, command: MoveTask) -> Reply:

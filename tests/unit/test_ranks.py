@@ -117,3 +117,55 @@ def test_appending_a_big_batch_one_by_one_grew_a_character_per_five_cards() -> N
         last = ranks.between(last, None)
     assert len(last) > 32
     assert max(map(len, ranks.after_many("i", 200))) <= 3
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        ("y", None, "z"),  # one step up at the same length
+        ("z", None, "z01"),  # the length is full: two digits more
+        ("az", "b", "az01"),
+        ("k4", "k5", "k401"),
+        ("0001", "0002", "000101"),
+        ("z0z", None, "z11"),  # never a trailing 0: the step skips it
+        (None, None, "i"),  # the first card goes in the middle
+    ],
+)
+def test_after_takes_the_smallest_step_up(low: str | None, high: str | None, expected: str) -> None:
+    key = ranks.after(low, high)
+    assert key == expected
+    assert is_rank(key) and (low is None or low < key) and (high is None or key < high)
+
+
+@pytest.mark.parametrize(("low", "high"), [("b", "a"), ("a", "a")])
+def test_after_needs_order(low: str, high: str) -> None:
+    with pytest.raises(ValueError):
+        ranks.after(low, high)
+
+
+@pytest.mark.parametrize("high", [None, "k5"])
+def test_appending_after_the_last_append_grows_keys_slowly(high: str | None) -> None:
+    """A new task at the end, or cards moved one after another to the end of a
+    column (before the same next card): thousands of appends before a rebalance,
+    where midpoints need about fifty."""
+    keys = ["k4"]
+    while not needs_rebalance(keys[-1:]):
+        keys.append(ranks.after(keys[-1], high))
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    assert all(is_rank(k) and (high is None or k < high) for k in keys)
+    assert len(keys) > 6000
+    midpoints = ["k4"]
+    while not needs_rebalance(midpoints[-1:]):
+        midpoints.append(between(midpoints[-1], high))
+    assert len(midpoints) < 100
+
+
+@PROPERTY
+@given(st.lists(st.text(alphabet=ranks.DIGITS, min_size=1, max_size=8), min_size=2, max_size=2))
+def test_after_lies_strictly_between_any_two_ranks(pair: list[str]) -> None:
+    low, high = sorted(k.rstrip("0") or "1" for k in pair)
+    if low == high:
+        return
+    key = ranks.after(low, high)
+    assert is_rank(key) and low < key < high
+    assert is_rank(ranks.after(low)) and ranks.after(low) > low
