@@ -119,7 +119,7 @@ def main() -> None:
         "",
         f"`python -m bench.search_scope --tasks {args.tasks} --projects {args.projects}`: "
         f"{len(words)} common title words per row, each 3 times, limit 20, matches counted; "
-        f"built in {build_s:.0f} s. Reference: the readable projects as a term set.",
+        f"generated and indexed in {build_s:.0f} s. Reference: the readable projects as a term set.",
         "",
         "| readable | excluded | term set p50 ms | p99 ms | scoped p50 ms | p99 ms | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|",
