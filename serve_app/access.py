@@ -32,12 +32,14 @@ from domain.permissions import (
     Action,
     Grants,
     OrgAction,
+    OrgProjects,
     OrgRole,
     ProjectFacts,
     ProjectRole,
     allows,
     effective_role,
     org_allows,
+    readable_split,
 )
 from domain.projects import Project
 from serve_app.authn import TtlCache
@@ -57,8 +59,8 @@ class AccessCache:
     def __init__(self, ttl_s: float) -> None:
         self.grants: TtlCache[tuple[UUID, UUID], Grants] = TtlCache(ttl_s)
         self.projects: TtlCache[tuple[UUID, UUID], ProjectFacts | None] = TtlCache(ttl_s)
-        #: Per organisation: (catalog version, its live projects' facts).
-        self.org_projects: dict[UUID, tuple[int, list[ProjectFacts]]] = {}
+        #: Per organisation: (catalog version, its live projects).
+        self.org_projects: dict[UUID, tuple[int, OrgProjects]] = {}
 
 
 _caches: dict[int, AccessCache] = {}
@@ -175,7 +177,7 @@ async def unreadable_project_ids(ctx: AppContext, principal: Principal) -> list[
     return (await _split_projects(ctx, principal))[1]
 
 
-async def _org_projects(ctx: AppContext, org_id: UUID) -> list[ProjectFacts]:
+async def _org_projects(ctx: AppContext, org_id: UUID) -> OrgProjects:
     """Owner and visibility of the organisation's live projects, cached per replica
     and checked against the org's catalog version on every call: one indexed row
     read instead of every project, and never stale (the version is read first, so
@@ -186,7 +188,7 @@ async def _org_projects(ctx: AppContext, org_id: UUID) -> list[ProjectFacts]:
         cached = cache.get(org_id)
         if version is not None and cached is not None and cached[0] == version:
             return cached[1]
-        projects = await memberships.org_project_facts(conn, org_id=org_id)
+        projects = OrgProjects.of(await memberships.org_project_facts(conn, org_id=org_id))
     if version is not None:
         cache[org_id] = (version, projects)
         while len(cache) > ORG_PROJECTS_CACHED:
@@ -196,13 +198,7 @@ async def _org_projects(ctx: AppContext, org_id: UUID) -> list[ProjectFacts]:
 
 async def _split_projects(ctx: AppContext, principal: Principal) -> tuple[list[UUID], list[UUID]]:
     grants = await grants_of(ctx, principal)
-    projects = await _org_projects(ctx, principal.org_id)
-    readable: list[UUID] = []
-    hidden: list[UUID] = []
-    for p in projects:
-        can = grants.org_role is not None and allows(effective_role(grants, p), Action.READ)
-        (readable if can else hidden).append(p.id)
-    return readable, hidden
+    return readable_split(grants, await _org_projects(ctx, principal.org_id))
 
 
 async def project_readers(

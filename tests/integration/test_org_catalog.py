@@ -25,12 +25,12 @@ async def test_org_project_facts_follow_the_catalog_version(
     org, pid = uuid.UUID(alice.org_id), uuid.UUID(project["id"])
 
     async def facts() -> Any:
-        return await access._org_projects(ctx, org)  # type: ignore[arg-type]
+        return (await access._org_projects(ctx, org)).facts  # type: ignore[arg-type]
 
     try:
         first = await facts()
         assert pid in {p.id for p in first}
-        assert await facts() is first, "nothing changed: the cached list is kept"
+        assert await facts() is first, "nothing changed: the cached projects are kept"
 
         await create_task(client, alice, project["id"])  # bumps the project's version
         await db.execute("UPDATE projects SET name = 'Renamed' WHERE id = $1", pid)
@@ -48,6 +48,6 @@ async def test_org_project_facts_follow_the_catalog_version(
         await db.execute("UPDATE projects SET deleted_at = now() WHERE id = $1", other_id)
         assert other_id not in {p.id for p in await facts()}
 
-        assert await access._org_projects(ctx, uuid.uuid4()) == []  # type: ignore[arg-type]
+        assert (await access._org_projects(ctx, uuid.uuid4())).facts == ()  # type: ignore[arg-type]
     finally:
         await engine.dispose()

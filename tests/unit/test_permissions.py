@@ -7,6 +7,8 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.permissions import (
     ORG_MATRIX,
@@ -14,6 +16,7 @@ from domain.permissions import (
     Action,
     Grants,
     OrgAction,
+    OrgProjects,
     OrgRole,
     ProjectFacts,
     ProjectRole,
@@ -23,6 +26,7 @@ from domain.permissions import (
     highest,
     may_assign_org_role,
     org_allows,
+    readable_split,
     render_markdown,
 )
 
@@ -129,3 +133,59 @@ def test_who_may_assign_org_roles(
     actor: str, current: str | None, new: str | None, ok: bool
 ) -> None:
     assert may_assign_org_role(actor, current=current, new=new) is ok
+
+
+USERS = [uuid4() for _ in range(3)]
+PROJECT_IDS = [uuid4() for _ in range(8)]
+
+
+@st.composite
+def _org(draw: st.DrawFn) -> tuple[Grants, OrgProjects]:
+    projects = [
+        ProjectFacts(pid, draw(st.sampled_from(USERS)), draw(st.sampled_from(list(Visibility))))
+        for pid in draw(st.lists(st.sampled_from(PROJECT_IDS), unique=True, max_size=8))
+    ]
+    roles = st.dictionaries(
+        st.sampled_from(PROJECT_IDS), st.sampled_from(list(ProjectRole)), max_size=4
+    )
+    grants = Grants(
+        draw(st.sampled_from(USERS)),
+        draw(st.none() | st.sampled_from(list(OrgRole))),
+        draw(roles),
+        draw(roles),
+    )
+    return grants, OrgProjects.of(projects)
+
+
+@settings(database=None, deadline=None, max_examples=400)
+@given(_org())
+def test_the_readable_split_is_what_every_projects_role_says(
+    org: tuple[Grants, OrgProjects],
+) -> None:
+    grants, projects = org
+    readable, hidden = readable_split(grants, projects)
+    assert readable == [
+        p.id for p in projects.facts if allows(effective_role(grants, p), Action.READ)
+    ]
+    assert hidden == [p.id for p in projects.facts if p.id not in set(readable)]
+
+
+def test_a_member_reads_org_projects_and_private_ones_only_when_granted() -> None:
+    me, other = uuid4(), uuid4()
+    public, mine, granted, closed = (uuid4() for _ in range(4))
+    projects = OrgProjects.of(
+        [
+            ProjectFacts(public, other, Visibility.ORG),
+            ProjectFacts(mine, me, Visibility.PRIVATE),
+            ProjectFacts(granted, other, Visibility.PRIVATE),
+            ProjectFacts(closed, other, Visibility.PRIVATE),
+        ]
+    )
+    member = Grants(me, OrgRole.MEMBER, {}, {granted: ProjectRole.VIEWER})
+    assert readable_split(member, projects) == ([public, mine, granted], [closed])
+    admin = Grants(me, OrgRole.ADMIN, {}, {})
+    assert readable_split(admin, projects) == ([public, mine, granted, closed], [])
+    guest = Grants(me, OrgRole.GUEST, {}, {})
+    assert readable_split(guest, projects) == ([mine], [public, granted, closed])
+    gone = Grants(me, None, {}, {})
+    assert readable_split(gone, projects) == ([], [public, mine, granted, closed])
