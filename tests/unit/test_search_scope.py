@@ -52,6 +52,19 @@ def _build(path: Path) -> TaskIndex:
     return index
 
 
+def _closed_index(tmp_path: Path) -> Path:
+    """An index built and released (its writer's lock with it), to reopen."""
+    path = tmp_path / "index"
+    index = _build(path)
+    del index
+    return path
+
+
+def _three_each(projects: list[str]) -> list[str]:
+    """The hits `_projects_hit` gives for these projects (three tasks each)."""
+    return sorted(p for p in projects for _ in range(3))
+
+
 def _projects_hit(index: TaskIndex, org: str, readable: list[str]) -> list[str]:
     word = Query.term_query(index.schema, "title", "share")
     page = index.search(word, sort=None, limit=100, offset=0, within=(org, readable))
@@ -80,7 +93,7 @@ def test_the_shorter_form_is_chosen() -> None:
 def test_hits_are_the_readable_projects_of_the_organisation(tmp_path: Path, count: int) -> None:
     index = _build(tmp_path / "index")
     readable = A_PROJECTS[:count]
-    assert _projects_hit(index, ORG_A, readable) == sorted(p for p in readable for _ in range(3))
+    assert _projects_hit(index, ORG_A, readable) == _three_each(readable)
     assert _projects_hit(index, ORG_B, [B_PROJECT]) == [B_PROJECT] * 3
     # Another organisation's project named as readable still gives nothing of it.
     assert _projects_hit(index, ORG_A, [B_PROJECT]) == []
@@ -129,26 +142,20 @@ def test_held_projects_survive_a_reopen_and_are_written_before_the_commit(
 
     reopened = TaskIndex(path, heap_bytes=15_000_000)
     assert reopened.held(ORG_A) == frozenset([*A_PROJECTS, new_project])
-    assert _projects_hit(reopened, ORG_A, A_PROJECTS[:3]) == sorted(
-        p for p in A_PROJECTS[:3] for _ in range(3)
-    )
+    assert _projects_hit(reopened, ORG_A, A_PROJECTS[:3]) == _three_each(A_PROJECTS[:3])
 
 
 def test_an_index_from_before_the_record_names_projects_until_a_full_rebuild(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "index"
-    index = _build(path)
-    del index
+    path = _closed_index(tmp_path)
     old = orjson.loads((path / POSITIONS).read_bytes())
     del old["held"], old["held_complete"]
     (path / POSITIONS).write_bytes(orjson.dumps(old))
 
     reopened = TaskIndex(path, heap_bytes=15_000_000)
     assert reopened.held(ORG_A) is None
-    assert _projects_hit(reopened, ORG_A, A_PROJECTS[:3]) == sorted(
-        p for p in A_PROJECTS[:3] for _ in range(3)
-    )
+    assert _projects_hit(reopened, ORG_A, A_PROJECTS[:3]) == _three_each(A_PROJECTS[:3])
     # A rebuild of one organisation does not make the record whole ...
     reopened.positions.gen = gen = reopened.positions.gen + 1
     reopened.upsert([i for i in ITEMS if i.org_id == ORG_B], gen)
@@ -167,9 +174,7 @@ def test_an_index_from_before_the_record_names_projects_until_a_full_rebuild(
 def test_a_missing_positions_file_beside_an_existing_index_is_not_trusted(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "index"
-    index = _build(path)
-    del index
+    path = _closed_index(tmp_path)
     (path / POSITIONS).unlink()
     reopened = TaskIndex(path, heap_bytes=15_000_000)
     assert not reopened.fresh
