@@ -79,29 +79,18 @@ def test_cpu_roles() -> None:
     assert cpu_role("raylet") == "other"
 
 
+def _snapshot(at: float, cpu_s: dict[int, tuple[str, float]]) -> cpu.Snapshot:
+    """`at` seconds in, both CPUs busy all along; `cpu_s`: pid → (label, CPU seconds)."""
+    return cpu.Snapshot(at=at, busy_s=at, ours=cpu_s, reaped_children_s=0.0)
+
+
 def test_cpu_by_role_splits_the_listener_and_the_writer_out_by_pid() -> None:
-    before = cpu.Snapshot(
-        at=0.0,
-        busy_s=0.0,
-        ours={
-            1: ("bench driver", 1.0),
-            2: ("node", 0.0),
-            3: ("ray::ServeReplica:x", 0.0),
-            5: ("python", 0.0),
-        },
-        reaped_children_s=0.0,
+    labels = {1: "bench driver", 2: "node", 3: "ray::ServeReplica:x", 4: "raylet", 5: "python"}
+    before = _snapshot(
+        0.0, {pid: (labels[pid], s) for pid, s in {1: 1.0, 2: 0, 3: 0, 5: 0}.items()}
     )
-    after = cpu.Snapshot(
-        at=2.0,
-        busy_s=2.0,
-        ours={
-            1: ("bench driver", 1.5),
-            2: ("node", 1.0),
-            3: ("ray::ServeReplica:x", 0.4),
-            4: ("raylet", 0.1),
-            5: ("python", 0.3),
-        },
-        reaped_children_s=0.0,
+    after = _snapshot(
+        2.0, {pid: (labels[pid], s) for pid, s in {1: 1.5, 2: 1.0, 3: 0.4, 4: 0.1, 5: 0.3}.items()}
     )
     used = cpu_by_role(before, after, {2}, writer_pid=5)
     assert used["listener"] == 50.0
