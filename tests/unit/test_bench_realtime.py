@@ -80,7 +80,7 @@ def test_cpu_roles() -> None:
 
 
 def _snapshot(at: float, cpu_s: dict[int, tuple[str, float]]) -> cpu.Snapshot:
-    """`at` seconds in, both CPUs busy all along; `cpu_s`: pid → (label, CPU seconds)."""
+    """`at` seconds in, one CPU busy all along; `cpu_s`: pid → (label, CPU seconds)."""
     return cpu.Snapshot(at=at, busy_s=at, ours=cpu_s, reaped_children_s=0.0)
 
 
