@@ -110,7 +110,10 @@ def make_context(config: AppConfig) -> AppContext:
             "client addresses unknown (TASKHIVE_TRUST_FORWARDED_FOR is off): anonymous "
             "requests are not rate limited per IP and failed logins lock accounts only"
         )
-    engine = create_engine(config.database_url, pool_size=config.db_pool_size)
+    # Twice the configured pool and no overflow: a connection opened past the pool
+    # is closed when handed back, so bursts of concurrent requests each paid a new
+    # PostgreSQL backend (hundreds a second under load); now they wait their turn.
+    engine = create_engine(config.database_url, pool_size=2 * config.db_pool_size, max_overflow=0)
     # The limiters get their own client with short timeouts: a hung Redis must
     # delay a request by at most half a second before the check fails open.
     limits = fast_redis(config.redis_url, 0.5) if config.redis_url else None
