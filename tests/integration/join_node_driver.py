@@ -115,10 +115,15 @@ async def _respread_until_spread(
     chore: Respreader, names: list[str], writers: Writers
 ) -> dict[str, Any]:
     """Run the chore's passes until the hosts run on two nodes and every project
-    was written since; what it moved (a host that landed off target is moved again)."""
+    was written since; what it moved (a host that landed off target is moved again).
+
+    Up to two minutes: on a loaded machine the scheduler may place a moved host back
+    on the old node for a while after the new one joined (the chore then retries
+    after pauses of 1, 2, 4, … s); three tries within one minute all landed there once.
+    """
     started = time.monotonic()
     moved: list[str] = []
-    while time.monotonic() - started < 60:
+    while time.monotonic() - started < 120:
         moved += await asyncio.to_thread(chore.once)
         if moved:
             nodes = await _hosts_answer(names, 30)
