@@ -69,6 +69,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench import cpu, steps
+from bench.realtime_writer import title_send_ns
 from cluster.settings import Settings
 from cluster.stack import Stack
 
@@ -115,13 +116,6 @@ def _replica_rss() -> int:
 
 
 # --- pure helpers (tests/unit/test_bench_realtime.py) ---------------------------
-
-
-def title_send_ns(title: str) -> int:
-    """The send time (`time.monotonic_ns()`) a `make_title` title carries."""
-    if not title.startswith("t="):
-        raise ValueError(f"not a benchmark title: {title!r}")
-    return int(title[2:].split(":", 1)[0])
 
 
 def parse_deliveries(text: str) -> list[tuple[str, int]]:

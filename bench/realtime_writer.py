@@ -10,7 +10,7 @@ per request).
 It prints `ready` once its imports are done, then reads one JSON object, a line
 on stdin: `base` (the API's URL), `token`, `tasks` (objects
 with `id` and `project_id`), `rate` (writes/s) and `seconds`. Each write is a PUT of
-the task's title `t=<send time>:<sequence>` (`bench.realtime.make_title`), the send
+the task's title `t=<send time>:<sequence>` (`make_title`), the send
 time from CLOCK_MONOTONIC, so the listener's arrival stamps subtract from it.
 Output, one JSON object on stdout: `acked` (title → acknowledgement monotonic ns),
 `written` (acknowledged writes per project), `write_ms` (each acknowledged write's
@@ -40,6 +40,13 @@ MAX_CONNECTIONS = 64
 def make_title(send_ns: int, seq: int) -> str:
     """A title carrying its send time, which the listener reads back."""
     return f"t={send_ns}:{seq}"
+
+
+def title_send_ns(title: str) -> int:
+    """The send time (`time.monotonic_ns()`) a `make_title` title carries."""
+    if not title.startswith("t="):
+        raise ValueError(f"not a benchmark title: {title!r}")
+    return int(title[2:].split(":", 1)[0])
 
 
 async def write(spec: dict[str, Any]) -> dict[str, Any]:

@@ -15,9 +15,8 @@ from bench.realtime import (
     latency_fields,
     parse_deliveries,
     percentile,
-    title_send_ns,
 )
-from bench.realtime_writer import make_title
+from bench.realtime_writer import make_title, title_send_ns
 
 
 def test_titles_are_unique_and_carry_the_send_time() -> None:

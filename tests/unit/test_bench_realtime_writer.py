@@ -10,8 +10,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from bench.realtime import title_send_ns
-from bench.realtime_writer import write
+from bench.realtime_writer import title_send_ns, write
 
 
 @pytest.fixture
