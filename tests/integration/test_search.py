@@ -138,6 +138,15 @@ async def test_nobody_gets_hits_or_counts_from_projects_they_cannot_read(
     body = await search(client, bob, filters=f"project:{secret['key']}")
     assert body["total"] == 0
 
+    # With more readable projects than hidden ones the shard scopes by the
+    # organisation minus the hidden project: still none of its tasks.
+    for _ in range(2):
+        more = await create_project(client, alice)
+        await create_task(client, alice, more["id"], title=f"Public too {w}")
+    await wait_for(client, alice, lambda b: b["total"] == 5, q=w)
+    body = await search(client, bob, q=w)
+    assert body["total"] == 3 and all("Public" in i["task"]["title"] for i in body["items"])
+
     outsider = await search(client, mallory, q=w)
     assert outsider == {"items": [], "total": 0, "next_cursor": None}
     stranger = await signup(client)
