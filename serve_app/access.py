@@ -46,6 +46,7 @@ from serve_app.authn import TtlCache
 from serve_app.context import AppContext
 from serve_app.security import Principal
 from storage import attachments_read, catalog, comments_read, memberships
+from storage.db import driver_connection
 
 #: Organisations whose project facts a replica keeps (oldest dropped first).
 ORG_PROJECTS_CACHED = 1_000
@@ -249,7 +250,7 @@ async def access_task(
     found = ctx.task_refs.get(cache_key)
     if found is None:
         parsed = _parse_ref(ref)
-        async with ctx.reads.connect() as conn:
+        async with driver_connection(ctx.engine) as conn:
             found = await catalog.resolve_task(conn, org_id=principal.org_id, ref=parsed)
         if found is None:
             raise NotFound("task not found")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import and_, bindparam, false, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import array_agg
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -131,16 +132,21 @@ async def count_org_members(
     return int(found or 0)
 
 
+_TASK_BY_ID = "SELECT project_id, id FROM task_lookup WHERE org_id = $1 AND id = $2"
+_TASK_BY_KEY = "SELECT project_id, id FROM task_lookup WHERE org_id = $1 AND key = $2"
+
+
 async def resolve_task(
-    conn: AsyncConnection, *, org_id: UUID, ref: str | UUID
+    conn: asyncpg.Connection, *, org_id: UUID, ref: str | UUID
 ) -> tuple[UUID, UUID] | None:
-    """`(project_id, task_id)` of a task of `org_id` by id or human key, or None."""
-    c = t.task_lookup.c
-    cond = c.id == ref if isinstance(ref, UUID) else c.key == ref
-    row = (
-        await conn.execute(select(c.project_id, c.id).where(c.org_id == org_id, cond))
-    ).one_or_none()
-    return None if row is None else (row.project_id, row.id)
+    """`(project_id, task_id)` of a task of `org_id` by id or human key, or None.
+
+    On the driver's connection (`storage.db.driver_connection`): this runs for
+    most task requests whose reference the replica has not cached yet.
+    """
+    sql = _TASK_BY_ID if isinstance(ref, UUID) else _TASK_BY_KEY
+    row = await conn.fetchrow(sql, org_id, ref)
+    return None if row is None else (row[0], row[1])
 
 
 async def list_org_tasks(
