@@ -186,6 +186,9 @@ class OutboxRelay:
         self.wake = asyncio.Event()
         #: Whether commit announcements are arriving (the listener is subscribed).
         self.announcements = False
+        #: Full passes each consumer's loop has finished (`run`): what a caller
+        #: waits on to know every project lagging at some moment has been looked at.
+        self.full_passes: dict[str, int] = {c.name: 0 for c in consumers}
 
     def announce(self, project_id: UUID) -> None:
         """A commit of `project_id` was announced: every consumer looks at it now."""
@@ -318,7 +321,8 @@ class OutboxRelay:
             every = self._full_scan_s if self.announcements else poll_s
             try:
                 lagging: list[UUID] = []
-                if full.is_set() or time.monotonic() - last_full >= every:
+                scanned = full.is_set() or time.monotonic() - last_full >= every
+                if scanned:
                     full.clear()
                     last_full = time.monotonic()
                     async with self._engine.connect() as conn:
@@ -333,6 +337,8 @@ class OutboxRelay:
                 for at in range(0, len(projects), PROJECTS_PER_TRANSACTION):
                     chunk = projects[at : at + PROJECTS_PER_TRANSACTION]
                     counts.update(await self.deliver_many(consumer, chunk))
+                if scanned:
+                    self.full_passes[consumer.name] += 1
             except Exception:
                 log.exception("outbox relay pass of %s failed; retrying", consumer.name)
                 counts, left_behind = {}, False

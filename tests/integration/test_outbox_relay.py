@@ -166,7 +166,8 @@ async def test_announced_projects_go_at_once_and_the_full_scan_finds_the_rest(
         return time.monotonic() - started
 
     try:
-        await asyncio.sleep(0.3)  # the first (full) pass is over: only announcements now
+        # The first (full) pass is over: only announcements now, until the next scan.
+        await until(lambda: relay.full_passes[recorder.name] >= 1, 5.0)
         await create_task(client, alice, silent["id"])
         await create_task(client, alice, announced["id"])
         relay.announce(uuid.UUID(announced["id"]))
