@@ -384,7 +384,10 @@ async def _notify(
         (
             f"user:{r.user_id}",
             orjson.dumps(
-                {"type": "notification", "notification": notifications.notification_json(r)}
+                {
+                    "type": "notification",
+                    "notification": notifications.notification_json(r._mapping),
+                }
             ),
         )
         for r in inserted

@@ -229,7 +229,10 @@ class NotificationConsumer:
             (
                 f"user:{r.user_id}",
                 orjson.dumps(
-                    {"type": "notification", "notification": notifications.notification_json(r)}
+                    {
+                        "type": "notification",
+                        "notification": notifications.notification_json(r._mapping),
+                    }
                 ),
             )
             for r in inserted

@@ -317,7 +317,10 @@ async def _tell_creator(
         (
             f"user:{r.user_id}",
             orjson.dumps(
-                {"type": "notification", "notification": notifications.notification_json(r)}
+                {
+                    "type": "notification",
+                    "notification": notifications.notification_json(r._mapping),
+                }
             ),
         )
         for r in rows

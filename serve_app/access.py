@@ -184,11 +184,12 @@ async def _org_projects(ctx: AppContext, org_id: UUID) -> OrgProjects:
     read instead of every project, and never stale (the version is read first, so
     a list read after a change is at least as new as the version it is kept with)."""
     cache = _cache(ctx).org_projects
+    async with driver_connection(ctx.engine) as driver:
+        version = await memberships.catalog_version(driver, org_id=org_id)
+    cached = cache.get(org_id)
+    if version is not None and cached is not None and cached[0] == version:
+        return cached[1]
     async with ctx.reads.connect() as conn:
-        version = await memberships.catalog_version(conn, org_id=org_id)
-        cached = cache.get(org_id)
-        if version is not None and cached is not None and cached[0] == version:
-            return cached[1]
         projects = OrgProjects.of(await memberships.org_project_facts(conn, org_id=org_id))
     if version is not None:
         cache[org_id] = (version, projects)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import delete, func, literal, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -82,10 +83,13 @@ async def project_facts(
     return None if row is None else _facts(row)
 
 
-async def catalog_version(conn: AsyncConnection, *, org_id: UUID) -> int | None:
+async def catalog_version(conn: asyncpg.Connection, *, org_id: UUID) -> int | None:
     """The organisation's catalog version (migration 0016): it changes whenever
-    `org_project_facts` would answer differently. None for an unknown org."""
-    value = await conn.scalar(select(t.orgs.c.catalog_version).where(t.orgs.c.id == org_id))
+    `org_project_facts` would answer differently. None for an unknown org.
+
+    On the driver's connection (`storage.db.driver_connection`): search, task lists
+    and the inbox read it on every request."""
+    value = await conn.fetchval("SELECT catalog_version FROM orgs WHERE id = $1", org_id)
     return None if value is None else int(value)
 
 

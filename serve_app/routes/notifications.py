@@ -23,6 +23,7 @@ from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
 from serve_app.schemas import Strict
 from storage import notifications as store
+from storage.db import driver_connection
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 settings_router = APIRouter(prefix="/api/v1/users/me", tags=["notifications"])
@@ -94,7 +95,7 @@ async def list_notifications(
     before = _position(cursor)
     # Someone who lost access to a project no longer sees what it told them.
     hidden = await unreadable_project_ids(ctx, principal)
-    async with ctx.reads.connect() as conn:
+    async with driver_connection(ctx.engine) as conn:
         rows, count = await store.inbox_page(
             conn,
             org_id=principal.org_id,
@@ -108,7 +109,7 @@ async def list_notifications(
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        next_cursor = encode_cursor({"c": last.created_at.isoformat(), "i": str(last.id)})
+        next_cursor = encode_cursor({"c": last["created_at"].isoformat(), "i": str(last["id"])})
     return json_response(
         {
             "items": [store.notification_json(r) for r in page],
@@ -176,7 +177,7 @@ async def read_one(notification_id: str, principal: CurrentPrincipal, ctx: Ctx) 
         )
     if row is None:
         raise NotFound("notification not found")
-    return json_response(store.notification_json(row))
+    return json_response(store.notification_json(row._mapping))
 
 
 @settings_router.get("/notification-settings", response_model=NotificationSettingsOut)

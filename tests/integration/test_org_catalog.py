@@ -21,7 +21,9 @@ async def test_org_project_facts_follow_the_catalog_version(
     client: httpx.AsyncClient, alice: User, project: dict[str, Any], database_url: str, db
 ) -> None:
     engine = create_engine(database_url, pool_size=2)
-    ctx = SimpleNamespace(reads=autocommit(engine), config=SimpleNamespace(auth_cache_s=60.0))
+    ctx = SimpleNamespace(
+        engine=engine, reads=autocommit(engine), config=SimpleNamespace(auth_cache_s=60.0)
+    )
     org, pid = uuid.UUID(alice.org_id), uuid.UUID(project["id"])
 
     async def facts() -> Any:

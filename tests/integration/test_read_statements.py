@@ -118,7 +118,7 @@ async def test_an_inbox_page_and_its_unread_count_are_one_statement(
 ) -> None:
     api, statements = local_api
     # The first request also looks up the caller (grants, standing, projects).
-    await api.get("/api/v1/notifications?limit=5", headers=alice.headers)
+    await statements.during(api.get("/api/v1/notifications?limit=5", headers=alice.headers))
     r, sent = await statements.during(
         api.get("/api/v1/notifications?limit=5", headers=alice.headers)
     )
