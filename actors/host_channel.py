@@ -27,6 +27,10 @@ key, and the retry has the grain look it up before deciding anything, so a write
 that committed before its reply was lost answers with its first reply. A host
 never cancels a call whose connection dropped: the write finishes either way.
 `TASKHIVE_HOST_CHANNEL=0` turns the channel off.
+
+Search shards listen the same way, for searches from replicas and the relay's
+changes (`search.shards.ShardHandles.call`); a server runs only the methods it
+was given. `Channels` keeps a caller's open channels by actor name.
 """
 
 from __future__ import annotations
@@ -38,7 +42,9 @@ import os
 import pickle
 import secrets
 import struct
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,9 @@ METHODS = frozenset(
 MAX_REQUEST = 1 << 24
 #: A reply larger than this closes the connection (a board or a page of tasks is far smaller).
 MAX_REPLY = 1 << 28
+
+#: After an actor's channel could not be opened, calls go through Ray for this long.
+RETRY_S = 1.0
 
 _HEADER = struct.Struct("!IQ")
 _HELLO = 0
@@ -147,10 +156,13 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 class ChannelServer:
-    """Listens for replicas on behalf of one host. Use from the host's event loop."""
+    """Listens for callers on behalf of one actor (a project host, a search shard),
+    running the calls `methods` names through `dispatch`. Use from the actor's
+    event loop."""
 
-    def __init__(self, dispatch: Dispatch) -> None:
+    def __init__(self, dispatch: Dispatch, methods: frozenset[str] = METHODS) -> None:
         self._dispatch = dispatch
+        self._methods = methods
         self._token = secrets.token_bytes(32)
         self._server: asyncio.Server | None = None
         self._address: Address | None = None
@@ -174,7 +186,7 @@ class ChannelServer:
         self.calls += 1
         try:
             method, context, args = pickle.loads(payload)  # noqa: S301 - authenticated peer
-            if method not in METHODS:
+            if method not in self._methods:
                 raise ValueError(f"not a channel method: {method!r}")
             reply: tuple[bool, Any] = (True, await self._dispatch(method, context, args))
         except Exception as exc:
@@ -327,3 +339,69 @@ class _ClientProtocol(asyncio.Protocol):
         for future in waiting.values():
             if not future.done():
                 future.set_exception(ChannelClosed(why))
+
+
+# -- a caller's channels -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Slot:
+    """An actor's channel as one event loop holds it: opening or open (`None` when
+    opening failed; tried again after `retry_at`)."""
+
+    loop: asyncio.AbstractEventLoop
+    opening: asyncio.Task[Channel | None]
+    retry_at: float = field(default_factory=lambda: time.monotonic() + RETRY_S)
+
+
+class Channels:
+    """One caller's channels to actors by name, opened on first use.
+
+    A channel belongs to the event loop that opened it: from another loop `get`
+    answers `None` (the caller goes through Ray). When an actor's channel cannot be
+    opened, `get` answers `None` for `RETRY_S` before trying again; `drop` forgets
+    a channel (its actor restarted or moved), closing it.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._slots: dict[str, _Slot] = {}
+
+    async def get(self, name: str, address: Callable[[], Awaitable[Address]]) -> Channel | None:
+        """The open channel to actor `name`, opened now (asking `address` where it
+        listens) if there is none; `None` while it cannot be opened."""
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(name)
+        if slot is not None:
+            if slot.loop is not loop:
+                return None
+            if not slot.opening.done():
+                return await asyncio.shield(slot.opening)
+            channel = slot.opening.result()
+            if channel is not None and not channel.closed:
+                return channel
+            if channel is None and time.monotonic() < slot.retry_at:
+                return None
+        slot = _Slot(loop, loop.create_task(self._open(name, address)))
+        self._slots[name] = slot
+        return await asyncio.shield(slot.opening)
+
+    async def _open(self, name: str, address: Callable[[], Awaitable[Address]]) -> Channel | None:
+        try:
+            return await Channel.open(await address())
+        except Exception as exc:  # the actor is gone or not listening: Ray it is
+            log.info("no channel to %s %s (%s); calls go through Ray", self._kind, name, exc)
+            return None
+
+    def drop(self, name: str) -> None:
+        slot = self._slots.pop(name, None)
+        if slot is not None:
+            slot.opening.add_done_callback(_close_opened)
+
+
+def _close_opened(opening: asyncio.Task[Channel | None]) -> None:
+    """Close the channel an opening produced (now, or once it finishes)."""
+    if not opening.cancelled() and opening.exception() is None:
+        channel = opening.result()
+        if channel is not None:
+            channel.close()

@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "taskhive"
 RETRY_DEADLINE_S = 10.0
-#: After a host's channel could not be opened, calls go through Ray for this long.
-CHANNEL_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,16 +177,6 @@ def move_host(
     return _create(name, config, node)
 
 
-@dataclass(slots=True)
-class _ChannelSlot:
-    """A host's channel as one event loop of a replica holds it: opening or open
-    (`None` when opening failed; tried again after `retry_at`)."""
-
-    loop: asyncio.AbstractEventLoop
-    opening: asyncio.Task[host_channel.Channel | None]
-    retry_at: float = dataclasses.field(default_factory=lambda: time.monotonic() + CHANNEL_RETRY_S)
-
-
 class HostRouter:
     """Routes calls to project hosts. A host found dead for good (moved to another
     node, or lost with its restarts) is looked up again by name, and with `config`
@@ -200,7 +188,7 @@ class HostRouter:
         self._handles = handles
         self._names = sorted(handles)
         self._config = config
-        self._channels: dict[str, _ChannelSlot] = {}
+        self._channels = host_channel.Channels("project host")
         self._use_channels = host_channel.enabled()
 
     @property
@@ -224,7 +212,8 @@ class HostRouter:
         delay = 0.05
         attempt = 0
         if self._use_channels and method in host_channel.METHODS:
-            channel = await self._channel(self.host_name(project_id))
+            name = self.host_name(project_id)
+            channel = await self._channels.get(name, self._handles[name].channel_address.remote)
             if channel is not None:
                 # A failure here counts as an attempt: a write may have committed, so
                 # the retry through Ray has the grain look its key up first.
@@ -283,42 +272,7 @@ class HostRouter:
             self._handles[name] = handle
         except (RayError, ValueError) as exc:
             log.warning("could not look up project host %s again: %s", name, exc)
-        self._drop_channel(name)
-
-    async def _channel(self, name: str) -> host_channel.Channel | None:
-        """The open channel to host `name`, opened now if there is none; `None` while
-        it cannot be opened (then calls go through Ray) or from another event loop."""
-        loop = asyncio.get_running_loop()
-        slot = self._channels.get(name)
-        if slot is not None:
-            if slot.loop is not loop:
-                return None
-            if not slot.opening.done():
-                return await asyncio.shield(slot.opening)
-            channel = slot.opening.result()
-            if channel is not None and not channel.closed:
-                return channel
-            if channel is None and time.monotonic() < slot.retry_at:
-                return None
-        handle = self._handles[name]
-        slot = _ChannelSlot(loop, loop.create_task(self._open_channel(name, handle)))
-        self._channels[name] = slot
-        return await asyncio.shield(slot.opening)
-
-    async def _open_channel(
-        self, name: str, handle: ActorHandle[ProjectHost]
-    ) -> host_channel.Channel | None:
-        try:
-            address = await handle.channel_address.remote()
-            return await host_channel.Channel.open(address)
-        except (RayError, host_channel.ChannelClosed) as exc:
-            log.info("no channel to project host %s (%s); calls go through Ray", name, exc)
-            return None
-
-    def _drop_channel(self, name: str) -> None:
-        slot = self._channels.pop(name, None)
-        if slot is not None:
-            slot.opening.add_done_callback(_close_opened)
+        self._channels.drop(name)
 
     async def all_hosts(self, method: str, *args: Any) -> list[Any]:
         return list(
@@ -326,11 +280,3 @@ class HostRouter:
                 *(getattr(h, method).remote(*args) for h in self._handles.values())
             )
         )
-
-
-def _close_opened(opening: asyncio.Task[host_channel.Channel | None]) -> None:
-    """Close the channel an opening produced (now, or once it finishes)."""
-    if not opening.cancelled() and opening.exception() is None:
-        channel = opening.result()
-        if channel is not None:
-            channel.close()

@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -60,14 +59,8 @@ from storage.project_store import ProjectStore
 class _ShardSink:
     """Stands in for the search shard actors: takes a batch, keeps nothing."""
 
-    def __init__(self) -> None:
-        async def apply(_batch: Any) -> None:
-            return None
-
-        self.shard = SimpleNamespace(apply=SimpleNamespace(remote=apply))
-
-    async def for_org(self, _org_id: Any) -> Any:
-        return self.shard
+    async def call(self, _org_id: Any, _method: str, *_args: Any) -> None:
+        return None
 
 
 class _Timed:

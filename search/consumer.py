@@ -116,8 +116,7 @@ class SearchConsumer:
     async def handle(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         batch = await batch_for(conn, events, self._projects)
         if batch is not None:
-            shard = await self._handles.for_org(events[0].org_id)
-            await shard.apply.remote(batch)
+            await self._handles.call(events[0].org_id, "apply", batch)
         return None
 
     async def background(self) -> None:

@@ -25,7 +25,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from ray.exceptions import RayActorError, RayTaskError
 
 from domain.errors import InvalidInput, Unavailable
 from domain.filters import FilterSyntaxError, combine, parse, resolve
@@ -36,7 +35,7 @@ from domain.filters.text import words
 from search.messages import SearchRequest, SearchResult, ShardRecovering
 from search.query import has_free_text
 from search.scope import FilterFacts, for_index, load_facts
-from search.shards import ShardHandles
+from search.shards import ShardHandles, ShardUnreachable
 from serve_app.access import readable_project_ids
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
@@ -119,19 +118,15 @@ async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
     delay = 0.05
     while True:
         try:
-            shard = await _shards.for_org(org_id)
-            result: SearchResult = await shard.search.remote(request)
+            result: SearchResult = await _shards.call(org_id, "search", request)
             return result
-        except (ValueError, RayActorError) as exc:  # no such actor yet, or restarting
+        except ShardUnreachable as exc:  # no such actor yet, or restarting
             if time.monotonic() + delay > deadline:
                 raise Unavailable("search is starting; try again shortly") from exc
-        except RayTaskError as exc:
-            cause = exc.as_instanceof_cause()  # type: ignore[no-untyped-call]
-            if isinstance(cause, ShardRecovering):
-                raise Unavailable("the search index is rebuilding; try again shortly") from None
-            if isinstance(cause, ValueError):
-                raise InvalidInput(f"the query cannot run: {cause}") from None
-            raise
+        except ShardRecovering:
+            raise Unavailable("the search index is rebuilding; try again shortly") from None
+        except ValueError as exc:
+            raise InvalidInput(f"the query cannot run: {exc}") from None
         # A restarted shard takes a moment to be reachable from this replica.
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.5)

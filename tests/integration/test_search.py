@@ -8,7 +8,9 @@ import uuid
 from typing import Any
 
 import httpx
+import ray
 
+from search.shards import NAMESPACE, actor_name
 from tests.integration.conftest import User, create_project, create_task, member_of, signup
 from tests.integration.search_helpers import keys, labelled_project, search, wait_for
 
@@ -33,6 +35,18 @@ async def test_a_write_is_searchable_within_a_second(
     # two shared cores does not fail it; bench/search.py measures the p99 itself.
     print(f"write-to-searchable seconds: {sorted(latencies)}")
     assert sorted(latencies)[-2] < 1.0, latencies
+
+
+async def test_searches_and_the_relay_s_changes_reach_the_shard_over_its_channel(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
+    shard = ray.get_actor(actor_name(0), namespace=NAMESPACE)
+    before = (await shard.stats.remote())["channel_calls"]
+    w = word()
+    task = await create_task(client, alice, project["id"], title=f"Channel {w}")
+    await wait_for(client, alice, lambda b: task["key"] in keys(b), q=w)
+    # At least the relay's change and the search that found it.
+    assert (await shard.stats.remote())["channel_calls"] >= before + 2
 
 
 async def test_an_update_a_delete_and_comment_text_reach_the_index(

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from actors import host_channel
 from actors.host_channel import (
     MAX_REQUEST,
     Channel,
     ChannelClosed,
+    Channels,
     ChannelServer,
     _Frames,
 )
@@ -196,3 +198,91 @@ def test_a_call_under_uvloop_which_replicas_and_hosts_run() -> None:
             await server.close()
 
     assert uvloop.run(roundtrip()) == {"method": "get_workflow", "args": (1,)}
+
+
+async def test_a_server_runs_only_the_methods_it_was_given() -> None:
+    target = _Host()
+    server = ChannelServer(target.dispatch, frozenset({"search"}))
+    channel = await Channel.open(await server.start("127.0.0.1"))
+    try:
+        assert await channel.call("search", ("", ""), (1,)) == {"method": "search", "args": (1,)}
+        with pytest.raises(ValueError, match="not a channel method"):
+            await channel.call("get_workflow", ("", ""), ())  # a host's method, not this one's
+    finally:
+        channel.close()
+        await server.close()
+    assert [m for m, _, _ in target.seen] == ["search"]
+
+
+async def test_channels_open_once_reopen_after_a_break_and_wait_after_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = _Host()
+    server = ChannelServer(target.dispatch)
+    address = await server.start("127.0.0.1")
+    asked: list[str] = []
+
+    async def where() -> Any:
+        asked.append("host-0")
+        return address
+
+    channels = Channels("project host")
+    try:
+        first = await channels.get("host-0", where)
+        assert first is not None and await channels.get("host-0", where) is first
+        assert asked == ["host-0"]  # the address is asked once per opening
+
+        first.close()  # the connection broke: the next call opens another
+        second = await channels.get("host-0", where)
+        assert second is not None and second is not first and not second.closed
+        assert asked == ["host-0", "host-0"]
+
+        async def gone() -> Any:
+            raise ConnectionRefusedError("no such actor")
+
+        channels.drop("host-0")
+        await asyncio.sleep(0)  # the opening's done callbacks run on the next loop turn
+        assert second.closed  # dropping closes what was open
+        assert await channels.get("host-0", gone) is None
+        # Within the retry pause nobody asks again: calls go through Ray.
+        assert await channels.get("host-0", where) is None
+        assert asked == ["host-0", "host-0"]
+        monkeypatch.setattr(host_channel, "RETRY_S", 0.0)
+        channels.drop("host-0")
+        assert await channels.get("host-0", gone) is None
+        reopened = await channels.get("host-0", where)  # the pause is over
+        assert reopened is not None and not reopened.closed
+        reopened.close()
+    finally:
+        await server.close()
+
+
+def test_a_channel_opened_on_one_event_loop_is_not_handed_to_another() -> None:
+    channels = Channels("search shard")
+
+    async def open_here() -> Any:
+        target = _Host()
+        server = ChannelServer(target.dispatch)
+        address = await server.start("127.0.0.1")
+
+        async def where() -> Any:
+            return address
+
+        channel = await channels.get("shard-0", where)
+        assert channel is not None
+        return server, channel
+
+    async def elsewhere() -> Any:
+        async def where() -> Any:
+            raise AssertionError("another loop must not open a channel")
+
+        return await channels.get("shard-0", where)
+
+    loop = asyncio.new_event_loop()
+    try:
+        server, channel = loop.run_until_complete(open_here())
+        assert asyncio.run(elsewhere()) is None
+        channel.close()
+        loop.run_until_complete(server.close())
+    finally:
+        loop.close()
