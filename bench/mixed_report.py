@@ -4,6 +4,7 @@ the JSON file and the latency-vs-throughput PNG."""
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -44,17 +45,15 @@ def build(
     info: dict[str, Any],
     results: dict[str, list[dict[str, Any]]],
     verification: dict[str, Any],
+    rounds: dict[str, list[list[dict[str, Any]]]] | None = None,
     warnings: list[str],
     failures: list[str],
     profiles: dict[str, Any],
     spike: dict[str, Any],
 ) -> dict[str, Any]:
     summary = {name: _best_summary(name, s) for name, s in results.items()}
-    ours = summary.get("taskhive", {}).get("rps")
-    ratios = {}
-    for ref in REFERENCES:
-        theirs = summary.get(ref, {}).get("rps")
-        ratios[ref] = round(ours / theirs, 3) if ours and theirs else None
+    by_round = {name: [steps.best_rps(r) for r in runs] for name, runs in (rounds or {}).items()}
+    ratios = {ref: taskhive_ratio(summary, by_round, ref) for ref in REFERENCES}
     return {
         "name": "mixed",
         "timestamp": started.isoformat(timespec="seconds"),
@@ -65,6 +64,7 @@ def build(
         "info": info,
         "summary": summary,
         "taskhive_ratio_to": ratios,
+        "rounds_rps": by_round,
         "steps": results,
         "verification": verification,
         "warnings": warnings,
@@ -74,18 +74,45 @@ def build(
     }
 
 
+def taskhive_ratio(
+    summary: dict[str, dict[str, Any]], by_round: dict[str, list[float]], ref: str
+) -> float | None:
+    """Taskhive's sustainable throughput over `ref`'s: with several rounds, the
+    median of each round's ratio (a round's two targets ran back to back, under
+    the same spell of the machine); with one, the ratio of the two summaries."""
+    ours, theirs = by_round.get("taskhive", []), by_round.get(ref, [])
+    if len(ours) > 1 and len(ours) == len(theirs):
+        each = sorted(a / b for a, b in zip(ours, theirs, strict=True) if a and b)
+        return round(statistics.median(each), 3) if each else None
+    mine, other = summary.get("taskhive", {}).get("rps"), summary.get(ref, {}).get("rps")
+    return round(mine / other, 3) if mine and other else None
+
+
 def _fmt(value: Any, spec: str = ",.0f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _multi_round(rep: dict[str, Any]) -> bool:
+    return any(len(r) > 1 for r in rep.get("rounds_rps", {}).values())
+
+
+def summary_columns(rep: dict[str, Any]) -> tuple[str, ...]:
+    if not _multi_round(rep):
+        return SUMMARY_COLUMNS
+    return (SUMMARY_COLUMNS[0], "median round req/s", "rounds req/s", *SUMMARY_COLUMNS[2:])
+
+
 def summary_rows(rep: dict[str, Any]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
+    multi = _multi_round(rep)
     for name, s in rep["summary"].items():
         ratio = rep["taskhive_ratio_to"].get(name) if name != "taskhive" else None
+        each = rep.get("rounds_rps", {}).get(name, [])
         rows.append(
             (
                 name,
                 _fmt(s.get("rps")),
+                *((", ".join(_fmt(x) for x in each),) if multi else ()),
                 _fmt(s.get("users"), "d"),
                 f"{_fmt(s.get('read_p50_ms'), '.0f')} / {_fmt(s.get('read_p99_ms'), '.0f')}",
                 f"{_fmt(s.get('write_p50_ms'), '.0f')} / {_fmt(s.get('write_p99_ms'), '.0f')}",
@@ -154,7 +181,7 @@ def _markdown_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> li
 def console(rep: dict[str, Any]) -> str:
     parts = [
         "Maximum sustainable throughput (p99 reads < 200 ms, writes < 500 ms, errors < 1 %):",
-        _table(SUMMARY_COLUMNS, summary_rows(rep)),
+        _table(summary_columns(rep), summary_rows(rep)),
         "",
         "Per operation at each target's best step:",
         _table(OP_COLUMNS, op_rows(rep)),
@@ -211,8 +238,18 @@ def markdown(rep: dict[str, Any], png_name: str) -> str:
         f"Zipf {sh['traffic_skew']}; hottest projects hold {info.get('tasks_in_hottest_projects')} tasks). "
         f"Steps: {s['steps']} locust users (closed loop), {s['step_seconds']} s each.",
         "",
-        *_markdown_table(SUMMARY_COLUMNS, summary_rows(rep)),
+        *_markdown_table(summary_columns(rep), summary_rows(rep)),
         "",
+        *(
+            [
+                f"{s['rounds']} rounds, the targets alternating: each target's row, its "
+                "operations and its steps below are its median round; Taskhive ÷ target is "
+                "the median of the rounds' ratios.",
+                "",
+            ]
+            if _multi_round(rep)
+            else []
+        ),
         "Per operation at each target's best step:",
         "",
         *_markdown_table(OP_COLUMNS, op_rows(rep)),

@@ -226,6 +226,20 @@ def best(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(good, key=lambda s: s["rps"]) if good else None
 
 
+def median_round(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The round (its steps) whose best sustainable throughput is the median of the
+    rounds' (the lower middle one of an even count; a round with no sustainable
+    step counts as 0)."""
+    ranked = sorted(rounds, key=best_rps)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def best_rps(steps: list[dict[str, Any]]) -> float:
+    """The best sustainable throughput of a run of steps, 0 when none was sustainable."""
+    top = best(steps)
+    return float(top["rps"]) if top is not None else 0.0
+
+
 def stepped(
     target: Target,
     user_steps: list[int],

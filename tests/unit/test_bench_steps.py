@@ -1,8 +1,19 @@
-"""The benchmark's step arithmetic: exact percentiles, per-class limits, errors."""
+"""The benchmark's step arithmetic: exact percentiles, per-class limits, errors,
+and how rounds of a comparison are summarised."""
 
 from __future__ import annotations
 
-from bench.steps import Acknowledged, best, percentile, summarise, sustainable
+from bench.mixed import _schedule
+from bench.mixed_report import taskhive_ratio
+from bench.steps import (
+    Acknowledged,
+    best,
+    best_rps,
+    median_round,
+    percentile,
+    summarise,
+    sustainable,
+)
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -57,3 +68,35 @@ def test_acknowledged_writes_keep_the_newest_version_per_task() -> None:
     acked.add({"tasks": {"a": 2, "b": 5}, "comments": ["c2"]})
     assert acked.tasks == {"a": 3, "b": 5}
     assert acked.comments == ["c1", "c2"]
+
+
+def _run(*rps: float, sustainable_: bool = True) -> list[dict[str, object]]:
+    return [{"rps": r, "sustainable": sustainable_} for r in rps]
+
+
+def test_the_median_round_is_the_middle_one_by_best_throughput() -> None:
+    slow, middle, fast = _run(100.0, 300.0), _run(350.0, 200.0), _run(500.0)
+    assert median_round([fast, slow, middle]) is middle
+    assert median_round([fast, slow]) is slow  # the lower middle of an even count
+    broken = _run(900.0, sustainable_=False)  # nothing sustainable counts as 0
+    assert median_round([broken, fast, middle]) is middle
+    assert best_rps(broken) == 0.0 and best_rps(fast) == 500.0
+
+
+def test_the_ratio_over_rounds_is_the_median_of_each_round_s_ratio() -> None:
+    summary = {"taskhive": {"rps": 400.0}, "monolith": {"rps": 500.0}}
+    by_round = {"taskhive": [600.0, 390.0, 400.0], "monolith": [500.0, 650.0, 420.0]}
+    # Rounds: 1.2, 0.6, 0.952 → 0.952, not 400 / 500 from the median rounds.
+    assert taskhive_ratio(summary, by_round, "monolith") == 0.952
+    one = {"taskhive": [400.0], "monolith": [500.0]}
+    assert taskhive_ratio(summary, one, "monolith") == 0.8
+    assert taskhive_ratio(summary, by_round, "ceiling") is None
+
+
+def test_rounds_alternate_the_targets() -> None:
+    assert _schedule(["taskhive", "monolith"], 2) == [
+        (1, "taskhive"),
+        (1, "monolith"),
+        (2, "taskhive"),
+        (2, "monolith"),
+    ]
