@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
 from storage import telemetry
@@ -125,3 +125,20 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
         raise
     else:
         await greenlet_spawn(raw.close)  # back to the pool
+
+
+async def transaction_driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `conn`, for fixed-SQL statements that belong to
+    the transaction open on it (they commit or roll back with it).
+
+    SQLAlchemy sends BEGIN with the first statement that goes through it, not when
+    the transaction is opened: a statement sent here before that would commit on
+    its own, so this refuses unless the transaction has begun on the server.
+    """
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        raise RuntimeError(
+            "no transaction has begun on this connection yet: send a statement through it first"
+        )
+    return driver

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
+from storage.db import json_dumps, transaction_driver
 from storage.report_rows import Effects, FlowRow, Interval, SprintRow, Tally
 
 #: Rows per statement when writing many (PostgreSQL takes at most 32,767 parameters).
@@ -40,40 +43,54 @@ class ProjectFacts:
 
 async def lock_state(conn: AsyncConnection, project_id: UUID) -> ReportState | None:
     """The project's report state, locked until the transaction ends (None: never folded)."""
-    c = t.report_projects.c
-    row = (
-        await conn.execute(
-            select(c.version, c.time_zone, c.categories)
-            .where(c.project_id == project_id)
-            .with_for_update()
-        )
-    ).one_or_none()
+    row = await (await transaction_driver(conn)).fetchrow(_LOCK_STATE, project_id)
     if row is None:
         return None
-    return ReportState(int(row.version), row.time_zone, dict(row.categories))
+    return ReportState(int(row["version"]), row["time_zone"], dict(row["categories"]))
 
 
 async def save_state(
     conn: AsyncConnection, project_id: UUID, org_id: UUID, state: ReportState
 ) -> None:
-    stmt = pg_insert(t.report_projects).values(
-        project_id=project_id,
-        org_id=org_id,
-        version=state.version,
-        time_zone=state.time_zone,
-        categories=state.categories,
+    await (await transaction_driver(conn)).execute(
+        _SAVE_STATE,
+        project_id,
+        org_id,
+        state.version,
+        state.time_zone,
+        json_dumps(state.categories),
     )
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[t.report_projects.c.project_id],
-            set_={
-                "version": stmt.excluded.version,
-                "time_zone": stmt.excluded.time_zone,
-                "categories": stmt.excluded.categories,
-                "updated_at": func.now(),
-            },
-        )
-    )
+
+
+# The reads a fold starts from and the state it ends with run for every batch of
+# events that can change a report: fixed SQL on the transaction's own asyncpg
+# connection, without SQLAlchemy's statement building and result processing.
+_LOCK_STATE = (
+    "SELECT version, time_zone, categories FROM report_projects WHERE project_id = $1 FOR UPDATE"
+)
+_SAVE_STATE = """
+INSERT INTO report_projects (project_id, org_id, version, time_zone, categories)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (project_id) DO UPDATE SET
+    version = excluded.version,
+    time_zone = excluded.time_zone,
+    categories = excluded.categories,
+    updated_at = now()
+"""
+_PROJECT_FACTS = "SELECT org_id, time_zone, workflow FROM projects WHERE id = $1"
+_INTERVAL_COLUMNS = (
+    "task_id, start_version, start_at, status, category, estimate, sprint_id, end_version, end_at"
+)
+_OPEN_INTERVALS = (
+    f"SELECT {_INTERVAL_COLUMNS} FROM report_task_intervals"  # noqa: S608 - constant
+    " WHERE project_id = $1 AND end_at IS NULL"
+)
+_OPEN_INTERVALS_OF = f"{_OPEN_INTERVALS} AND task_id = ANY($2::uuid[])"
+_FLOWS = (
+    "SELECT task_id, key, created_at, started_at, done_at FROM report_task_flow"
+    " WHERE project_id = $1"
+)
+_FLOWS_OF = f"{_FLOWS} AND task_id = ANY($2::uuid[])"
 
 
 async def pass_version(conn: AsyncConnection, project_id: UUID, version: int) -> None:
@@ -96,24 +113,26 @@ _PASS_VERSION = (
 async def project_facts(conn: AsyncConnection, project_id: UUID) -> ProjectFacts | None:
     """The project's zone and current workflow (deleted projects too: their events
     still fold)."""
-    p = t.projects.c
-    row = (
-        await conn.execute(select(p.org_id, p.time_zone, p.workflow).where(p.id == project_id))
-    ).one_or_none()
-    return None if row is None else ProjectFacts(row.org_id, row.time_zone, row.workflow)
+    row = await (await transaction_driver(conn)).fetchrow(_PROJECT_FACTS, project_id)
+    if row is None:
+        return None
+    return ProjectFacts(row["org_id"], row["time_zone"], row["workflow"])
 
 
 def _interval(r: Any) -> Interval:
+    """An interval from a row (attribute access) or an asyncpg record (by key)."""
+    get = r.__getitem__ if isinstance(r, asyncpg.Record) else partial(getattr, r)
+    end_version = get("end_version")
     return Interval(
-        task_id=r.task_id,
-        start_version=int(r.start_version),
-        start_at=r.start_at,
-        status=r.status,
-        category=r.category,
-        estimate=r.estimate,
-        sprint_id=r.sprint_id,
-        end_version=None if r.end_version is None else int(r.end_version),
-        end_at=r.end_at,
+        task_id=get("task_id"),
+        start_version=int(get("start_version")),
+        start_at=get("start_at"),
+        status=get("status"),
+        category=get("category"),
+        estimate=get("estimate"),
+        sprint_id=get("sprint_id"),
+        end_version=None if end_version is None else int(end_version),
+        end_at=get("end_at"),
     )
 
 
@@ -121,14 +140,14 @@ async def open_intervals(
     conn: AsyncConnection, project_id: UUID, task_ids: Collection[UUID] | None
 ) -> dict[UUID, Interval]:
     """Open intervals (tasks as they are) of `task_ids`, or of every task when None."""
-    c = t.report_task_intervals.c
-    query = select(t.report_task_intervals).where(c.project_id == project_id, c.end_at.is_(None))
-    if task_ids is not None:
-        if not task_ids:
-            return {}
-        query = query.where(c.task_id.in_(list(task_ids)))
-    rows = await conn.execute(query)
-    return {r.task_id: _interval(r) for r in rows}
+    driver = await transaction_driver(conn)
+    if task_ids is None:
+        rows = await driver.fetch(_OPEN_INTERVALS, project_id)
+    elif not task_ids:
+        return {}
+    else:
+        rows = await driver.fetch(_OPEN_INTERVALS_OF, project_id, list(task_ids))
+    return {r["task_id"]: _interval(r) for r in rows}
 
 
 async def all_intervals(conn: AsyncConnection, project_id: UUID) -> list[Interval]:
@@ -140,16 +159,14 @@ async def all_intervals(conn: AsyncConnection, project_id: UUID) -> list[Interva
 async def flows(
     conn: AsyncConnection, project_id: UUID, task_ids: Collection[UUID] | None
 ) -> dict[UUID, FlowRow]:
-    c = t.report_task_flow.c
-    query = select(t.report_task_flow).where(c.project_id == project_id)
-    if task_ids is not None:
-        if not task_ids:
-            return {}
-        query = query.where(c.task_id.in_(list(task_ids)))
-    rows = await conn.execute(query)
-    return {
-        r.task_id: FlowRow(r.task_id, r.key, r.created_at, r.started_at, r.done_at) for r in rows
-    }
+    driver = await transaction_driver(conn)
+    if task_ids is None:
+        rows = await driver.fetch(_FLOWS, project_id)
+    elif not task_ids:
+        return {}
+    else:
+        rows = await driver.fetch(_FLOWS_OF, project_id, list(task_ids))
+    return {r[0]: FlowRow(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
 
 def sprint_from_row(r: Any) -> SprintRow:

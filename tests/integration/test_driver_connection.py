@@ -1,6 +1,7 @@
 """`storage.db.driver_connection`: a pooled connection lent as the asyncpg
 connection itself, returned to the pool after use and closed, not returned, when
-anything went wrong while it was out."""
+anything went wrong while it was out; `transaction_driver`: the asyncpg
+connection under an open transaction, whose statements belong to it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import create_engine, driver_connection
+from storage.db import create_engine, driver_connection, transaction_driver
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -71,3 +72,28 @@ async def test_a_cancelled_query_does_not_hand_a_busy_connection_to_the_next_cal
     # The pool's one connection is usable at once by the next caller.
     async with driver_connection(engine) as conn:
         assert await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=2) == 1
+
+
+async def test_a_transaction_s_driver_statements_commit_and_roll_back_with_it(
+    engine: AsyncEngine,
+) -> None:
+    marker = 424242
+    with pytest.raises(RuntimeError, match="abandoned"):
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT 1"))  # BEGIN reaches the server
+            driver = await transaction_driver(conn)
+            await driver.execute("CREATE TABLE IF NOT EXISTS driver_probe (n int)")
+            await driver.execute("INSERT INTO driver_probe VALUES ($1)", marker)
+            raise RuntimeError("abandoned")
+    async with engine.connect() as conn:
+        exists = (await conn.execute(text("SELECT to_regclass('driver_probe')"))).scalar()
+    assert exists is None  # the table and its row went with the rollback
+
+
+async def test_a_transaction_that_has_not_begun_on_the_server_is_refused(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        # SQLAlchemy sends BEGIN with the first statement: none went through yet.
+        with pytest.raises(RuntimeError, match="no transaction has begun"):
+            await transaction_driver(conn)
