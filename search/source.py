@@ -10,19 +10,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ARRAY, Select, any_, bindparam, func, select
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.projects import Project
 from domain.tasks import Task
 from search.schema import IndexedTask
-from storage import catalog
+from storage import catalog, task_load
 from storage import tables as t
+from storage.db import transaction_driver
 from storage.project_store import task_from_row
 
 
@@ -92,49 +90,40 @@ async def live_project(
     return await catalog.get_project(conn, org_id=org_id, project_id=project_id)
 
 
-def _tasks_with_extras() -> Select[Any]:
-    """Tasks with their live comments' bodies (oldest first) and live attachment
-    count, in one statement: the consumer runs it for every project it passes
-    over, so it is built once and its parameters are bound, not inlined."""
-    k, c, a = t.tasks.c, t.comments.c, t.attachments.c
-    bodies = (
-        select(func.array_agg(aggregate_order_by(c.body, c.created_at)))
-        .where(c.task_id == k.id, c.deleted_at.is_(None))
-        .scalar_subquery()
-    )
-    files = select(func.count()).where(a.task_id == k.id, a.deleted_at.is_(None)).scalar_subquery()
-    return select(t.tasks, bodies.label("comment_bodies"), files.label("attachment_count")).where(
-        k.project_id == bindparam("project_id")
-    )
-
-
-_ALL_TASKS = _tasks_with_extras()
-_NAMED_TASKS = _ALL_TASKS.where(
-    t.tasks.c.id == any_(bindparam("task_ids", type_=ARRAY(PG_UUID(as_uuid=True))))
-)
+# Tasks with their live comments' bodies (oldest first) and live attachment count,
+# in one statement: the consumer runs it for every project it passes over, on the
+# relay transaction's asyncpg connection (no SQLAlchemy result processing).
+_ALL_TASKS = f"""
+SELECT {task_load.COLUMNS},
+    (SELECT array_agg(c.body ORDER BY c.created_at) FROM comments c
+     WHERE c.task_id = tasks.id AND c.deleted_at IS NULL) AS comment_bodies,
+    (SELECT count(*) FROM attachments a
+     WHERE a.task_id = tasks.id AND a.deleted_at IS NULL) AS attachment_count
+FROM tasks WHERE tasks.project_id = $1
+"""  # noqa: S608 - constant
+_NAMED_TASKS = f"{_ALL_TASKS} AND tasks.id = ANY($2::uuid[])"
+_EXTRAS = len(task_load.COLUMNS.split(","))  # where comment_bodies sits in a record
 
 
 async def load_tasks(
     conn: AsyncConnection, project: Project, task_ids: Sequence[UUID] | None
 ) -> tuple[list[IndexedTask], list[UUID]]:
     """Current state of the named tasks (all the project's when None), and the
-    named ids that no longer exist. One query, whatever the number of tasks."""
+    named ids that no longer exist. One query, whatever the number of tasks.
+    `conn`'s transaction must have begun (`storage.db.transaction_driver`)."""
+    driver = await transaction_driver(conn)
     if task_ids is None:
-        rows = await conn.execute(_ALL_TASKS, {"project_id": project.id})
+        rows = await driver.fetch(_ALL_TASKS, project.id)
     else:
-        rows = await conn.execute(
-            _NAMED_TASKS, {"project_id": project.id, "task_ids": list(task_ids)}
-        )
+        rows = await driver.fetch(_NAMED_TASKS, project.id, list(task_ids))
     types = {f.id: f.type.value for f in project.fields}
     found: list[IndexedTask] = []
     present: set[UUID] = set()
     for row in rows:
-        task = task_from_row(row)
+        task = task_load.task_from_record(row, project.org_id, project.id)
         present.add(task.id)
         found.append(
-            _indexed_task(
-                project, task, tuple(row.comment_bodies or ()), int(row.attachment_count), types
-            )
+            _indexed_task(project, task, tuple(row[_EXTRAS] or ()), int(row[_EXTRAS + 1]), types)
         )
     gone = [x for x in task_ids or () if x not in present]
     return found, gone

@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
+from storage.db import transaction_driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,37 +161,33 @@ _CLAIM_NEXT = text(
 
 
 async def advance_many(conn: AsyncConnection, consumer: str, versions: Mapping[UUID, int]) -> None:
-    """`advance` for many projects in one statement."""
+    """`advance` for many projects in one statement (on the transaction's asyncpg
+    connection: the relay runs it at the end of every pass of every consumer)."""
     if not versions:
         return
-    await conn.execute(
-        text(
-            "UPDATE consumer_offsets AS c SET version = v.version, updated_at = now()"
-            " FROM unnest(CAST(:projects AS uuid[]), CAST(:versions AS bigint[]))"
-            " AS v(project_id, version)"
-            " WHERE c.consumer = :consumer AND c.project_id = v.project_id"
-        ),
-        {"consumer": consumer, "projects": list(versions), "versions": list(versions.values())},
+    await (await transaction_driver(conn)).execute(
+        _ADVANCE_MANY, consumer, list(versions), list(versions.values())
     )
+
+
+_ADVANCE_MANY = (
+    "UPDATE consumer_offsets AS c SET version = v.version, updated_at = now()"
+    " FROM unnest($2::uuid[], $3::bigint[]) AS v(project_id, version)"
+    " WHERE c.consumer = $1 AND c.project_id = v.project_id"
+)
 
 
 async def task_history(
     conn: AsyncConnection, project_id: UUID, task_id: UUID, *, before: int
 ) -> list[tuple[str, dict[str, Any]]]:
-    """`(type, payload)` of a task's events older than version `before`, oldest first."""
-    rows = await conn.execute(
-        _TASK_HISTORY, {"b_task_id": task_id, "b_project_id": project_id, "b_before": before}
-    )
-    return [(r.type, r.payload) for r in rows]
+    """`(type, payload)` of a task's events older than version `before`, oldest first.
+    Notifications, webhooks and automation read it for most events they handle, on
+    the transaction's asyncpg connection."""
+    rows = await (await transaction_driver(conn)).fetch(_TASK_HISTORY, task_id, project_id, before)
+    return [(r[0], r[1]) for r in rows]
 
 
-# Built once: notifications and webhooks read it for most events they handle.
 _TASK_HISTORY = (
-    select(t.events.c.type, t.events.c.payload)
-    .where(
-        t.events.c.task_id == bindparam("b_task_id"),
-        t.events.c.project_id == bindparam("b_project_id"),
-        t.events.c.version < bindparam("b_before"),
-    )
-    .order_by(t.events.c.version)
+    "SELECT type, payload FROM events"
+    " WHERE task_id = $1 AND project_id = $2 AND version < $3 ORDER BY version"
 )

@@ -23,17 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.tasks import Priority, Task
 
-_COLUMNS = (
+COLUMNS = (
     "id, number, key, title, description, status, priority, assignee_id,"
     " reporter_id, created_at, updated_at, version, rank, parent_id, estimate, due_date,"
     " start_date, labels, watchers, sprint_id, custom_fields::text"
 )
 # Both statements are built from constants only. Pruned to the project's partition;
 # `tasks_project_number_key` serves the order.
-_LOAD = f"SELECT {_COLUMNS} FROM tasks WHERE project_id = $1 ORDER BY number"  # noqa: S608
+_LOAD = f"SELECT {COLUMNS} FROM tasks WHERE project_id = $1 ORDER BY number"  # noqa: S608
 #: One task, if its project is live and the organisation's.
 _LOAD_ONE = (
-    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = $1 AND id = $2"  # noqa: S608
+    f"SELECT {COLUMNS} FROM tasks WHERE project_id = $1 AND id = $2"  # noqa: S608
     " AND EXISTS (SELECT 1 FROM projects p"
     " WHERE p.id = $1 AND p.org_id = $3 AND p.deleted_at IS NULL)"
 )
@@ -102,6 +102,19 @@ def _task(
     )
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _tuple(values: list[Any] | None) -> tuple[Any, ...]:
+    return tuple(values) if values else ()
+
+
+def task_from_record(r: Any, org_id: UUID, project_id: UUID) -> Task:
+    """A task from a record whose first columns are `COLUMNS`, in that order."""
+    return _task(r, org_id, project_id, _same, _tuple)
+
+
 async def load_task(
     conn: AsyncConnection, *, org_id: UUID, project_id: UUID, task_id: UUID
 ) -> Task | None:
@@ -111,4 +124,4 @@ async def load_task(
     row = await driver.fetchrow(_LOAD_ONE, project_id, task_id, org_id)
     if row is None:
         return None
-    return _task(row, org_id, project_id, lambda v: v, lambda v: tuple(v) if v else ())
+    return task_from_record(row, org_id, project_id)

@@ -4,6 +4,7 @@ rebuild still uses) give, and a pass over one project costs two statements."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -71,16 +72,27 @@ async def test_load_tasks_reads_what_the_per_task_queries_read(
 async def _batch_counted(
     engine: Any, conn: Any, events: Any, projects: ProjectCache | None = None
 ) -> tuple[Any, list[str]]:
-    """`batch_for` over `events`, and the statements it sent."""
+    """`batch_for` over `events`, and the statements it sent (through SQLAlchemy,
+    and on the asyncpg connection underneath)."""
     sent: list[str] = []
 
     def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
         sent.append(statement)
 
+    def logged(record: Any) -> None:
+        sent.append(record.query)
+
+    # asyncpg looks up the types of a statement's parameters once per connection:
+    # a warm-up pass (without the caller's cache) leaves the steady state to count.
+    await batch_for(conn, events)
+    driver = (await conn.get_raw_connection()).driver_connection
     event.listen(engine.sync_engine, "before_cursor_execute", count)
+    driver.add_query_logger(logged)
     try:
         return await batch_for(conn, events, projects), sent
     finally:
+        await asyncio.sleep(0.05)  # asyncpg calls query loggers on a later loop turn
+        driver.remove_query_logger(logged)
         event.remove(engine.sync_engine, "before_cursor_execute", count)
 
 
