@@ -263,8 +263,14 @@ class Stack:
                 ray.shutdown()
                 self._ray_started = False
                 shutil.rmtree(_ray_temp_dir(), ignore_errors=True)
+                shutil.rmtree(_haproxy_socket_dir(), ignore_errors=True)
         while self._embedded:
             self._embedded.pop().stop()
+
+
+def _haproxy_socket_dir() -> Path:
+    """Where this process's Serve HAProxy keeps its metrics socket (removed on stop)."""
+    return Path("/tmp") / f"taskhive-haproxy-{os.getpid()}"  # noqa: S108
 
 
 def _instance_ports_env() -> dict[str, str]:
@@ -278,7 +284,7 @@ def _instance_ports_env() -> dict[str, str]:
             s.bind(("127.0.0.1", 0))
             return str(s.getsockname()[1])
 
-    socket_dir = Path("/tmp") / f"taskhive-haproxy-{os.getpid()}"  # noqa: S108
+    socket_dir = _haproxy_socket_dir()
     socket_dir.mkdir(exist_ok=True)
     return {
         "RAY_SERVE_HAPROXY_METRICS_PORT": free(),
