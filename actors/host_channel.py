@@ -26,6 +26,8 @@ was lost is simply asked again; a write (`apply`) always carries an idempotency
 key, and the retry has the grain look it up before deciding anything, so a write
 that committed before its reply was lost answers with its first reply. A host
 never cancels a call whose connection dropped: the write finishes either way.
+A call with no reply within `CALL_TIMEOUT_S` raises `CallTimedOut` (the router
+answers 503: a stuck host would hold the Ray retry just the same).
 `TASKHIVE_HOST_CHANNEL=0` turns the channel off.
 
 Search shards listen the same way, for searches from replicas and the relay's
@@ -75,6 +77,9 @@ MAX_REPLY = 1 << 28
 
 #: After an actor's channel could not be opened, calls go through Ray for this long.
 RETRY_S = 1.0
+#: How long a caller waits for a reply (the brief's write p99 is 0.5 s; a host's
+#: own statements give up after 10 s): past it the host is taken to be stuck.
+CALL_TIMEOUT_S = 30.0
 
 _HEADER = struct.Struct("!IQ")
 _HELLO = 0
@@ -92,6 +97,12 @@ def enabled() -> bool:
 
 class ChannelClosed(ConnectionError):
     """The channel cannot carry the call (any more): make it through Ray instead."""
+
+
+class CallTimedOut(TimeoutError):
+    """No reply within the call's deadline. The call may still run (or have run) on
+    the actor: a write's outcome is unknown, and making it again through Ray would
+    wait on the same stuck actor."""
 
 
 class _Frames:
@@ -271,13 +282,20 @@ class Channel:
     def closed(self) -> bool:
         return self._protocol.closed
 
-    async def call(self, method: str, context: tuple[str, str], args: tuple[Any, ...]) -> Any:
+    async def call(
+        self,
+        method: str,
+        context: tuple[str, str],
+        args: tuple[Any, ...],
+        timeout_s: float = CALL_TIMEOUT_S,
+    ) -> Any:
         """Run `method(*args)` on the host as the request `context`; returns its result
-        or raises what it raised, `ChannelClosed` when the transport failed."""
+        or raises what it raised, `ChannelClosed` when the transport failed,
+        `CallTimedOut` when no reply came within `timeout_s`."""
         payload = pickle.dumps((method, context, args), protocol=5)
         if len(payload) > MAX_REQUEST:
             raise ChannelClosed(f"a request of {len(payload)} bytes is too large for the channel")
-        ok, value = pickle.loads(await self._protocol.request(payload))  # noqa: S301
+        ok, value = pickle.loads(await self._protocol.request(payload, timeout_s))  # noqa: S301
         if ok:
             return value
         raise value
@@ -307,12 +325,22 @@ class _ClientProtocol(asyncio.Protocol):
             raise ChannelClosed("host channel is closed")
         self._out.put(_frame(rid, payload))
 
-    def request(self, payload: bytes) -> asyncio.Future[bytes]:
+    def request(self, payload: bytes, timeout_s: float) -> asyncio.Future[bytes]:
         self._next += 1
-        self.send(self._next, payload)
-        future = asyncio.get_running_loop().create_future()
-        self._waiting[self._next] = future
+        rid = self._next
+        self.send(rid, payload)
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._waiting[rid] = future
+        # A timer, not `wait_for`: no task per call on the hot path.
+        timer = loop.call_later(timeout_s, self._expire, rid, timeout_s)
+        future.add_done_callback(lambda _: timer.cancel())
         return future
+
+    def _expire(self, rid: int, timeout_s: float) -> None:
+        future = self._waiting.pop(rid, None)
+        if future is not None and not future.done():
+            future.set_exception(CallTimedOut(f"no reply within {timeout_s:g} s"))
 
     def data_received(self, data: bytes) -> None:
         try:

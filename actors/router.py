@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "taskhive"
 RETRY_DEADLINE_S = 10.0
+_STUCK = (
+    f"the project host did not answer within {host_channel.CALL_TIMEOUT_S:g} s; a write "
+    "may or may not have been applied: send it again with the same Idempotency-Key"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +224,15 @@ class HostRouter:
                 attempt = 1
                 try:
                     return await channel.call(
-                        method, (REQUEST_ID.get(), tracing.traceparent()), args
+                        method,
+                        (REQUEST_ID.get(), tracing.traceparent()),
+                        args,
+                        host_channel.CALL_TIMEOUT_S,
                     )
                 except host_channel.ChannelClosed:
                     pass  # through Ray below, which knows when the host is back
+                except host_channel.CallTimedOut as exc:
+                    raise Unavailable(_STUCK) from exc
                 except Unavailable as exc:
                     if isinstance(exc, DependencyUnavailable):
                         raise
@@ -242,9 +251,15 @@ class HostRouter:
                 # The host runs the call as the request that made it (logs, spans).
                 handle = self.handle(project_id)
                 rid, parent = REQUEST_ID.get(), tracing.traceparent()
+                ref: Any
                 if rid or parent:
-                    return await handle.invoke.remote(method, (rid, parent), *args)
-                return await getattr(handle, method).remote(*args)
+                    ref = handle.invoke.remote(method, (rid, parent), *args)
+                else:
+                    ref = getattr(handle, method).remote(*args)
+                try:
+                    return await asyncio.wait_for(ref, host_channel.CALL_TIMEOUT_S)
+                except TimeoutError as exc:
+                    raise Unavailable(_STUCK) from exc
             except RayTaskError as exc:
                 cause = exc.cause
                 if not isinstance(cause, Unavailable) or isinstance(cause, DependencyUnavailable):

@@ -26,6 +26,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from actors.host_channel import CallTimedOut
 from domain.errors import InvalidInput, Unavailable
 from domain.filters import FilterSyntaxError, combine, parse, resolve
 from domain.filters.ast import Sort, SortKey
@@ -125,6 +126,8 @@ async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
                 raise Unavailable("search is starting; try again shortly") from exc
         except ShardRecovering:
             raise Unavailable("the search index is rebuilding; try again shortly") from None
+        except CallTimedOut:
+            raise Unavailable("search did not answer in time; try again shortly") from None
         except ValueError as exc:
             raise InvalidInput(f"the query cannot run: {exc}") from None
         # A restarted shard takes a moment to be reachable from this replica.

@@ -15,6 +15,7 @@ import pytest
 from actors import host_channel
 from actors.host_channel import (
     MAX_REQUEST,
+    CallTimedOut,
     Channel,
     ChannelClosed,
     Channels,
@@ -286,3 +287,48 @@ def test_a_channel_opened_on_one_event_loop_is_not_handed_to_another() -> None:
         loop.run_until_complete(server.close())
     finally:
         loop.close()
+
+
+async def test_a_call_without_a_reply_times_out_and_the_channel_stays_usable(
+    connected: tuple[_Host, ChannelServer, Channel],
+) -> None:
+    target, _, channel = connected
+    with pytest.raises(CallTimedOut, match=r"no reply within 0\.1 s"):
+        await channel.call("list_sprints", ("stuck", ""), (), timeout_s=0.1)
+    assert not channel.closed
+    assert await channel.call("get_workflow", ("r", ""), (2,)) == {
+        "method": "get_workflow",
+        "args": (2,),
+    }
+    target.release.set()  # the late reply of the timed-out call is dropped
+    await asyncio.sleep(0.05)
+    assert await channel.call("get_workflow", ("r", ""), (3,)) == {
+        "method": "get_workflow",
+        "args": (3,),
+    }
+
+
+async def test_the_router_answers_503_when_a_host_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from actors.router import HostRouter
+    from domain.errors import Unavailable
+
+    target = _Host()
+    server = ChannelServer(target.dispatch)
+    address = await server.start("127.0.0.1")
+
+    async def where() -> Any:
+        return address
+
+    handle = SimpleNamespace(channel_address=SimpleNamespace(remote=where))
+    router = HostRouter({"taskhive-host-0": handle})  # type: ignore[dict-item]
+    monkeypatch.setattr(host_channel, "CALL_TIMEOUT_S", 0.1)
+    try:
+        with pytest.raises(Unavailable, match=r"did not answer.*same Idempotency-Key"):
+            await router.call(uuid.uuid4(), "list_sprints", "org", "project")
+    finally:
+        target.release.set()
+        await server.close()
