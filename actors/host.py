@@ -84,7 +84,6 @@ class ProjectHost(RunsAsCaller):
         self._republisher: asyncio.Task[None] | None = None
         # Replicas' calls arrive here too, cheaper than a Ray call (`actors.host_channel`).
         self._channel = host_channel.ChannelServer(self._run_for_channel)
-        self._channel_start: asyncio.Task[host_channel.Address] | None = None
         telemetry.on_snapshot(self._refresh_metrics)
         tracing.configure("taskhive-host")
 
@@ -302,16 +301,8 @@ class ProjectHost(RunsAsCaller):
     # -- the replicas' channel ----------------------------------------------------
 
     async def channel_address(self) -> host_channel.Address:
-        """Where this host's channel listens, and its token (started on first use,
-        on this node's address). Only Ray callers learn it."""
-        if self._channel_start is None:
-            ip = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"  # type: ignore[no-untyped-call]
-            self._channel_start = asyncio.create_task(self._channel.start(ip))
-        try:
-            return await asyncio.shield(self._channel_start)
-        except OSError:
-            self._channel_start = None  # the next caller tries again
-            raise
+        """Where this host's channel listens, and its token. Only Ray callers learn it."""
+        return await self._channel.listen()
 
     async def _run_for_channel(
         self, method: str, context: tuple[str, str], args: tuple[Any, ...]

@@ -174,6 +174,7 @@ class ChannelServer:
     def __init__(self, dispatch: Dispatch, methods: frozenset[str] = METHODS) -> None:
         self._dispatch = dispatch
         self._methods = methods
+        self._listening: asyncio.Task[Address] | None = None
         self._token = secrets.token_bytes(32)
         self._server: asyncio.Server | None = None
         self._address: Address | None = None
@@ -188,6 +189,22 @@ class ChannelServer:
             self._address = (ip, port, self._token)
             log.info("host channel listening on %s:%d", ip, port)
         return self._address
+
+    async def listen(self) -> Address:
+        """Where this server listens, and its token: started on first use, on this
+        Ray node's address (loopback outside Ray); concurrent first callers share
+        the start, and a failed start is tried again by the next caller. Hand the
+        address out only through Ray calls."""
+        if self._listening is None:
+            import ray
+
+            ip = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"  # type: ignore[no-untyped-call]
+            self._listening = asyncio.create_task(self.start(ip))
+        try:
+            return await asyncio.shield(self._listening)
+        except OSError:
+            self._listening = None
+            raise
 
     def authentic(self, token: bytes) -> bool:
         return hmac.compare_digest(token, self._token)

@@ -89,7 +89,6 @@ class SearchShard:
         ]
         # Searches and the relay's changes arrive here too, cheaper than Ray calls.
         self._channel = host_channel.ChannelServer(self._run_for_channel, CHANNEL_METHODS)
-        self._channel_start: asyncio.Task[host_channel.Address] | None = None
 
     async def shard_count(self) -> int:
         return self._config.shards
@@ -250,16 +249,8 @@ class SearchShard:
     # -- the channel ---------------------------------------------------------------
 
     async def channel_address(self) -> host_channel.Address:
-        """Where this shard's channel listens, and its token (started on first use,
-        on this node's address). Only Ray callers learn it."""
-        if self._channel_start is None:
-            ip = ray.util.get_node_ip_address() if ray.is_initialized() else "127.0.0.1"  # type: ignore[no-untyped-call]
-            self._channel_start = asyncio.create_task(self._channel.start(ip))
-        try:
-            return await asyncio.shield(self._channel_start)
-        except OSError:
-            self._channel_start = None  # the next caller tries again
-            raise
+        """Where this shard's channel listens, and its token. Only Ray callers learn it."""
+        return await self._channel.listen()
 
     async def _run_for_channel(
         self, method: str, context: tuple[str, str], args: tuple[Any, ...]

@@ -332,3 +332,20 @@ async def test_the_router_answers_503_when_a_host_does_not_answer(
     finally:
         target.release.set()
         await server.close()
+
+
+async def test_concurrent_first_listens_share_one_server() -> None:
+    target = _Host()
+    server = ChannelServer(target.dispatch)
+    try:
+        first, second = await asyncio.gather(server.listen(), server.listen())
+        assert first == second and first[0] == "127.0.0.1"  # outside Ray: loopback
+        assert await server.listen() == first
+        channel = await Channel.open(first)
+        assert await channel.call("board_json", ("", ""), (1,)) == {
+            "method": "board_json",
+            "args": (1,),
+        }
+        channel.close()
+    finally:
+        await server.close()
