@@ -339,7 +339,7 @@ async def test_concurrent_first_listens_share_one_server() -> None:
     server = ChannelServer(target.dispatch)
     try:
         first, second = await asyncio.gather(server.listen(), server.listen())
-        assert first == second and first[0] == "127.0.0.1"  # outside Ray: loopback
+        assert first == second  # one server (on this Ray node's address, or loopback)
         assert await server.listen() == first
         channel = await Channel.open(first)
         assert await channel.call("board_json", ("", ""), (1,)) == {
