@@ -23,19 +23,38 @@ import orjson
 import ray
 import redis.asyncio as aioredis
 
-from actors import host_channel, host_commit, views
+from actors import host_commit, views
 from actors.grain import GrainState, ProjectGrain, TaskQuery
 from actors.outbox import WAKE_CHANNEL
 from domain.commands import Command, IdempotencyKey, Reply
 from domain.errors import NotFound
 from domain.events import Event
 from domain.projects import Project
+from storage import channel as host_channel
 from storage import task_load, telemetry, tracing
 from storage.breaker import DependencyUnavailable, breaker, fast_redis
 from storage.db import create_engine
 from storage.project_store import ProjectStore
 
 log = logging.getLogger(__name__)
+
+#: What a replica may call over a host's channel (`storage.channel`): the reads and `apply`.
+CHANNEL_METHODS = frozenset(
+    {
+        "apply",
+        "get_task",
+        "get_task_json",
+        "list_tasks",
+        "list_tasks_json",
+        "board_json",
+        "get_project",
+        "get_workflow",
+        "get_labels",
+        "task_transitions",
+        "task_progress",
+        "list_sprints",
+    }
+)
 
 
 class RunsAsCaller:
@@ -82,8 +101,8 @@ class ProjectHost(RunsAsCaller):
         # even if no later write comes.
         self._unpublished: dict[UUID, Event] = {}
         self._republisher: asyncio.Task[None] | None = None
-        # Replicas' calls arrive here too, cheaper than a Ray call (`actors.host_channel`).
-        self._channel = host_channel.ChannelServer(self._run_for_channel)
+        # Replicas' calls arrive here too, cheaper than a Ray call (`storage.channel`).
+        self._channel = host_channel.ChannelServer(self._run_for_channel, CHANNEL_METHODS)
         telemetry.on_snapshot(self._refresh_metrics)
         tracing.configure("taskhive-host")
 

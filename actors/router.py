@@ -5,7 +5,7 @@ host, unwraps Ray's error wrapper so callers see the domain error, and retries
 while the host is restarting or the grain is moving. Retrying is safe because
 every write carries an idempotency key (the client's, or one the replica made):
 a retried write that already committed returns its first reply. Calls go over
-the host's channel (`actors.host_channel`) when it is up, and through Ray when
+the host's channel (`storage.channel`) when it is up, and through Ray when
 it is not.
 """
 
@@ -24,8 +24,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError, RayActorError, RayError, RayTaskError
 
-from actors import host_channel
-from actors.host import ProjectHost
+from actors.host import CHANNEL_METHODS, ProjectHost
 from actors.placement import host_for, host_names
 from actors.spread import (
     PLACEMENT_DEADLINE_S,
@@ -37,6 +36,7 @@ from actors.spread import (
 )
 from domain.commands import IdempotencyKey
 from domain.errors import Unavailable
+from storage import channel as host_channel
 from storage import tracing
 from storage.breaker import DependencyUnavailable
 from storage.telemetry import REQUEST_ID
@@ -215,7 +215,7 @@ class HostRouter:
         deadline = time.monotonic() + RETRY_DEADLINE_S
         delay = 0.05
         attempt = 0
-        if self._use_channels and method in host_channel.METHODS:
+        if self._use_channels and method in CHANNEL_METHODS:
             name = self.host_name(project_id)
             channel = await self._channels.get(name, self._handles[name].channel_address.remote)
             if channel is not None:

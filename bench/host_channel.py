@@ -1,5 +1,5 @@
 """CPU per call from a replica to a project host: Ray's actor call against the host
-channel (`actors.host_channel`), on the same actor, in one run.
+channel (`storage.channel`), on the same actor, in one run.
 
     python -m bench.host_channel [--calls 6000] [--concurrency 30]
 
@@ -19,7 +19,8 @@ from typing import Any
 
 import ray
 
-from actors.host_channel import Channel, ChannelServer
+from actors.host import CHANNEL_METHODS
+from storage.channel import Channel, ChannelServer
 
 BODY = b"x" * 600
 
@@ -28,7 +29,7 @@ class _Host:
     """A host reduced to one read, reachable both ways."""
 
     def __init__(self) -> None:
-        self._server = ChannelServer(self._dispatch)
+        self._server = ChannelServer(self._dispatch, CHANNEL_METHODS)
 
     async def _dispatch(self, method: str, context: tuple[str, str], args: tuple[Any, ...]) -> Any:
         return await getattr(self, method)(*args)

@@ -10,7 +10,7 @@ is explicit because the reader's own policy notices a commit only when its file
 watcher polls (every 500 ms). Searches and commits run in threads
 (Tantivy releases the GIL), so neither blocks the actor's event loop.
 `search` and `apply` also arrive over the shard's channel
-(`actors.host_channel`), which costs callers and the shard a fraction of a Ray
+(`storage.channel`), which costs callers and the shard a fraction of a Ray
 call; Ray calls remain the fallback.
 
 Recovery, run in the background at every start (Ray re-runs the constructor
@@ -36,7 +36,6 @@ from uuid import UUID
 import ray
 from sqlalchemy import select, update
 
-from actors import host_channel
 from search import source
 from search.cadence import Cadence
 from search.index import TaskIndex
@@ -44,6 +43,7 @@ from search.messages import ApplyBatch, SearchHit, SearchRequest, SearchResult, 
 from search.query import TextOptions, has_free_text, translate
 from search.schema import IndexedTask
 from search.shards import CONSUMER_NAME, NAMESPACE, actor_name, shard_of
+from storage import channel as host_channel
 from storage import tables as t
 from storage.db import create_engine
 

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from ray.exceptions import RayActorError, RayTaskError
 
-from actors import host_channel
+from storage import channel as host_channel
 
 NAMESPACE = "taskhive"
 PREFIX = "taskhive-search-"
@@ -36,7 +36,7 @@ class ShardUnreachable(Exception):
 
 class ShardHandles:
     """Named shard actors, looked up once per process and cached, and the calls
-    made to them: over each shard's channel (`actors.host_channel`: about a third
+    made to them: over each shard's channel (`storage.channel`: about a third
     of a Ray call's CPU on either side) when it is up, through Ray otherwise."""
 
     def __init__(self, shards: int | None = None) -> None:

@@ -26,7 +26,6 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from actors.host_channel import CallTimedOut
 from domain.errors import InvalidInput, Unavailable
 from domain.filters import FilterSyntaxError, combine, parse, resolve
 from domain.filters.ast import Sort, SortKey
@@ -41,6 +40,7 @@ from serve_app.access import readable_project_ids
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
 from serve_app.security import Principal
+from storage.channel import CallTimedOut
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 

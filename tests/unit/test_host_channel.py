@@ -1,4 +1,4 @@
-"""The host read channel over real loopback sockets: calls, errors, trust, failure."""
+"""The actors' call channel over real loopback sockets: calls, errors, trust, failure."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from actors import host_channel
-from actors.host_channel import (
+from actors.host import CHANNEL_METHODS
+from domain.errors import NotFound
+from storage import channel as host_channel
+from storage.channel import (
     MAX_REQUEST,
     CallTimedOut,
     Channel,
@@ -22,7 +24,6 @@ from actors.host_channel import (
     ChannelServer,
     _Frames,
 )
-from domain.errors import NotFound
 
 
 class _Host:
@@ -47,7 +48,7 @@ class _Host:
 @pytest.fixture
 async def host() -> AsyncIterator[tuple[_Host, ChannelServer]]:
     target = _Host()
-    server = ChannelServer(target.dispatch)
+    server = ChannelServer(target.dispatch, CHANNEL_METHODS)
     await server.start("127.0.0.1")
     yield target, server
     await server.close()
@@ -190,7 +191,7 @@ def test_a_call_under_uvloop_which_replicas_and_hosts_run() -> None:
 
     async def roundtrip() -> Any:
         target = _Host()
-        server = ChannelServer(target.dispatch)
+        server = ChannelServer(target.dispatch, CHANNEL_METHODS)
         channel = await Channel.open(await server.start("127.0.0.1"))
         try:
             return await channel.call("get_workflow", ("r", ""), (1,))
@@ -219,7 +220,7 @@ async def test_channels_open_once_reopen_after_a_break_and_wait_after_a_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     target = _Host()
-    server = ChannelServer(target.dispatch)
+    server = ChannelServer(target.dispatch, CHANNEL_METHODS)
     address = await server.start("127.0.0.1")
     asked: list[str] = []
 
@@ -263,7 +264,7 @@ def test_a_channel_opened_on_one_event_loop_is_not_handed_to_another() -> None:
 
     async def open_here() -> Any:
         target = _Host()
-        server = ChannelServer(target.dispatch)
+        server = ChannelServer(target.dispatch, CHANNEL_METHODS)
         address = await server.start("127.0.0.1")
 
         async def where() -> Any:
@@ -317,7 +318,7 @@ async def test_the_router_answers_503_when_a_host_does_not_answer(
     from domain.errors import Unavailable
 
     target = _Host()
-    server = ChannelServer(target.dispatch)
+    server = ChannelServer(target.dispatch, CHANNEL_METHODS)
     address = await server.start("127.0.0.1")
 
     async def where() -> Any:
@@ -336,7 +337,7 @@ async def test_the_router_answers_503_when_a_host_does_not_answer(
 
 async def test_concurrent_first_listens_share_one_server() -> None:
     target = _Host()
-    server = ChannelServer(target.dispatch)
+    server = ChannelServer(target.dispatch, CHANNEL_METHODS)
     try:
         first, second = await asyncio.gather(server.listen(), server.listen())
         assert first == second  # one server (on this Ray node's address, or loopback)

@@ -1,10 +1,10 @@
-"""A lean call path from API replicas to project hosts, beside Ray's actor calls.
+"""A lean call path to an actor (a project host, a search shard), beside Ray's actor calls.
 
 A Ray actor call costs about 0.8 ms of CPU in the caller and 0.9 ms in the actor
 on a 2-core machine (`python -m bench.host_channel`), while the project read it
 carries costs microseconds. So each host also listens on a TCP port of its node,
 and each replica keeps one connection per host over which it sends the host's
-request methods (`METHODS`): frames of a length, a request id and the pickled call,
+request methods (`actors.host.CHANNEL_METHODS`): frames of a length, a request id and the pickled call,
 answered out of order as each completes. The host runs the very method a Ray call
 would run, on the same event loop, so what a read sees, how a write is
 serialised by its grain, and why the history is linearizable do not change;
@@ -52,23 +52,6 @@ from typing import Any, cast
 log = logging.getLogger(__name__)
 
 ENV = "TASKHIVE_HOST_CHANNEL"
-#: Host methods a replica may call over the channel: the reads and `apply`.
-METHODS = frozenset(
-    {
-        "apply",
-        "get_task",
-        "get_task_json",
-        "list_tasks",
-        "list_tasks_json",
-        "board_json",
-        "get_project",
-        "get_workflow",
-        "get_labels",
-        "task_transitions",
-        "task_progress",
-        "list_sprints",
-    }
-)
 #: A larger request goes through Ray instead (an import's batch of tasks may); a host
 #: closes a connection that sends one.
 MAX_REQUEST = 1 << 24
@@ -171,7 +154,7 @@ class ChannelServer:
     running the calls `methods` names through `dispatch`. Use from the actor's
     event loop."""
 
-    def __init__(self, dispatch: Dispatch, methods: frozenset[str] = METHODS) -> None:
+    def __init__(self, dispatch: Dispatch, methods: frozenset[str]) -> None:
         self._dispatch = dispatch
         self._methods = methods
         self._listening: asyncio.Task[Address] | None = None
