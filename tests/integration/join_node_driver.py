@@ -117,13 +117,14 @@ async def _respread_until_spread(
     """Run the chore's passes until the hosts run on two nodes and every project
     was written since; what it moved (a host that landed off target is moved again).
 
-    Up to two minutes: on a loaded machine the scheduler may place a moved host back
+    Up to four minutes: on a loaded machine the scheduler may place a moved host back
     on the old node for a while after the new one joined (the chore then retries
-    after pauses of 1, 2, 4, … s); three tries within one minute all landed there once.
+    after pauses of 1, 2, 4, … s); three tries within one minute all landed there
+    once, and five within two minutes once, after a node had just been lost.
     """
     started = time.monotonic()
     moved: list[str] = []
-    while time.monotonic() - started < 120:
+    while time.monotonic() - started < 240:
         moved += await asyncio.to_thread(chore.once)
         if moved:
             nodes = await _hosts_answer(names, 30)

@@ -45,12 +45,13 @@ from tests.integration.conftest import User, create_project, free_port
 from tests.integration.wsclient import WsClient
 from tests.stack_fixtures import JWT_SECRET
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600, func_only=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900, func_only=True)]
 
 RAY = str(Path(sys.executable).with_name("ray"))
 # Find a lost node in ~3 s instead of ~30 s.
 FAST_FAILURE_ENV = {
     "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
     "RAY_health_check_failure_threshold": "3",
     "RAY_health_check_initial_delay_ms": "1000",
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -390,7 +391,7 @@ def _tell(proc: subprocess.Popen[str], word: str) -> dict[str, Any]:
     return _next_json(proc)
 
 
-def _next_json(proc: subprocess.Popen[str], timeout_s: float = 240) -> dict[str, Any]:
+def _next_json(proc: subprocess.Popen[str], timeout_s: float = 330) -> dict[str, Any]:
     """The driver's next JSON line (its other output is Ray's)."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
