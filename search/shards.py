@@ -59,9 +59,6 @@ class ShardHandles:
             self._shards = int(await self._get(0).shard_count.remote())
         return self._shards
 
-    async def for_org(self, org_id: UUID | str) -> Any:
-        return self._get(shard_of(org_id, await self.count()))
-
     async def all(self) -> list[Any]:
         return [self._get(i) for i in range(await self.count())]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -81,10 +80,11 @@ _PROJECT_FACTS = "SELECT org_id, time_zone, workflow FROM projects WHERE id = $1
 _INTERVAL_COLUMNS = (
     "task_id, start_version, start_at, status, category, estimate, sprint_id, end_version, end_at"
 )
-_OPEN_INTERVALS = (
+_ALL_INTERVALS = (
     f"SELECT {_INTERVAL_COLUMNS} FROM report_task_intervals"  # noqa: S608 - constant
-    " WHERE project_id = $1 AND end_at IS NULL"
+    " WHERE project_id = $1"
 )
+_OPEN_INTERVALS = f"{_ALL_INTERVALS} AND end_at IS NULL"
 _OPEN_INTERVALS_OF = f"{_OPEN_INTERVALS} AND task_id = ANY($2::uuid[])"
 _FLOWS = (
     "SELECT task_id, key, created_at, started_at, done_at FROM report_task_flow"
@@ -119,20 +119,18 @@ async def project_facts(conn: AsyncConnection, project_id: UUID) -> ProjectFacts
     return ProjectFacts(row["org_id"], row["time_zone"], row["workflow"])
 
 
-def _interval(r: Any) -> Interval:
-    """An interval from a row (attribute access) or an asyncpg record (by key)."""
-    get = r.__getitem__ if isinstance(r, asyncpg.Record) else partial(getattr, r)
-    end_version = get("end_version")
+def _interval(r: asyncpg.Record) -> Interval:
+    end_version = r["end_version"]
     return Interval(
-        task_id=get("task_id"),
-        start_version=int(get("start_version")),
-        start_at=get("start_at"),
-        status=get("status"),
-        category=get("category"),
-        estimate=get("estimate"),
-        sprint_id=get("sprint_id"),
+        task_id=r["task_id"],
+        start_version=int(r["start_version"]),
+        start_at=r["start_at"],
+        status=r["status"],
+        category=r["category"],
+        estimate=r["estimate"],
+        sprint_id=r["sprint_id"],
         end_version=None if end_version is None else int(end_version),
-        end_at=get("end_at"),
+        end_at=r["end_at"],
     )
 
 
@@ -151,8 +149,7 @@ async def open_intervals(
 
 
 async def all_intervals(conn: AsyncConnection, project_id: UUID) -> list[Interval]:
-    c = t.report_task_intervals.c
-    rows = await conn.execute(select(t.report_task_intervals).where(c.project_id == project_id))
+    rows = await (await transaction_driver(conn)).fetch(_ALL_INTERVALS, project_id)
     return [_interval(r) for r in rows]
 
 
