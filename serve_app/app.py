@@ -17,6 +17,7 @@ from serve_app import problems
 from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
 from serve_app.context import AppContext, get_ctx, install_context
+from serve_app.direct_lane import DirectLane
 from serve_app.metrics import MetricsMiddleware
 from serve_app.metrics import router as metrics_router
 from serve_app.ratelimit import LoginPolicy, LoginThrottle, RateLimiter
@@ -82,6 +83,7 @@ def build_app() -> FastAPI:
     app.include_router(dashboard_routes.router)
     app.include_router(metrics_router)
     app.include_router(view_routes.router)
+    app.add_middleware(DirectLane)  # innermost: the busiest routes skip FastAPI's routing
     app.add_middleware(RateLimitMiddleware)
     app.add_middleware(MetricsMiddleware)  # outside the limiter: it counts 429s
     app.add_middleware(TracingMiddleware)  # inside RequestIdMiddleware: spans carry the id

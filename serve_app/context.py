@@ -14,6 +14,7 @@ from uuid import UUID
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actors.router import HostRouter
@@ -118,10 +119,23 @@ async def current_principal(
     `write` scope may only use safe methods (403 otherwise). Routes that manage
     credentials additionally take `AdminPrincipal`.
     """
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    return await principal_for(
+        ctx, request.method, credentials.credentials if credentials is not None else None
+    )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header value, as `HTTPBearer` reads it."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    return token if authorization and token and scheme.lower() == "bearer" else None
+
+
+async def principal_for(ctx: AppContext, method: str, token: str | None) -> Principal:
+    """`current_principal` for a bearer token already taken from its header."""
+    if token is None:
         raise Unauthenticated("missing bearer token")
-    principal = await ctx.auth.authenticate(credentials.credentials)
-    if request.method not in _SAFE_METHODS and not principal.scopes & {"write", "admin"}:
+    principal = await ctx.auth.authenticate(token)
+    if method not in _SAFE_METHODS and not principal.scopes & {"write", "admin"}:
         raise Forbidden("this token is read-only: its scopes do not include write")
     return principal
 

@@ -62,8 +62,7 @@ def _validation_errors(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def _domain_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
+def domain_problem(exc: DomainError) -> Response:
     headers: dict[str, str] = {}
     extra: dict[str, Any] = exc.extra()
     if isinstance(exc, Unauthenticated):
@@ -76,6 +75,11 @@ async def _domain_error(_: Request, exc: Exception) -> Response:
         extra["current_version"] = exc.current_version
         headers["ETag"] = f'"{exc.current_version}"'
     return problem(exc.status, exc.title, exc.detail, headers=headers, **extra)
+
+
+async def _domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return domain_problem(exc)
 
 
 async def _request_validation(_: Request, exc: Exception) -> Response:
@@ -94,11 +98,35 @@ async def _http_error(_: Request, exc: Exception) -> Response:
     return problem(exc.status_code, title, str(exc.detail), headers=dict(exc.headers or {}))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+def unexpected_problem(method: str, path: str, exc: Exception) -> Response:
     if (outage := as_unavailable(exc)) is not None:  # a dependency is down: 503, not 500
-        return await _domain_error(request, outage)
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return domain_problem(outage)
+    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
     return problem(500, "Internal server error", "an unexpected error occurred; it was logged")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_problem(request.method, request.url.path, exc)
+
+
+#: Errors of a dependency (PostgreSQL, Redis, the network), answered inside the
+#: middleware stack.
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    SQLAlchemyError,
+    RedisError,
+    asyncpg.PostgresError,
+)
+
+
+def problem_for(method: str, path: str, exc: Exception) -> Response | None:
+    """The answer `install`'s handlers inside the middleware stack give to `exc`;
+    None for an error they leave to the outermost handler (a plain 500)."""
+    if isinstance(exc, DomainError):
+        return domain_problem(exc)
+    if isinstance(exc, DEPENDENCY_ERRORS):
+        return unexpected_problem(method, path, exc)
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -108,5 +136,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
     # Handled inside the middleware stack (unlike `Exception`), so outage 503s carry
     # the request id and are counted with their real status.
-    for dependency_error in (OSError, SQLAlchemyError, RedisError, asyncpg.PostgresError):
+    for dependency_error in DEPENDENCY_ERRORS:
         app.add_exception_handler(dependency_error, _unexpected)

@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field
 from domain.errors import InvalidInput, NotFound
 from domain.notification_prefs import changed_preferences, verify_unsubscribe_token
 from serve_app.access import unreadable_project_ids
-from serve_app.context import Ctx, CurrentPrincipal
+from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
 from serve_app.schemas import Strict
+from serve_app.security import Principal
 from storage import notifications as store
 from storage.db import driver_connection
 
@@ -92,6 +93,12 @@ async def list_notifications(
     """The caller's notifications, newest first. `unread=true` lists only unread
     ones; `unread_count` counts all unread ones, whatever the page. Notifications
     about projects the caller may no longer read are left out of both."""
+    return await inbox_page(ctx, principal, unread=unread, limit=limit, cursor=cursor)
+
+
+async def inbox_page(
+    ctx: AppContext, principal: Principal, *, unread: bool, limit: int, cursor: str | None
+) -> Response:
     before = _position(cursor)
     # Someone who lost access to a project no longer sees what it told them.
     hidden = await unreadable_project_ids(ctx, principal)

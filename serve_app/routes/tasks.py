@@ -137,32 +137,46 @@ async def list_tasks(
             assignee = UUID(assignee_id)
         except ValueError:
             raise InvalidInput("assignee_id must be a user id or 'none'") from None
-    position = decode_cursor(cursor) if cursor else {}
     if project_id is not None:
-        if position and position.get("p") != str(project_id):
-            raise InvalidInput("cursor belongs to another list")
-        await authorize_project(ctx, principal, project_id, Action.READ)
-        query = TaskQuery(
+        return await project_tasks_page(
+            ctx,
+            principal,
+            project_id,
+            cursor,
             status=status,
             assignee_id=assignee,
             unassigned=assignee_id == "none",
             priority=priority,
-            after=int(position.get("a", 0)),
             limit=limit,
             label=label,
             sprint_id=sprint_id,
             parent_id=parent_id,
         )
-        items, after = await ctx.router.call(
-            project_id, "list_tasks_json", principal.org_id, project_id, query
-        )
-        next_cursor = encode_cursor({"p": str(project_id), "a": after}) if after else None
-        return encoded_json_response(
-            json_document(items=items, next_cursor=orjson.dumps(next_cursor))
-        )
+    position = decode_cursor(cursor) if cursor else {}
     return await _list_org_tasks(
         ctx, principal, status, assignee, assignee_id, priority, limit, position, planning
     )
+
+
+async def project_tasks_page(
+    ctx: AppContext, principal: Principal, project_id: UUID, cursor: str | None, **filters: Any
+) -> Response:
+    """A page of one project's tasks, answered by its grain; `filters` are
+    `TaskQuery`'s fields."""
+    position = decode_cursor(cursor) if cursor else {}
+    if position and position.get("p") != str(project_id):
+        raise InvalidInput("cursor belongs to another list")
+    try:
+        after = int(position.get("a", 0))
+    except (TypeError, ValueError):
+        raise InvalidInput("cursor is not one this API returned") from None
+    await authorize_project(ctx, principal, project_id, Action.READ)
+    query = TaskQuery(after=after, **filters)
+    items, last = await ctx.router.call(
+        project_id, "list_tasks_json", principal.org_id, project_id, query
+    )
+    next_cursor = encode_cursor({"p": str(project_id), "a": last}) if last else None
+    return encoded_json_response(json_document(items=items, next_cursor=orjson.dumps(next_cursor)))
 
 
 async def _list_org_tasks(
@@ -242,6 +256,10 @@ async def create_task(
 @router.get("/{ref}", response_model=TaskOut)
 async def get_task(ref: str, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     """A task by id or by key (`WEB-42`)."""
+    return await read_task(ctx, principal, ref)
+
+
+async def read_task(ctx: AppContext, principal: Principal, ref: str) -> Response:
     project_id, task_id = await access_task(ctx, principal, ref)
     version, body = await ctx.router.call(
         project_id, "get_task_json", principal.org_id, project_id, task_id
@@ -249,14 +267,17 @@ async def get_task(ref: str, principal: CurrentPrincipal, ctx: Ctx) -> Response:
     return encoded_json_response(body, headers={"ETag": etag(version)})
 
 
-async def _update(
+async def update_task(
+    ctx: AppContext,
+    principal: Principal,
     ref: str,
     body: TaskPatch,
-    request: Request,
-    principal: Principal,
-    ctx: AppContext,
+    *,
+    method: str,
+    path: str,
     if_match: str | None,
 ) -> Response:
+    """PUT and PATCH of a task: any subset of the editable fields."""
     expected = parse_if_match(if_match)
     changes = body.model_dump(exclude_unset=True)
     for field in ("title", "status", "priority"):
@@ -266,7 +287,7 @@ async def _update(
     project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
     await check_field_people(ctx, principal, project_id, changes.get("custom_fields"))
     role = await caller_role(ctx, principal) if "status" in changes else DEFAULT_ROLE
-    idem = key_for(principal, None, method=request.method, path=request.url.path, body=None)
+    idem = key_for(principal, None, method=method, path=path, body=None)
     command = UpdateTask(
         actor_id=principal.user_id, task_id=task_id, changes=changes, if_match=expected, role=role
     )
@@ -284,7 +305,9 @@ async def put_task(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Change any subset of the editable fields. A stale `If-Match` gives 412."""
-    return await _update(ref, body, request, principal, ctx, if_match)
+    return await update_task(
+        ctx, principal, ref, body, method=request.method, path=request.url.path, if_match=if_match
+    )
 
 
 @router.patch("/{ref}", response_model=TaskOut)
@@ -297,7 +320,9 @@ async def patch_task(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Same as PUT: any subset of the editable fields."""
-    return await _update(ref, body, request, principal, ctx, if_match)
+    return await update_task(
+        ctx, principal, ref, body, method=request.method, path=request.url.path, if_match=if_match
+    )
 
 
 @router.delete("/{ref}", status_code=204)

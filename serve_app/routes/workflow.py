@@ -110,6 +110,13 @@ async def get_board(
         parent_id=parent_id,
         ids=None if filter is None else await _matching(ctx, principal, project_id, filter),
     )
+    return await board_response(ctx, principal, project_id, query, limit)
+
+
+async def board_response(
+    ctx: AppContext, principal: Principal, project_id: UUID, query: TaskQuery, limit: int
+) -> Response:
+    """The board of a project the caller was authorised to read."""
     body = await ctx.router.call(
         project_id, "board_json", principal.org_id, project_id, query, limit
     )
