@@ -36,10 +36,14 @@ from domain.permissions import Action
 from serve_app import problems
 from serve_app.access import authorize_project
 from serve_app.context import AppContext, bearer_token, installed_context, principal_for
+from serve_app.planning_schemas import MoveIn
+from serve_app.routes.comments import CommentIn, comment_on
 from serve_app.routes.notifications import inbox_page
-from serve_app.routes.tasks import project_tasks_page, read_task, update_task
+from serve_app.routes.search import search_page
+from serve_app.routes.task_flow import move_task
+from serve_app.routes.tasks import create_task_in, project_tasks_page, read_task, update_task
 from serve_app.routes.workflow import board_response
-from serve_app.schemas import TaskPatch
+from serve_app.schemas import TaskIn, TaskPatch
 from serve_app.security import Principal
 from storage.telemetry import DIRECT_LANE_REQUESTS
 
@@ -157,6 +161,8 @@ class Lane:
         if "{" not in self.path:
             return path == self.prefix, None
         if not (path.startswith(self.prefix) and path.endswith(self.suffix)):
+            return False, None
+        if len(path) <= len(self.prefix) + len(self.suffix):
             return False, None
         segment = path[len(self.prefix) : len(path) - len(self.suffix)]
         if not segment or "/" in segment or segment in self.reserved:
@@ -322,6 +328,33 @@ async def _inbox(call: Call) -> Response:
     )
 
 
+async def _create_task(call: Call) -> Response:
+    principal = await call.principal()
+    return await create_task_in(call.ctx, principal, call.body, call.header(b"idempotency-key"))
+
+
+async def _move(call: Call) -> Response:
+    return await move_task(call.ctx, await call.principal(), call.param, call.body, path=call.path)
+
+
+async def _comment(call: Call) -> Response:
+    principal = await call.principal()
+    key = call.header(b"idempotency-key")
+    return await comment_on(call.ctx, principal, call.param, call.body, key)
+
+
+async def _search(call: Call) -> Response:
+    query = call.query
+    return await search_page(
+        call.ctx,
+        await call.principal(),
+        q=query.get("q", ""),
+        filters=query.get("filters", ""),
+        limit=query.get("limit", 20),
+        cursor=query.get("cursor"),
+    )
+
+
 _TASK_SEGMENTS = frozenset({"export"})
 
 LANES: tuple[Lane, ...] = (
@@ -346,6 +379,20 @@ LANES: tuple[Lane, ...] = (
         _board,
         query={"status": text(64), "limit": integer(1, 1000)},
         param=uuid_value,
+    ),
+    Lane("POST", "/api/v1/tasks", _create_task, body=TaskIn),
+    Lane("POST", "/api/v1/tasks/{ref}/move", _move, body=MoveIn),
+    Lane("POST", "/api/v1/tasks/{ref}/comments", _comment, body=CommentIn),
+    Lane(
+        "GET",
+        "/api/v1/search",
+        _search,
+        query={
+            "q": text(500),
+            "filters": text(2000),
+            "limit": integer(1, 100),
+            "cursor": text(),
+        },
     ),
     Lane(
         "GET",

@@ -128,6 +128,12 @@ async def add_comment(
 ) -> Response:
     """Comment on a task: markdown up to 64 KB (413 above, 422 when empty). With
     `Idempotency-Key`, a retry returns the first response."""
+    return await comment_on(ctx, principal, ref, body, idempotency_key)
+
+
+async def comment_on(
+    ctx: AppContext, principal: Principal, ref: str, body: CommentIn, idempotency_key: str | None
+) -> Response:
     project_id, task_id = await access_task(ctx, principal, ref, Action.COMMENT)
     path = f"/api/v1/tasks/{task_id}/comments"
     idem = key_for(principal, idempotency_key, method="POST", path=path, body=body.body)

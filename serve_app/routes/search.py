@@ -148,6 +148,12 @@ async def search(
 ) -> Response:
     """`{items: [{task, score, highlights}], total, next_cursor}`. Relevance order
     when there is free text, else most recently updated first; `sort:` overrides."""
+    return await search_page(ctx, principal, q=q, filters=filters, limit=limit, cursor=cursor)
+
+
+async def search_page(
+    ctx: AppContext, principal: Principal, *, q: str, filters: str, limit: int, cursor: str | None
+) -> Response:
     prepared = await prepare_filter(ctx, principal, {"q": q, "filters": filters}, index=True)
     sort = prepared.sort
     if sort is None:

@@ -61,12 +61,18 @@ async def move(
 ) -> Response:
     """Change status and position in one write: before `before_id`, after `after_id`,
     or at the end of the target column."""
+    return await move_task(ctx, principal, ref, body, path=request.url.path)
+
+
+async def move_task(
+    ctx: AppContext, principal: Principal, ref: str, body: MoveIn, *, path: str
+) -> Response:
     project_id, task_id = await access_task(ctx, principal, ref, Action.WRITE_TASKS)
     role = await caller_role(ctx, principal) if body.status else DEFAULT_ROLE
     command = MoveTask(
         principal.user_id, task_id, body.status, body.before_id, body.after_id, role=role
     )
-    idem = key_for(principal, None, method="POST", path=request.url.path, body=None)
+    idem = key_for(principal, None, method="POST", path=path, body=None)
     reply = await ctx.router.call(project_id, "apply", principal.org_id, project_id, command, idem)
     return _task_response(reply.body)
 

@@ -233,6 +233,12 @@ async def create_task(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Create a task. With `Idempotency-Key`, a retry returns the first response."""
+    return await create_task_in(ctx, principal, body, idempotency_key)
+
+
+async def create_task_in(
+    ctx: AppContext, principal: Principal, body: TaskIn, idempotency_key: str | None
+) -> Response:
     fields = body.model_dump(exclude={"project_id"}, exclude_none=True)
     await authorize_project(ctx, principal, body.project_id, Action.WRITE_TASKS)
     await check_people(ctx, principal, fields)

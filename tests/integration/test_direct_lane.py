@@ -15,6 +15,7 @@ import httpx
 
 from tests.integration.conftest import User, create_project, create_task, member_of, signup
 from tests.integration.notify_helpers import eventually, inbox
+from tests.integration.search_helpers import keys, wait_for
 from tests.integration.test_metrics import scrape, total
 
 #: Unknown to every route, ignored by FastAPI, and the lane does not bind it.
@@ -160,6 +161,95 @@ async def test_writes_answer_as_fastapi_does(client: httpx.AsyncClient, alice: U
     assert (await client.get(path, headers=h)).json()["version"] == version
 
 
+async def test_create_move_and_comment_answer_as_fastapi_does(
+    client: httpx.AsyncClient, alice: User, mallory: User
+) -> None:
+    project = await create_project(client, alice)
+    pid = project["id"]
+    h = alice.headers
+    task = await create_task(client, alice, pid, title="to move")
+    ref = f"/api/v1/tasks/{task['id']}"
+    errors: list[tuple[str, str, dict[str, Any], int]] = [
+        ("POST", "/api/v1/tasks", {"json": {"project_id": pid}, "headers": h}, 422),  # no title
+        ("POST", "/api/v1/tasks", {"json": {"project_id": pid, "title": "x"}}, 401),
+        (
+            "POST",
+            "/api/v1/tasks",
+            {"json": {"project_id": str(uuid.uuid4()), "title": "x"}, "headers": h},
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/tasks",
+            {"json": {"project_id": pid, "title": "x"}, "headers": mallory.headers},
+            404,
+        ),
+        ("POST", f"{ref}/move", {"json": {"status": "nowhere"}, "headers": h}, 422),
+        ("POST", f"{ref}/move", {"json": {"before_id": "x"}, "headers": h}, 422),
+        ("POST", f"{ref}/move", {"json": {"status": "done"}, "headers": mallory.headers}, 404),
+        ("POST", f"{ref}/comments", {"json": {"body": ""}, "headers": h}, 422),
+        ("POST", f"{ref}/comments", {"json": {"body": "x" * (64 * 1024 + 1)}, "headers": h}, 413),
+        ("POST", f"{ref}/comments", {"json": {}, "headers": h}, 422),
+        ("POST", "/api/v1/tasks/NOPE-1/comments", {"json": {"body": "hi"}, "headers": h}, 404),
+    ]
+    for method, path, kw, status in errors:
+        assert await _same(client, method, path, **kw) == status, (path, kw)
+    assert (await client.get(ref, headers=h)).json()["version"] == task["version"]
+    listed = await client.get("/api/v1/tasks", params={"project_id": pid}, headers=h)
+    assert [t["id"] for t in listed.json()["items"]] == [task["id"]]  # nothing created
+
+    for params in ({}, VIA_FASTAPI):
+        created = await client.post(
+            "/api/v1/tasks",
+            params=params,
+            json={"project_id": pid, "title": f"made {params}"},
+            headers={**h, "Idempotency-Key": f"create {params}"},
+        )
+        assert created.status_code == 201, created.text
+        assert created.headers["location"] == f"/api/v1/tasks/{created.json()['id']}"
+        again = await client.post(
+            "/api/v1/tasks",
+            params=params,
+            json={"project_id": pid, "title": f"made {params}"},
+            headers={**h, "Idempotency-Key": f"create {params}"},
+        )
+        assert again.json()["id"] == created.json()["id"]  # the retry's first answer
+        moved = await client.post(f"{ref}/move", params=params, json={"status": "done"}, headers=h)
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["status"] == "done"
+        assert moved.headers["etag"] == f'"{moved.json()["version"]}"'
+        said = await client.post(
+            f"{ref}/comments", params=params, json={"body": f"said {params}"}, headers=h
+        )
+        assert said.status_code == 201, said.text
+        assert said.headers["location"] == f"/api/v1/comments/{said.json()['id']}"
+    comments = await client.get(f"{ref}/comments", headers=h)
+    assert [c["body"] for c in comments.json()["items"]] == ["said {}", "said {'via': 'fastapi'}"]
+
+
+async def test_search_answers_as_fastapi_does(client: httpx.AsyncClient, alice: User) -> None:
+    project = await create_project(client, alice)
+    for n in range(3):
+        await create_task(client, alice, project["id"], title=f"laneword {n}")
+    await wait_for(client, alice, lambda b: len(keys(b)) == 3, q="laneword")
+    h = alice.headers
+    for params in (
+        {"q": "laneword"},
+        {"q": "laneword", "limit": "2"},
+        {"filters": "status:open", "limit": "1"},
+        {"q": "laneword", "cursor": "junk"},  # 422
+        {"filters": "nosuchfield:1"},  # 422
+    ):
+        lane, fastapi = await _both(client, "GET", "/api/v1/search", params=params, headers=h)
+        assert lane == fastapi, params
+    first = await client.get("/api/v1/search", params={"q": "laneword", "limit": 2}, headers=h)
+    cursor = first.json()["next_cursor"]
+    lane, fastapi = await _both(
+        client, "GET", "/api/v1/search", params={"q": "laneword", "cursor": cursor}, headers=h
+    )
+    assert lane == fastapi and len(lane[1]["items"]) == 1
+
+
 async def test_the_lane_takes_its_routes(client: httpx.AsyncClient) -> None:
     """The lane, not FastAPI, answered: its counter moves for each of its routes."""
     user = await signup(client, org_name="Lane")
@@ -172,7 +262,15 @@ async def test_the_lane_takes_its_routes(client: httpx.AsyncClient) -> None:
     await client.get("/api/v1/tasks", params={"project_id": project["id"]}, headers=h)
     await client.get(f"/api/v1/projects/{project['id']}/board", headers=h)
     await client.get("/api/v1/notifications", headers=h)
+    await client.get("/api/v1/search", params={"q": "x"}, headers=h)
+    await client.post("/api/v1/tasks", json={"project_id": project["id"], "title": "z"}, headers=h)
+    await client.post(f"/api/v1/tasks/{task['id']}/move", json={"status": "done"}, headers=h)
+    await client.post(f"/api/v1/tasks/{task['id']}/comments", json={"body": "b"}, headers=h)
     routes = [
+        ("GET", "/api/v1/search"),
+        ("POST", "/api/v1/tasks"),
+        ("POST", "/api/v1/tasks/{ref}/move"),
+        ("POST", "/api/v1/tasks/{ref}/comments"),
         ("GET", "/api/v1/tasks/{ref}"),
         ("PATCH", "/api/v1/tasks/{ref}"),
         ("GET", "/api/v1/tasks"),
