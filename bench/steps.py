@@ -217,6 +217,8 @@ def measure_step(
         f"foreign CPU {used['foreign_pct']:.0f}% "
         f"{'ok' if ok else 'NOT sustainable: ' + '; '.join(broken)}"
     )
+    for operation, failure in sorted(step["first_failure"].items()):
+        log(f"    first failure of {operation}: {failure}")
     return step
 
 
