@@ -225,7 +225,7 @@ class DirectLane:
         receive: Receive,
         send: Send,
     ) -> None:
-        body = b""
+        body: bytes | None = None  # the request body, once the lane has read it
         try:
             call = Call(
                 ctx,
@@ -239,7 +239,8 @@ class DirectLane:
                     return
                 call.body = lane.bind_body(scope, body)
         except Fallthrough:
-            await self.app(scope, _replay(body, receive) if body else receive, send)
+            # An empty body read is read all the same: FastAPI must be handed it again.
+            await self.app(scope, receive if body is None else _replay(body, receive), send)
             return
         scope["route"] = lane
         lane.counter.inc()

@@ -172,6 +172,12 @@ async def test_create_move_and_comment_answer_as_fastapi_does(
     errors: list[tuple[str, str, dict[str, Any], int]] = [
         ("POST", "/api/v1/tasks", {"json": {"project_id": pid}, "headers": h}, 422),  # no title
         ("POST", "/api/v1/tasks", {"json": {"project_id": pid, "title": "x"}}, 401),
+        # No body and no content type: the lane reads the (empty) body, falls
+        # through, and hands FastAPI the body again instead of leaving it waiting.
+        ("POST", "/api/v1/tasks", {}, 401),
+        ("POST", "/api/v1/tasks", {"headers": h}, 422),
+        ("PATCH", ref, {"headers": h}, 422),
+        ("POST", f"{ref}/comments", {"headers": h}, 422),
         (
             "POST",
             "/api/v1/tasks",
