@@ -19,41 +19,16 @@ web UI load). Per-account login lockouts still apply (`routes.auth`).
 
 from __future__ import annotations
 
-import ipaddress
-
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve_app.client_address import client_ip
 from serve_app.context import AppContext, installed_context
 from serve_app.problems import problem
 from serve_app.ratelimit import Decision
 
 #: Liveness and readiness probes come from load balancers, not users.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-def client_ip(scope: Scope, *, trust_forwarded_for: bool, hops: int = 1) -> str | None:
-    """The caller's address, or None when it cannot be known.
-
-    Only `X-Forwarded-For` names the caller, and only when trusted: the entry that
-    our own load balancers appended, `hops` from the end (1: the last; 2 behind a
-    balancer that appends its own address after the client's). Entries before it
-    are whatever the client sent. The TCP peer is never used: it is Serve's proxy.
-    A header with fewer entries, or an entry that is not an IP address, did not
-    come through our balancers as configured: None.
-    """
-    if not trust_forwarded_for:
-        return None
-    entries: list[str] = []
-    for name, value in scope.get("headers", ()):
-        if name == b"x-forwarded-for":  # several headers are one list, in order
-            entries += [e.strip() for e in value.decode("latin-1").split(",") if e.strip()]
-    if len(entries) < hops:
-        return None
-    try:
-        return str(ipaddress.ip_address(entries[-hops]))
-    except ValueError:
-        return None
 
 
 def bearer_of(scope: Scope) -> str | None:

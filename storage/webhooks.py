@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -292,16 +292,21 @@ async def list_deliveries(
     conn: AsyncConnection,
     *,
     hook_id: UUID,
-    before: tuple[datetime, UUID] | None,
+    before: tuple[datetime, int, UUID] | None,
     limit: int,
 ) -> list[Any]:
-    """The delivery log of a hook, newest first (one more than `limit` when more)."""
+    """The delivery log of a hook, newest first (one more than `limit` when more).
+
+    The deliveries of one relay pass share `created_at` (the transaction's time):
+    among them the project's version orders the events, newest first, and a
+    delivery without one (a ping) counts as version 0. `before` is the position
+    `(created_at, version, id)` of the last delivery of the previous page."""
+    version = func.coalesce(d.version, 0)
     query = select(t.webhook_deliveries).where(d.webhook_id == hook_id)
     if before is not None:
-        query = query.where(
-            or_(d.created_at < before[0], and_(d.created_at == before[0], d.id < before[1]))
-        )
-    rows = await conn.execute(query.order_by(d.created_at.desc(), d.id.desc()).limit(limit + 1))
+        query = query.where(tuple_(d.created_at, version, d.id) < tuple_(*before))
+    order = (d.created_at.desc(), version.desc(), d.id.desc())
+    rows = await conn.execute(query.order_by(*order).limit(limit + 1))
     return list(rows)
 
 

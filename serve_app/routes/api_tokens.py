@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from domain.errors import NotFound
 from serve_app.auth_schemas import ApiTokenCreated, ApiTokenIn, ApiTokenList
+from serve_app.client_address import caller_ip
 from serve_app.context import AdminPrincipal, Ctx
 from serve_app.responses import json_response
 from serve_app.security import SCOPES, new_api_token
@@ -67,7 +68,7 @@ async def create_token(
             action="api_token.created",
             target_type="api_token",
             target_id=str(row.id),
-            client_ip=request.client.host if request.client else None,
+            client_ip=caller_ip(request),
             details={"name": body.name, "scopes": scopes},
         )
     return json_response({**_public(row), "token": token}, status=201)
@@ -102,7 +103,7 @@ async def delete_token(
             action="api_token.revoked",
             target_type="api_token",
             target_id=str(token_id),
-            client_ip=request.client.host if request.client else None,
+            client_ip=caller_ip(request),
         )
     ctx.auth.forget_api_token(token_hash)
     return Response(status_code=204)

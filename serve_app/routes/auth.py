@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
 from serve_app.auth_schemas import RefreshIn
+from serve_app.client_address import caller_ip, client_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
-from serve_app.ratelimit_middleware import client_ip
 from serve_app.responses import json_response
 from serve_app.routes.totp import OtpRequired, check_second_factor
 from serve_app.schemas import LoginIn, SignupIn, SignupOut, Strict, TokensOut
@@ -62,10 +62,6 @@ async def issue_tokens(
     }
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 def _throttle_ip(request: Request, ctx: AppContext) -> str | None:
     """The IP whose failed logins are counted, or None to count per account only.
 
@@ -98,7 +94,7 @@ async def signup(body: SignupIn, request: Request, ctx: Ctx) -> Response:
                 action="user.signup",
                 target_type="user",
                 target_id=str(user_id),
-                client_ip=_client_ip(request),
+                client_ip=caller_ip(request),
             )
             tokens = await issue_tokens(conn, ctx, Principal(user_id=user_id, org_id=org_id))
     except IntegrityError:
@@ -145,7 +141,7 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
                     action="auth.login_failed",
                     target_type="user",
                     target_id=str(found.id),
-                    client_ip=_client_ip(request),
+                    client_ip=caller_ip(request),
                 )
             failed = True
         else:
@@ -157,7 +153,7 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
                 action="auth.login",
                 target_type="user",
                 target_id=str(found.id),
-                client_ip=_client_ip(request),
+                client_ip=caller_ip(request),
             )
             tokens = await issue_tokens(conn, ctx, Principal(user_id=found.id, org_id=org_id))
             failed = False
@@ -193,7 +189,7 @@ async def refresh(body: RefreshIn, request: Request, ctx: Ctx) -> Response:
                 action="auth.refresh_reused",
                 target_type="session",
                 target_id=str(row.family_id),
-                client_ip=_client_ip(request),
+                client_ip=caller_ip(request),
             )
         elif await credentials.user_standing(conn, user_id=row.user_id, org_id=row.org_id):
             await credentials.mark_refresh_used(conn, row.id, now=now)
@@ -222,7 +218,7 @@ async def logout(body: RefreshIn, request: Request, ctx: Ctx) -> Response:
                 action="auth.logout",
                 target_type="session",
                 target_id=str(row.family_id),
-                client_ip=_client_ip(request),
+                client_ip=caller_ip(request),
             )
     return Response(status_code=204)
 
@@ -254,7 +250,7 @@ async def switch_org(
             action="auth.switch_org",
             target_type="org",
             target_id=str(body.org_id),
-            client_ip=_client_ip(request),
+            client_ip=caller_ip(request),
             details={"from_org_id": str(principal.org_id)},
         )
         tokens = await issue_tokens(

@@ -19,6 +19,7 @@ from domain import automation as rules
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.filters import parse, resolve
 from serve_app.access import access_project, is_project_admin
+from serve_app.client_address import caller_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
 from serve_app.security import Principal
@@ -114,10 +115,6 @@ async def _check_references(
                 raise InvalidInput.field("actions", f"no webhook {sorted(hooks - found)[0]}")
 
 
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 @router.post("", status_code=201)
 async def create_rule(
     project_id: UUID, body: RuleIn, request: Request, principal: CurrentPrincipal, ctx: Ctx
@@ -140,7 +137,7 @@ async def create_rule(
             action="automation.rule_created",
             target_type="automation_rule",
             target_id=str(row.id),
-            client_ip=_ip(request),
+            client_ip=caller_ip(request),
             details={"name": row.name, "project_id": str(project_id)},
         )
     return json_response(store.rule_json(row), status=201)
@@ -203,7 +200,7 @@ async def update_rule(
             action="automation.rule_updated",
             target_type="automation_rule",
             target_id=str(rule_id),
-            client_ip=_ip(request),
+            client_ip=caller_ip(request),
             details={"changed": sorted(values)},
         )
     return json_response(store.rule_json(row))
@@ -226,7 +223,7 @@ async def delete_rule(
             action="automation.rule_deleted",
             target_type="automation_rule",
             target_id=str(rule_id),
-            client_ip=_ip(request),
+            client_ip=caller_ip(request),
         )
     return Response(status_code=204)
 

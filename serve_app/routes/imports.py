@@ -27,6 +27,7 @@ from domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Payloa
 from domain.import_fields import display_value, fields_to_create
 from domain.imports import Problem, Report, SourceRow, Target, plan
 from serve_app.access import access_project, is_project_admin
+from serve_app.client_address import caller_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
 from serve_app.security import Principal
@@ -165,7 +166,7 @@ async def start_import(
             action="project.import_started",
             target_type="project",
             target_id=str(project_id),
-            client_ip=request.client.host if request.client else None,
+            client_ip=caller_ip(request),
             details={"import_id": str(job_id), "source": source, "issues": len(items)},
         )
     import_runner.start(

@@ -32,10 +32,10 @@ from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthent
 from domain.permissions import OrgAction, may_assign_org_role
 from realtime.notify_email import DeliveryError, transport_for
 from serve_app.access import forget_org, require_org
+from serve_app.client_address import caller_ip
 from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.responses import json_response
 from serve_app.routes.auth import issue_tokens
-from serve_app.routes.members import client_ip
 from serve_app.schemas import Strict
 from serve_app.security import Principal, hash_password, hash_token
 from storage import accounts, memberships
@@ -115,7 +115,7 @@ async def invite(
             action="invitation.created",
             target_type="invitation",
             target_id=str(invitation.id),
-            client_ip=client_ip(request),
+            client_ip=caller_ip(request),
             details={"email": str(body.email), "role": body.role},
         )
         org = await store.org_name(conn, principal.org_id)
@@ -160,7 +160,7 @@ async def revoke_invitation(
             action="invitation.revoked",
             target_type="invitation",
             target_id=str(invitation_id),
-            client_ip=client_ip(request),
+            client_ip=caller_ip(request),
         )
     return Response(status_code=204)
 
@@ -210,7 +210,7 @@ async def accept(
                 action="invitation.accepted",
                 target_type="invitation",
                 target_id=str(invitation.id),
-                client_ip=client_ip(request),
+                client_ip=caller_ip(request),
                 details={"role": invitation.role},
             )
             principal = Principal(user_id=user_id, org_id=invitation.org_id)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.permissions import OrgAction, OrgRole, may_assign_org_role
 from serve_app.access import forget_org, org_role, require_org
+from serve_app.client_address import caller_ip
 from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.responses import json_response
 from serve_app.schemas import Strict
@@ -28,10 +29,6 @@ router = APIRouter(prefix="/api/v1/members", tags=["members"])
 
 class MemberRoleIn(Strict):
     role: Literal["owner", "admin", "member", "guest"]
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 @router.get("")
@@ -86,7 +83,7 @@ async def change_role(
             action="member.role_changed",
             target_type="user",
             target_id=str(user_id),
-            client_ip=client_ip(request),
+            client_ip=caller_ip(request),
             details={"from": member.role, "to": body.role},
         )
         updated = await memberships.get_member(conn, org_id=principal.org_id, user_id=user_id)
@@ -119,7 +116,7 @@ async def remove_member(
             action="member.left" if leaving else "member.removed",
             target_type="user",
             target_id=str(user_id),
-            client_ip=client_ip(request),
+            client_ip=caller_ip(request),
             details={"role": member.role},
         )
     forget_org(ctx, principal.org_id)

@@ -46,11 +46,11 @@ from domain.errors import (
     Unauthenticated,
     Unavailable,
 )
+from serve_app.client_address import caller_ip
 from serve_app.config import OidcProvider
 from serve_app.context import AppContext, Ctx
 from serve_app.responses import json_response
 from serve_app.routes.auth import issue_tokens
-from serve_app.routes.members import client_ip
 from serve_app.security import Principal
 from storage import accounts, identities, memberships
 
@@ -305,7 +305,7 @@ async def _log_in(
             action=action,
             target_type="user",
             target_id=str(user_id),
-            client_ip=client_ip(request),
+            client_ip=caller_ip(request),
             details={"provider": provider.name},
         )
         tokens = await issue_tokens(conn, ctx, Principal(user_id=user_id, org_id=org_id_or_none))

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.permissions import Action, ProjectRole
 from serve_app.access import authorize_project, forget_org
+from serve_app.client_address import caller_ip
 from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.responses import json_response
-from serve_app.routes.members import client_ip
 from serve_app.schemas import Strict
 from serve_app.security import Principal
 from storage import accounts, catalog, memberships
@@ -54,7 +54,7 @@ async def _audit(
         action=action,
         target_type="project",
         target_id=str(project_id),
-        client_ip=client_ip(request),
+        client_ip=caller_ip(request),
         details=details,
     )
 

@@ -23,6 +23,7 @@ from serve_app.access import (
     grants_of,
     require_org,
 )
+from serve_app.client_address import caller_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.idempotency import key_for
 from serve_app.responses import json_response
@@ -135,7 +136,7 @@ async def create_project(
             action="project.created",
             target_type="project",
             target_id=str(created.id),
-            client_ip=request.client.host if request.client else None,
+            client_ip=caller_ip(request),
         )
     return json_response(out, status=201, headers=_location(out))
 
@@ -206,7 +207,7 @@ async def _set_visibility(
             action="project.visibility_changed",
             target_type="project",
             target_id=str(project_id),
-            client_ip=request.client.host if request.client else None,
+            client_ip=caller_ip(request),
             details={"visibility": visibility.value},
         )
     forget_project(ctx, principal.org_id, project_id)

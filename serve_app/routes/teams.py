@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.permissions import OrgAction
 from serve_app.access import forget_org, require_org
+from serve_app.client_address import caller_ip
 from serve_app.context import Ctx, CurrentPrincipal
 from serve_app.responses import json_response
-from serve_app.routes.members import client_ip
 from serve_app.schemas import Strict
 from serve_app.security import Principal
 from storage import accounts, catalog
@@ -55,7 +55,7 @@ async def _audit(
         action=action,
         target_type="team",
         target_id=str(team_id),
-        client_ip=client_ip(request),
+        client_ip=caller_ip(request),
         details={k: str(v) for k, v in details.items()},
     )
 

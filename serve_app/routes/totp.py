@@ -28,9 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import Conflict, InvalidInput, TooManyRequests, Unauthenticated
+from serve_app.client_address import caller_ip
 from serve_app.context import AdminPrincipal, AppContext, Ctx
 from serve_app.responses import json_response
-from serve_app.routes.members import client_ip
 from serve_app.schemas import Strict
 from serve_app.security import hash_token
 from storage import accounts
@@ -223,5 +223,5 @@ async def _audit(
         action=action,
         target_type="user",
         target_id=str(user_id),
-        client_ip=client_ip(request),
+        client_ip=caller_ip(request),
     )

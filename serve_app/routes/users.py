@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from domain.errors import InvalidInput, TooManyRequests, Unauthenticated
 from serve_app.auth_schemas import PasswordChangeIn
+from serve_app.client_address import caller_ip
 from serve_app.context import AdminPrincipal, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
 from serve_app.routes.auth import issue_tokens
@@ -76,7 +77,7 @@ async def change_password(
                 action="user.password_changed",
                 target_type="user",
                 target_id=str(principal.user_id),
-                client_ip=request.client.host if request.client else None,
+                client_ip=caller_ip(request),
                 details={"refresh_tokens_revoked": revoked},
             )
             tokens = await issue_tokens(conn, ctx, principal)

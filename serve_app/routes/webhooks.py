@@ -21,6 +21,7 @@ from domain import webhooks as rules
 from domain.errors import Forbidden, InvalidInput, NotFound
 from realtime.webhooks import ping_payload
 from serve_app.access import access_project, caller_role, is_project_admin
+from serve_app.client_address import caller_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
 from serve_app.security import Principal
@@ -87,7 +88,7 @@ async def _audit(
         action=action,
         target_type="webhook",
         target_id=str(hook_id),
-        client_ip=request.client.host if request.client else None,
+        client_ip=caller_ip(request),
         details=details,
     )
 
@@ -238,15 +239,20 @@ async def list_deliveries(
     if cursor:
         position = decode_cursor(cursor)
         try:
-            before = (datetime.fromisoformat(position["c"]), UUID(position["i"]))
+            before = (
+                datetime.fromisoformat(position["c"]),
+                int(position["v"]),
+                UUID(position["i"]),
+            )
         except (KeyError, TypeError, ValueError):
             raise InvalidInput("cursor is not one this API returned") from None
     async with ctx.engine.connect() as conn:
         rows = await store.list_deliveries(conn, hook_id=hook_id, before=before, limit=limit)
     page = rows[:limit]
+    last = page[-1] if page else None
     next_cursor = (
-        encode_cursor({"c": page[-1].created_at.isoformat(), "i": str(page[-1].id)})
-        if len(rows) > limit
+        encode_cursor({"c": last.created_at.isoformat(), "v": last.version or 0, "i": str(last.id)})
+        if last is not None and len(rows) > limit
         else None
     )
     return json_response(

@@ -21,7 +21,6 @@ import pytest
 
 from cluster.stack import Stack
 from tests.integration.conftest import User, signup
-from tests.stack_fixtures import own_replica_urls
 
 METRICS_TOKEN = "metrics-" + uuid.uuid4().hex
 PER_MIN = 6
@@ -78,29 +77,39 @@ def _from(ip: str) -> dict[str, str]:
     return {"X-Forwarded-For": ip}
 
 
-async def _signup_ip(db: asyncpg.Connection, user: User) -> str | None:
+async def _signup_ip(db: asyncpg.Connection, user_id: str) -> str | None:
     value = await db.fetchval(
         "SELECT client_ip FROM audit_log WHERE action = 'user.signup' AND target_id = $1",
-        user.id,
+        user_id,
     )
     return None if value is None else str(value)
 
 
-async def test_the_replica_sees_the_proxy_not_the_caller(
-    base_url: str, db: asyncpg.Connection
+async def test_the_audit_log_names_the_caller_only_when_a_trusted_balancer_does(
+    base_url: str, balanced: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
-    """Callers on 127.0.0.2 and 127.0.0.3: through HAProxy the replica's peer is the
-    same address for both (the proxy's), straight to the replica's own port it is
-    the caller's."""
+    """Through HAProxy a replica's TCP peer is the proxy's address whoever calls: the
+    audit log records no address rather than that one (callers on 127.0.0.2 and
+    127.0.0.3, one with a header the session stack does not trust). Behind a
+    trusted balancer it records the address the balancer forwarded."""
     seen = []
-    for caller in ("127.0.0.2", "127.0.0.3"):
+    for caller, headers in (("127.0.0.2", {}), ("127.0.0.3", _from("203.0.113.9"))):
         transport = httpx.AsyncHTTPTransport(local_address=caller)
-        async with httpx.AsyncClient(base_url=base_url, transport=transport) as via_proxy:
-            seen.append(await _signup_ip(db, await signup(via_proxy)))
-    assert seen[0] == seen[1] and seen[0] not in ("127.0.0.2", "127.0.0.3"), seen
-    transport = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
-    async with httpx.AsyncClient(base_url=own_replica_urls()[0], transport=transport) as direct:
-        assert await _signup_ip(db, await signup(direct)) == "127.0.0.2"
+        async with httpx.AsyncClient(
+            base_url=base_url, transport=transport, headers=headers
+        ) as via_proxy:
+            seen.append(await _signup_ip(db, (await signup(via_proxy)).id))
+    assert seen == [None, None]
+
+    forwarded = _client_address()
+    body = {
+        "email": f"fwd-{uuid.uuid4().hex[:8]}@example.com",
+        "name": "Fwd",
+        "password": "correct horse",
+    }
+    r = await balanced.post("/api/v1/auth/signup", json=body, headers=_from(forwarded))
+    assert r.status_code == 201, r.text
+    assert await _signup_ip(db, r.json()["user"]["id"]) == forwarded
 
 
 async def test_without_a_trusted_header_anonymous_callers_are_not_limited_per_ip(

@@ -115,11 +115,20 @@ async def test_chosen_events_arrive_signed_with_the_task(
     assert second["version"] > first["version"]
 
     log = await _settled(client, alice, hook["id"], 2)
-    # Both events may be recorded by one transaction, at one time: any order.
-    assert sorted((d["event_type"], d["status"], d["last_status_code"]) for d in log) == [
-        ("task.created", "delivered", 200),
+    # Newest first, even when one relay pass recorded both at one time: the
+    # project's version orders them.
+    assert [(d["event_type"], d["status"], d["last_status_code"]) for d in log] == [
         ("task.updated", "delivered", 200),
+        ("task.created", "delivered", 200),
     ]
+    # A page at a time, in the same order.
+    url = f"/api/v1/webhooks/{hook['id']}/deliveries"
+    page = (await client.get(url, params={"limit": 1}, headers=alice.headers)).json()
+    rest = await client.get(
+        url, params={"limit": 1, "cursor": page["next_cursor"]}, headers=alice.headers
+    )
+    assert [d["id"] for d in page["items"] + rest.json()["items"]] == [d["id"] for d in log]
+    assert rest.json()["next_cursor"] is None
     # The comment's event was not chosen: nothing else arrived.
     assert len(receiver.at(path)) == 2
 
