@@ -149,11 +149,9 @@ class Lane:
     counter: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        head, brace, rest = self.path.partition("{")
+        head, _, rest = self.path.partition("{")  # head is the whole path without one
         object.__setattr__(self, "prefix", head)
-        object.__setattr__(self, "suffix", rest.partition("}")[2] if brace else "")
-        if not brace:
-            object.__setattr__(self, "prefix", self.path)
+        object.__setattr__(self, "suffix", rest.partition("}")[2])
         object.__setattr__(self, "counter", DIRECT_LANE_REQUESTS.labels(self.method, self.path))
 
     def match(self, path: str) -> tuple[bool, str | None]:
@@ -165,7 +163,7 @@ class Lane:
         if len(path) <= len(self.prefix) + len(self.suffix):
             return False, None
         segment = path[len(self.prefix) : len(path) - len(self.suffix)]
-        if not segment or "/" in segment or segment in self.reserved:
+        if "/" in segment or segment in self.reserved:
             return False, None
         return True, segment
 
