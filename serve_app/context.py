@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Scope
 
 from actors.router import HostRouter
 from domain.errors import Forbidden, Unauthenticated
@@ -128,6 +129,14 @@ def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer …` header value, as `HTTPBearer` reads it."""
     scheme, token = get_authorization_scheme_param(authorization)
     return token if authorization and token and scheme.lower() == "bearer" else None
+
+
+def bearer_of(scope: Scope) -> str | None:
+    """The bearer token of a request's `Authorization` header, from its ASGI scope."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return bearer_token(value.decode("latin-1"))
+    return None
 
 
 async def principal_for(ctx: AppContext, method: str, token: str | None) -> Principal:

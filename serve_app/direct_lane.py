@@ -35,7 +35,7 @@ from actors.views import TaskQuery
 from domain.permissions import Action
 from serve_app import problems
 from serve_app.access import authorize_project
-from serve_app.context import AppContext, bearer_token, installed_context, principal_for
+from serve_app.context import AppContext, bearer_of, installed_context, principal_for
 from serve_app.planning_schemas import MoveIn
 from serve_app.routes.comments import CommentIn, comment_on
 from serve_app.routes.notifications import inbox_page
@@ -118,8 +118,7 @@ class Call:
         return None
 
     async def principal(self) -> Principal:
-        token = bearer_token(self.header(b"authorization"))
-        return await principal_for(self.ctx, self.method, token)
+        return await principal_for(self.ctx, self.method, bearer_of(self.scope))
 
 
 Handler = Callable[[Call], Awaitable[Response]]

@@ -23,21 +23,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve_app.client_address import client_ip
-from serve_app.context import AppContext, installed_context
+from serve_app.context import AppContext, bearer_of, installed_context
 from serve_app.problems import problem
 from serve_app.ratelimit import Decision
 
 #: Liveness and readiness probes come from load balancers, not users.
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-def bearer_of(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
-    return None
 
 
 class RateLimitMiddleware:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
 from serve_app.auth_schemas import RefreshIn
-from serve_app.client_address import caller_ip, client_ip
+from serve_app.client_address import caller_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
 from serve_app.routes.totp import OtpRequired, check_second_factor
@@ -60,19 +60,6 @@ async def issue_tokens(
         "token_type": "bearer",
         "expires_in": ctx.config.access_token_ttl_s,
     }
-
-
-def _throttle_ip(request: Request, ctx: AppContext) -> str | None:
-    """The IP whose failed logins are counted, or None to count per account only.
-
-    None unless a trusted `X-Forwarded-For` names the caller: the TCP peer is
-    Serve's proxy, and counting its address would let anyone lock every user out.
-    """
-    return client_ip(
-        request.scope,
-        trust_forwarded_for=ctx.config.trust_forwarded_for,
-        hops=ctx.config.forwarded_for_hops,
-    )
 
 
 @router.post("/signup", status_code=201, response_model=SignupOut)
@@ -118,7 +105,9 @@ async def login(body: LoginIn, request: Request, ctx: Ctx) -> Response:
     even for the right password.
     With two-factor authentication on, `otp` (a current or recovery code) is needed
     too: without it, 401 with `otp_required` (counted like a failure)."""
-    throttle, ip = ctx.login_throttle, _throttle_ip(request, ctx)
+    # Failed logins count per IP only when a trusted balancer named the caller: the
+    # TCP peer is Serve's proxy, and counting it would let anyone lock everyone out.
+    throttle, ip = ctx.login_throttle, caller_ip(request)
     if throttle is not None:
         wait = await throttle.locked_for(body.email, ip)
         if wait:

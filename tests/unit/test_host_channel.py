@@ -217,11 +217,9 @@ async def test_a_server_runs_only_the_methods_it_was_given() -> None:
 
 
 async def test_channels_open_once_reopen_after_a_break_and_wait_after_a_failure(
-    monkeypatch: pytest.MonkeyPatch,
+    host: tuple[_Host, ChannelServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = _Host()
-    server = ChannelServer(target.dispatch, CHANNEL_METHODS)
-    address = await server.start("127.0.0.1")
+    address = await host[1].start("127.0.0.1")  # the fixture's address: start is idempotent
     asked: list[str] = []
 
     async def where() -> Any:
@@ -229,34 +227,31 @@ async def test_channels_open_once_reopen_after_a_break_and_wait_after_a_failure(
         return address
 
     channels = Channels("project host")
-    try:
-        first = await channels.get("host-0", where)
-        assert first is not None and await channels.get("host-0", where) is first
-        assert asked == ["host-0"]  # the address is asked once per opening
+    first = await channels.get("host-0", where)
+    assert first is not None and await channels.get("host-0", where) is first
+    assert asked == ["host-0"]  # the address is asked once per opening
 
-        first.close()  # the connection broke: the next call opens another
-        second = await channels.get("host-0", where)
-        assert second is not None and second is not first and not second.closed
-        assert asked == ["host-0", "host-0"]
+    first.close()  # the connection broke: the next call opens another
+    second = await channels.get("host-0", where)
+    assert second is not None and second is not first and not second.closed
+    assert asked == ["host-0", "host-0"]
 
-        async def gone() -> Any:
-            raise ConnectionRefusedError("no such actor")
+    async def gone() -> Any:
+        raise ConnectionRefusedError("no such actor")
 
-        channels.drop("host-0")
-        await asyncio.sleep(0)  # the opening's done callbacks run on the next loop turn
-        assert second.closed  # dropping closes what was open
-        assert await channels.get("host-0", gone) is None
-        # Within the retry pause nobody asks again: calls go through Ray.
-        assert await channels.get("host-0", where) is None
-        assert asked == ["host-0", "host-0"]
-        monkeypatch.setattr(host_channel, "RETRY_S", 0.0)
-        channels.drop("host-0")
-        assert await channels.get("host-0", gone) is None
-        reopened = await channels.get("host-0", where)  # the pause is over
-        assert reopened is not None and not reopened.closed
-        reopened.close()
-    finally:
-        await server.close()
+    channels.drop("host-0")
+    await asyncio.sleep(0)  # the opening's done callbacks run on the next loop turn
+    assert second.closed  # dropping closes what was open
+    assert await channels.get("host-0", gone) is None
+    # Within the retry pause nobody asks again: calls go through Ray.
+    assert await channels.get("host-0", where) is None
+    assert asked == ["host-0", "host-0"]
+    monkeypatch.setattr(host_channel, "RETRY_S", 0.0)
+    channels.drop("host-0")
+    assert await channels.get("host-0", gone) is None
+    reopened = await channels.get("host-0", where)  # the pause is over
+    assert reopened is not None and not reopened.closed
+    reopened.close()
 
 
 def test_a_channel_opened_on_one_event_loop_is_not_handed_to_another() -> None:
@@ -310,15 +305,14 @@ async def test_a_call_without_a_reply_times_out_and_the_channel_stays_usable(
 
 
 async def test_the_router_answers_503_when_a_host_does_not_answer(
-    monkeypatch: pytest.MonkeyPatch,
+    host: tuple[_Host, ChannelServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from types import SimpleNamespace
 
     from actors.router import HostRouter
     from domain.errors import Unavailable
 
-    target = _Host()
-    server = ChannelServer(target.dispatch, CHANNEL_METHODS)
+    target, server = host
     address = await server.start("127.0.0.1")
 
     async def where() -> Any:
@@ -332,7 +326,6 @@ async def test_the_router_answers_503_when_a_host_does_not_answer(
             await router.call(uuid.uuid4(), "list_sprints", "org", "project")
     finally:
         target.release.set()
-        await server.close()
 
 
 async def test_concurrent_first_listens_share_one_server() -> None:

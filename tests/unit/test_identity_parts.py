@@ -12,8 +12,8 @@ import pytest
 from domain.errors import Forbidden, TooManyRequests, Unauthenticated
 from serve_app.authn import TtlCache
 from serve_app.client_address import client_ip
+from serve_app.context import bearer_of
 from serve_app.ratelimit import Decision
-from serve_app.ratelimit_middleware import bearer_of
 from serve_app.security import (
     AUDIENCE,
     ISSUER,
