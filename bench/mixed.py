@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 profiler = None
                 if name == "taskhive" and args.profile and first_round:
                     profiler = profile.Profiler(work / "profile")
-                    profiler.start(profile.actor_processes(_tree(os.getpid())))
+                    profiler.start(profile.descendant_actors())
                 measured, acked = steps.stepped(
                     target,
                     args.steps,
@@ -337,11 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 rounds[name].append(measured)
                 if profiler is not None:
-                    kept = args.out / f"mixed-{stamp}-profile"
-                    kept.mkdir(parents=True, exist_ok=True)
-                    files = [(k, Path(shutil.copy(f, kept))) for k, f in profiler.stop()]
-                    profiles = profile.summarise(files)
-                    log(f"  profiles of {len(files)} processes in {kept}")
+                    profiles = profiler.keep(args.out / f"mixed-{stamp}-profile")
                 if name == "taskhive" and args.spike and first_round:
                     log("taskhive: the sprint-planning spike")
                     scale = 0.2 if args.quick else 1.0

@@ -22,6 +22,11 @@ from typing import Any
 import psutil
 
 
+def descendant_actors() -> dict[int, str]:
+    """The Ray actor processes this process started (its own stack), not other runs'."""
+    return actor_processes({p.pid for p in psutil.Process().children(recursive=True)})
+
+
 def actor_processes(marker_pids: set[int] | None = None) -> dict[int, str]:
     """pid → kind (`ServeReplica`, `ProjectHost`, …) of the running Ray actor processes."""
     found: dict[int, str] = {}
@@ -81,6 +86,13 @@ class Profiler:
                 written.append((kind, path))
         self.recordings.clear()
         return written
+
+    def keep(self, dest: Path) -> dict[str, Any]:
+        """Stop, copy the collapsed stacks into `dest`, and summarise them."""
+        dest.mkdir(parents=True, exist_ok=True)
+        files = [(kind, Path(shutil.copy(path, dest))) for kind, path in self.stop()]
+        print(f"  profiles of {len(files)} processes in {dest}", file=sys.stderr, flush=True)
+        return summarise(files)
 
 
 def summarise(files: list[tuple[str, Path]], top: int = 12) -> dict[str, Any]:

@@ -44,7 +44,6 @@ from uuid import UUID
 
 import asyncpg
 import httpx
-import psutil
 
 from actors import host_commit
 from bench import cpu, profile, report, seed, steps
@@ -138,11 +137,6 @@ def wait_drained(database_url: str, org_id: UUID, timeout_s: float) -> dict[str,
         "drain_s": round(time.monotonic() - started, 1),
         "left": lag,
     }
-
-
-def _descendants() -> set[int]:
-    """This run's processes (its Ray), not other people's on the same machine."""
-    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 def read_acked(path: Path) -> dict[str, int]:
@@ -407,17 +401,13 @@ def main(argv: list[str] | None = None) -> int:
                         last = connections == args.connections[-1]
                         if args.profile and last and (target, shape) == ("taskhive", "spread"):
                             profiler = profile.Profiler(work / "profile")
-                            profiler.start(profile.actor_processes(_descendants()))
+                            profiler.start(profile.descendant_actors())
                         row = run_step(
                             wrk, target, url, shape, ids[shape], connections, args, context
                         )
                         if profiler is not None:
-                            kept = args.out / f"writes-{stamp}-profile"
-                            kept.mkdir(parents=True, exist_ok=True)
-                            files = [(k, Path(shutil.copy(f, kept))) for k, f in profiler.stop()]
-                            info["profile"] = profile.summarise(files)
+                            info["profile"] = profiler.keep(args.out / f"writes-{stamp}-profile")
                             row["profiled"] = True
-                            log(f"  profiles of {len(files)} processes in {kept}")
                         if target == "taskhive":
                             # Hosts push their metrics when asked; grains batch in between.
                             counters = commit_counters(stack.url)
