@@ -68,7 +68,7 @@ import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bench import cpu, steps
+from bench import cpu, profile, steps
 from bench.realtime_writer import title_send_ns
 from cluster.settings import Settings
 from cluster.stack import Stack
@@ -84,6 +84,7 @@ CPU_ROLES = (
     "writer",
     "driver",
     "api replica",
+    "realtime replica",
     "project hosts",
     "outbox",
     "search",
@@ -103,16 +104,20 @@ def _free_port() -> int:
 
 
 def _replica_rss() -> int:
-    """Resident bytes of this run's API replica (a descendant of this process: another
-    stack on the machine has replicas too)."""
-    total = 0
+    """Resident bytes of this run's replicas that hold the sessions: the realtime
+    deployment's, else the API's (descendants of this process: another stack on
+    the machine has replicas too)."""
+    by_kind: dict[str, int] = {"realtime": 0, "api": 0}
     for p in psutil.Process().children(recursive=True):
         try:
-            if "ServeReplica:taskhive:api" in " ".join(p.cmdline()):
-                total += p.memory_info().rss
+            cmdline = " ".join(p.cmdline())
+            if "ServeReplica:taskhive-realtime:" in cmdline:
+                by_kind["realtime"] += p.memory_info().rss
+            elif "ServeReplica:taskhive:api" in cmdline:
+                by_kind["api"] += p.memory_info().rss
         except psutil.Error:
             continue
-    return total
+    return by_kind["realtime"] or by_kind["api"]
 
 
 # --- pure helpers (tests/unit/test_bench_realtime.py) ---------------------------
@@ -172,6 +177,7 @@ def cpu_role(label: str) -> str:
     if label == "bench driver":
         return "driver"
     for marker, role in (
+        ("ServeReplica:taskhive-realtime", "realtime replica"),
         ("ServeReplica", "api replica"),
         ("ProjectHost", "project hosts"),
         ("OutboxActor", "outbox"),
@@ -439,11 +445,18 @@ async def _measure(
         if (await writer.stdout.readline()).strip() != b"ready":
             raise RuntimeError("the writer process did not start")
         spec = {"base": base, "token": token, "tasks": tasks, "rate": args.rate}
+        profiler, profiles = None, None
+        if args.profile and sessions == args.steps[-1]:
+            profiler = profile.Profiler(Path(tempfile.mkdtemp(prefix="rt-profile-")))
+            profiler.start(profile.descendant_actors())
         before = cpu.snapshot(marker)
         writer.stdin.write(orjson.dumps({**spec, "seconds": args.seconds}) + b"\n")
         await writer.stdin.drain()
         result = orjson.loads(await writer.stdout.readline())
         after = cpu.snapshot(marker)  # CPU over the writes, not over the idle drain
+        if profiler is not None:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            profiles = profiler.keep(RESULTS / f"realtime-{stamp}-profile-{sessions}")
         writer.stdin.close()
     finally:
         if writer.returncode is None:
@@ -460,6 +473,7 @@ async def _measure(
     return {
         "sessions": sessions,
         "listener": args.listener,
+        "realtime_replicas": args.realtime_replicas,
         "writes_per_s": round((sent - failed) / elapsed, 1),
         "write_errors": failed,
         **latency_fields(deliveries, acked, expected_deliveries(written, project_ids, sessions)),
@@ -468,6 +482,7 @@ async def _measure(
         "replica_kib_per_session": round((rss_after - rss_before) / 1024 / sessions, 1),
         "cpu_pct": cpu_by_role(before, after, listener.pids, writer.pid),
         "listener_summary": summary,
+        **({"profile": profiles} if profiles is not None else {}),
     }
 
 
@@ -550,11 +565,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--listener-procs", type=int, default=1, help="Node listener processes (node only)"
     )
+    parser.add_argument(
+        "--realtime-replicas",
+        type=int,
+        default=1,
+        help="replicas of the websocket deployment; 0: the API replica holds the sessions",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record py-spy profiles of the stack's actors during the last step's writes",
+    )
     args = parser.parse_args(argv)
     settings = Settings(
         data_dir=Path(tempfile.mkdtemp(prefix="taskhive-rt-bench-")),
         port=_free_port(),
         hosts=2,
+        realtime_replicas=args.realtime_replicas,
         rate_limit_per_min=100_000_000,  # one benchmark user drives all the load
     )
     stack = Stack(settings)
@@ -575,6 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     (RESULTS / f"realtime-{stamp}.md").write_text(
         f"# Real-time benchmark {stamp}\n\n{args.rate} writes/s over 10 projects, "
         f"{args.seconds:.0f} s per step, target p99 {TARGET_P99_MS:.0f} ms, one API replica, "
+        f"{args.realtime_replicas or 'no'} websocket replica(s), "
         f"listener `{args.listener}` ({clients}), all on the same machine.\n\n{table}\n"
     )
     (RESULTS / f"realtime-{stamp}.json").write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     hosts: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
     idle_seconds: float = Field(default=600.0, gt=0, description="grain passivation delay")
     replicas: int = Field(default=1, ge=1, le=64, description="HTTP API replicas")
+    realtime_replicas: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="replicas that hold only websocket sessions; 0: the API replicas hold them",
+    )
     access_token_ttl_s: int = Field(default=900, ge=30)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     ws_queue_limit: int = Field(default=1000, ge=8, description="per-session send queue")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APP_NAME = "taskhive"
+REALTIME_APP = "taskhive-realtime"
 
 #: Serve tuned for throughput: HAProxy in front of replicas that take HTTP
 #: directly, user code on the replica's own event loop, no per-request access log.
@@ -104,7 +105,7 @@ class Stack:
         import ray
         from ray import serve
 
-        from serve_app.app import ApiIngress
+        from serve_app.app import REALTIME_PREFIX, ApiIngress, RealtimeIngress
 
         env = {**SERVE_ENV, **_instance_ports_env()}
         env.update({k: os.environ[k] for k in _OVERRIDABLE if k in os.environ})
@@ -131,6 +132,12 @@ class Stack:
         config = self.app_config()
         app = ApiIngress.options(num_replicas=self.settings.replicas).bind(config)  # type: ignore[attr-defined]
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        if self.settings.realtime_replicas:
+            realtime = RealtimeIngress.options(  # type: ignore[attr-defined]
+                num_replicas=self.settings.realtime_replicas
+            ).bind(config)
+            serve.run(realtime, name=REALTIME_APP, route_prefix=REALTIME_PREFIX, blocking=False)
+            _wait_running(REALTIME_APP)
         _wait_http(self.url + "/healthz")
         self.start_outbox()
 
@@ -326,6 +333,22 @@ def _ray_temp_dir() -> Path:
     path = Path("/tmp") / f"taskhive-ray-{os.getuid()}-{os.getpid()}"  # noqa: S108
     path.mkdir(exist_ok=True)
     return path
+
+
+def _wait_running(app_name: str, timeout_s: float = 60.0) -> None:
+    """Until Serve reports the application running (its replicas answer)."""
+    import time
+
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        app = serve.status().applications.get(app_name)
+        if app is not None and app.status == "RUNNING":
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the Serve application {app_name} did not start in {timeout_s} s")
+        time.sleep(0.2)
 
 
 def _wait_http(url: str, timeout_s: float = 60.0) -> None:

@@ -7,10 +7,12 @@ own resources (`AppContext`) in the deployment's constructor.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 from ray import serve
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from actors.router import HostConfig, HostRouter, ensure_hosts
 from serve_app import problems
@@ -152,21 +154,36 @@ def _login_policy(config: AppConfig) -> LoginPolicy:
     )
 
 
-@serve.deployment(
-    name="api",
-    ray_actor_options={"num_cpus": 0},
+class _AtRoot:
+    """The app as Serve mounts it at another route prefix than `/`: Serve then sets
+    the prefix as `root_path`, and Starlette would route on the path after it. The
+    realtime deployment serves `/api/v1/ws` from a prefix of that name, so routing
+    is on the whole path again."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            scope = {**scope, "root_path": ""}
+        await self.app(scope, receive, send)
+
+
+_REPLICA_OPTIONS: dict[str, Any] = {
+    "ray_actor_options": {"num_cpus": 0},
     # Serve counts every open websocket as an ongoing request for as long as it
     # lives; a low cap would let long-lived sessions starve HTTP requests.
-    max_ongoing_requests=20_000,
-    health_check_period_s=10,
-    graceful_shutdown_timeout_s=10,
+    "max_ongoing_requests": 20_000,
+    "health_check_period_s": 10,
+    "graceful_shutdown_timeout_s": 10,
     # Serve builds an access-log record per request even with the access log off,
     # unless its replica logger is above INFO (our own loggers are configured apart).
-    logging_config={"enable_access_log": False, "log_level": "WARNING"},
-)
-@serve.ingress(app)
-class ApiIngress:
-    """One Serve replica of the HTTP API."""
+    "logging_config": {"enable_access_log": False, "log_level": "WARNING"},
+}
+
+
+class _Replica:
+    """What every replica of the app does: its resources (`AppContext`)."""
 
     def __init__(self, config: AppConfig) -> None:
         # Serve starts this replica's HTTP server after the constructor returns.
@@ -182,3 +199,21 @@ class ApiIngress:
         if ctx.rate_limiter is not None:  # its client is the login throttle's too
             await ctx.rate_limiter.close()
             await ctx.rate_limiter.redis.aclose()
+
+
+@serve.deployment(name="api", **_REPLICA_OPTIONS)
+@serve.ingress(app)
+class ApiIngress(_Replica):
+    """One Serve replica of the HTTP API."""
+
+
+#: Where the realtime deployment is mounted (its Serve application's route prefix).
+REALTIME_PREFIX = "/api/v1/ws"
+
+
+@serve.deployment(name="realtime", **_REPLICA_OPTIONS)
+@serve.ingress(_AtRoot(app))
+class RealtimeIngress(_Replica):
+    """One Serve replica of the websocket sessions, apart from the HTTP API's: the
+    fan-out's frames (one per session and event) no longer share an event loop with
+    the API's requests, and each side scales by its own replica count."""

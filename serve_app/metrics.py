@@ -73,11 +73,12 @@ class MetricsMiddleware:
         self._pusher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._pusher is None and scope["type"] != "lifespan":
+            # On the first request or websocket: a realtime replica never sees HTTP.
+            self._pusher = asyncio.create_task(_push_forever(), name="metrics-push")
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._pusher is None:
-            self._pusher = asyncio.create_task(_push_forever(), name="metrics-push")
         started = time.perf_counter()
         status = 500
 

@@ -37,10 +37,19 @@ def own_api_replicas() -> list[psutil.Process]:
     """This session's API replica processes: descendants of this process (the Ray
     driver that started the stack) only, since other Taskhive instances on the
     machine run replicas of the same name."""
+    return _own_processes("ServeReplica:taskhive:api")
+
+
+def own_realtime_replicas() -> list[psutil.Process]:
+    """This session's replicas of the websocket deployment."""
+    return _own_processes("ServeReplica:taskhive-realtime:realtime")
+
+
+def _own_processes(marker: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.Process().children(recursive=True):
         try:
-            if "ServeReplica:taskhive:api" in " ".join(proc.cmdline()):
+            if marker in " ".join(proc.cmdline()):
                 found.append(proc)
         except psutil.Error:
             continue
@@ -132,6 +141,7 @@ def stack(
         port=free_port(),
         hosts=2,
         replicas=2,  # two API replicas behind HAProxy: fan-out must work across them
+        realtime_replicas=2,  # the websocket sessions in a deployment of their own
         ws_queue_limit=64,  # small, so a slow websocket client is found quickly
         ws_replay_limit=100,
         ws_reauthorize_s=1.0,

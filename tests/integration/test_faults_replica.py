@@ -1,6 +1,7 @@
-"""An API replica killed with SIGKILL under load: HTTP clients retry into the other
-replica, the websocket client reconnects and resumes by version, and no event is
-missed or repeated. The suite's stack is left with both replicas running again."""
+"""Replicas killed with SIGKILL under load, an API replica and the websocket
+session's: HTTP clients retry into the other API replica, the websocket client
+reconnects (once Serve replaced the realtime replica) and resumes by version, and
+no event is missed or repeated. The suite's stack is left as it was."""
 
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ import pytest
 from ray import serve
 from websockets.exceptions import ConnectionClosed
 
+from cluster.stack import APP_NAME, REALTIME_APP
 from tests.integration.conftest import User, create_project
 from tests.integration.wsclient import WsClient
+from tests.stack_fixtures import own_api_replicas
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150, func_only=True)]
 
 
-def _running_replicas() -> int:
-    app = serve.status().applications.get("taskhive")
+def _running_replicas(app_name: str, deployment: str) -> int:
+    app = serve.status().applications.get(app_name)
     if app is None:
         return 0
-    states = app.deployments["api"].replica_states
+    states = app.deployments[deployment].replica_states
     return int(states.get("RUNNING", 0))
 
 
@@ -93,7 +96,9 @@ async def test_a_killed_replica_loses_no_write_and_no_event(
     writers = [asyncio.create_task(writer(n)) for n in range(3)]
     seen: list[int] = [e["version"] for e in await ws.events(5)]
 
+    api_victim = own_api_replicas()[0].pid
     os.kill(victim_pid, signal.SIGKILL)
+    os.kill(api_victim, signal.SIGKILL)
     # Read until the dead replica's socket closes.
     with contextlib.suppress(ConnectionClosed, TimeoutError, OSError):
         while True:
@@ -125,7 +130,7 @@ async def test_a_killed_replica_loses_no_write_and_no_event(
     rows = await db.fetch("SELECT id FROM tasks WHERE project_id = $1", uuid.UUID(project["id"]))
     assert {str(r["id"]) for r in rows} >= set(acknowledged), "an acknowledged write was lost"
 
-    # Leave the suite's stack as it was: Serve brings the replica back.
-    while _running_replicas() < 2:
-        assert time.monotonic() < deadline + 30, "Serve did not replace the killed replica"
+    # Leave the suite's stack as it was: Serve brings the replicas back.
+    while _running_replicas(APP_NAME, "api") < 2 or _running_replicas(REALTIME_APP, "realtime") < 2:
+        assert time.monotonic() < deadline + 30, "Serve did not replace the killed replicas"
         await asyncio.sleep(0.5)

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.integration.conftest import User, create_project, create_task, member_of
 from tests.integration.wsclient import WsClient
-from tests.stack_fixtures import own_replica_urls
+from tests.stack_fixtures import own_realtime_replicas, own_replica_urls
 
 
 async def _writes(
@@ -44,6 +44,11 @@ async def test_two_sessions_get_a_third_clients_writes_in_order(
     assert first.conn.request is not None and first.conn.response is not None
     assert "permessage-deflate" in first.conn.request.headers["Sec-WebSocket-Extensions"]
     assert "Sec-WebSocket-Extensions" not in first.conn.response.headers
+    # Through the front proxy, sessions land on the realtime deployment's replicas,
+    # not on the HTTP API's.
+    realtime_pids = {proc.pid for proc in own_realtime_replicas()}
+    for ws in (first, second):
+        assert int(ws.ready["replica"].rsplit(":", 1)[1]) in realtime_pids, ws.ready
     try:
         for ws in (first, second):
             assert (await ws.subscribe(project["id"]))["version"] == 0

@@ -68,6 +68,7 @@ def test_latency_fields_from_send_receive_and_ack_times() -> None:
 def test_cpu_roles() -> None:
     assert cpu_role("bench driver") == "driver"
     assert cpu_role("ray::ServeReplica:taskhive:api") == "api replica"
+    assert cpu_role("ray::ServeReplica:taskhive-realtime:realtime") == "realtime replica"
     assert cpu_role("ray::ProjectHost") == "project hosts"
     assert cpu_role("ray::OutboxActor") == "outbox"
     assert cpu_role("ray::SearchShard") == "search"
