@@ -96,6 +96,16 @@ def markdown(report: dict[str, Any]) -> str:
         "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows(report["results"])]
+    if report.get("median_of_rounds"):
+        lines += [
+            "",
+            f"Median of {s['rounds']} rounds (each scenario's median round; its ratio is the "
+            "median of the ratios taken within each round):",
+            "",
+            "| " + " | ".join(COLUMNS) + " |",
+            "|" + "|".join(["---"] + ["---:"] * (len(COLUMNS) - 1)) + "|",
+        ]
+        lines += ["| " + " | ".join(r) + " |" for r in rows(report["median_of_rounds"])]
     lines += ["", "Scenarios:", ""]
     for r in report["results"]:
         detail = f"- `{r['scenario']}`: {r['description']}. {r['requests']:,} requests, status codes {r['statuses']}"

@@ -9,6 +9,13 @@ JSON and Markdown to `bench/results/foundation-<UTC timestamp>.{json,md}`.
     python -m bench.run                                        # 100 x 1,000, 15 s each
     python -m bench.run --projects 10 --tasks 100 --duration 5 # a quick run
     python -m bench.run --scenarios get_task,board,reference_get,reference_board
+    python -m bench.run --scenarios get_task,reference_get --rounds 3   # alternating
+    python -m bench.run --scenarios get_task --profile                  # py-spy on the actors
+
+With `--rounds N` every scenario runs N times, the whole list in turn, so a slow
+spell of the machine falls on Taskhive and the reference alike. Each scenario's
+ratio to its reference is taken within a round, and the summary keeps the median
+round of each scenario and the median of its rounds' ratios.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import asyncio
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +39,7 @@ import asyncpg
 import httpx
 import orjson
 
-from bench import cpu, report, seed
+from bench import cpu, profile, report, seed
 from bench.wrk import WrkResult, WrkTarget, ensure_wrk, run_wrk, wrk_version
 from cluster.settings import Settings
 from cluster.stack import Stack
@@ -73,8 +81,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=",".join(SCENARIOS),
         help=f"comma-separated subset of {', '.join(SCENARIOS)} (default: all)",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the scenario list this many times in turn; ratios are taken within a round",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="record py-spy profiles of the stack's actors during the first round's "
+        "Taskhive scenarios (one profile per scenario, next to the results)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the results go")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = sorted(set(args.scenarios) - set(SCENARIOS))
     if unknown or not args.scenarios:
@@ -244,11 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     stack = Stack(settings)
     reference: subprocess.Popen[bytes] | None = None
-    results: list[tuple[str, str, WrkResult, dict[str, Any]]] = []
+    results: list[tuple[int, str, str, WrkResult, dict[str, Any]]] = []
     verification: dict[str, Any] = {}
     seed_info: dict[str, Any] = {}
     warnings: list[str] = []  # the numbers are disturbed
     failures: list[str] = []  # the numbers are wrong: errors, failed verification
+    profiles: dict[str, Any] = {}  # scenario -> where its profile's samples went
     db_version = ""
     try:
         t = time.monotonic()
@@ -347,8 +370,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
         ]
         scenarios = [s for s in scenarios if s[0] in args.scenarios]
-        for name, description, target in scenarios:
-            log(f"wrk: {name} for {args.duration} s ...")
+        runs = [(k, *sc) for k in range(1, args.rounds + 1) for sc in scenarios]
+        for round_no, name, description, target in runs:
+            of_rounds = f" (round {round_no} of {args.rounds})" if args.rounds > 1 else ""
+            log(f"wrk: {name} for {args.duration} s{of_rounds} ...")
             if args.wait_quiet > 0:
                 foreign = cpu.wait_quiet(
                     str(work), max_wait_s=args.wait_quiet, limit_pct=FOREIGN_CPU_WARN_PCT
@@ -356,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                 if foreign > FOREIGN_CPU_WARN_PCT:
                     log(f"  other processes still use {foreign:.0f}% of a CPU; measuring anyway")
             sessions_before = asyncio.run(_pg_sessions(stack.database_url))
+            profiler = None
+            if args.profile and round_no == 1 and not name.startswith("reference"):
+                profiler = profile.Profiler(work / f"profile-{name}")
+                profiler.start(profile.descendant_actors())
             before = cpu.snapshot(str(work))
             result = run_wrk(
                 wrk,
@@ -367,12 +396,14 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout,
             )
             used = cpu.usage(before, cpu.snapshot(str(work)))
+            if profiler is not None:
+                profiles[name] = profiler.keep(args.out / f"foundation-{stamp}-profile-{name}")
             time.sleep(1.1)  # backends flush their statistics at most once a second
             # Minus the session of the first _pg_sessions call (the second's is not counted yet).
             used["new_db_sessions"] = (
                 asyncio.run(_pg_sessions(stack.database_url)) - sessions_before - 1
             )
-            results.append((name, description, result, used))
+            results.append((round_no, name, description, result, used))
             log(
                 f"  {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, "
                 f"errors {result.errors} {result.statuses} {result.socket_errors}"
@@ -412,14 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    measured = {n: r.rps for n, _, r, _ in results}
-    rows = []
-    for name, description, result, used in results:
-        row = {"scenario": name, "description": description, **result.as_json(), "cpu": used}
-        # A board compares with the reference's board, everything else with its GET.
-        reference_rps = measured.get("reference_board" if "board" in name else "reference_get")
-        row["ratio_to_reference"] = round(result.rps / reference_rps, 4) if reference_rps else None
-        rows.append(row)
+    rows = result_rows(results)
+    summary = median_rounds(rows) if args.rounds > 1 else []
     out = {
         "name": "foundation",
         "timestamp": started.isoformat(timespec="seconds"),
@@ -432,10 +457,13 @@ def main(argv: list[str] | None = None) -> int:
             "connections": args.connections,
             "timeout_s": args.timeout,
             "wait_quiet_s": args.wait_quiet,
+            "rounds": args.rounds,
             "stack": _describe_stack(settings),
         },
         "timings": seed_info,
         "results": rows,
+        **({"median_of_rounds": summary} if summary else {}),
+        **({"profile": profiles} if profiles else {}),
         "verification": verification,
         "warnings": warnings,
         "failures": failures,
@@ -443,6 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = report.write(out, args.out, f"foundation-{stamp}")
     print()
     print(report.console_table(rows))
+    if summary:
+        print(f"\nmedian of {args.rounds} rounds (ratios taken within each round):")
+        print(report.console_table(summary))
     print()
     for key, value in verification.items():
         print(f"  {key}: {value}")
@@ -455,6 +486,53 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"         {md_path.relative_to(REPO) if md_path.is_relative_to(REPO) else md_path}")
     return 1 if failures else 0
+
+
+def result_rows(
+    results: list[tuple[int, str, str, WrkResult, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """One row per scenario run, its ratio to the reference measured in its round: a
+    board compares with the reference's board, everything else with its GET."""
+    measured = {(k, n): r.rps for k, n, _, r, _ in results}
+    rounds = len({k for k, *_ in results})
+    rows = []
+    for round_no, name, description, result, used in results:
+        label = name if rounds == 1 else f"{name} #{round_no}"
+        row = {
+            "scenario": label,
+            "round": round_no,
+            "description": description,
+            **result.as_json(),
+            "cpu": used,
+        }
+        reference = "reference_board" if "board" in name else "reference_get"
+        reference_rps = measured.get((round_no, reference))
+        row["ratio_to_reference"] = round(result.rps / reference_rps, 4) if reference_rps else None
+        rows.append(row)
+    return rows
+
+
+def median_rounds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per scenario: its median round (by requests/s), with the median of the rounds'
+    ratios to the reference in place of that round's own."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_name.setdefault(row["scenario"].rsplit(" #", 1)[0], []).append(row)
+    summary = []
+    for name, runs in by_name.items():
+        ordered = sorted(runs, key=lambda r: r["requests_per_s"])
+        middle = ordered[(len(ordered) - 1) // 2]
+        ratios = sorted(r["ratio_to_reference"] for r in runs if r["ratio_to_reference"])
+        summary.append(
+            {
+                **middle,
+                "scenario": name,
+                "rounds_requests_per_s": [r["requests_per_s"] for r in runs],
+                "ratio_to_reference": statistics.median(ratios) if ratios else None,
+                "rounds_ratio_to_reference": [r["ratio_to_reference"] for r in runs],
+            }
+        )
+    return summary
 
 
 def _describe_stack(settings: Settings) -> str:
