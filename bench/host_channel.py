@@ -41,7 +41,7 @@ class _Host:
         return await getattr(self, method)(*args)
 
     async def channel_address(self) -> tuple[str, int, bytes]:
-        return await self._server.start(ray.util.get_node_ip_address())
+        return await self._server.start(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
 
     def cpu(self) -> float:
         return time.process_time()
@@ -70,7 +70,7 @@ async def _measure(
 
 
 async def _run(calls: int, concurrency: int) -> list[dict[str, Any]]:
-    host = ray.remote(_Host).options(max_concurrency=1000).remote()  # type: ignore[attr-defined]
+    host: Any = ray.remote(_Host).options(max_concurrency=1000).remote()
     ids = (uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
     channel = await Channel.open(await host.channel_address.remote())
     context = ("request-id", "")

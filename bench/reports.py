@@ -189,6 +189,7 @@ async def run(url: str, tasks: int, iterations: int, naive_runs: int) -> dict[st
                 )
         async with engine.connect() as c:
             intervals = await store.sprint_intervals(c, sim.project_id, sprint_id)
+        assert sprint is not None
         swept = burn.sprint_days(
             sprint=sprint, intervals=intervals, scope=scope, zone=ZONE, now=now
         )

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["passed"] else 1
 
 
-def on_stack(name: str, run: Callable[[Stack], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+def on_stack(
+    name: str, run: Callable[[Stack], Coroutine[Any, Any, dict[str, Any]]]
+) -> dict[str, Any]:
     """`run` against a stack started as the product starts it (embedded PostgreSQL
     and Redis in a fresh data dir, two hosts), stopped afterwards whatever happens."""
     settings = Settings(
