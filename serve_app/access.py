@@ -251,8 +251,11 @@ async def access_task(
     found = ctx.task_refs.get(cache_key)
     if found is None:
         parsed = _parse_ref(ref)
-        async with driver_connection(ctx.engine) as conn:
-            found = await catalog.resolve_task(conn, org_id=principal.org_id, ref=parsed)
+        if isinstance(parsed, UUID):  # most requests: batched with other misses
+            found = await ctx.task_resolver.resolve(principal.org_id, parsed)
+        else:
+            async with driver_connection(ctx.engine) as conn:
+                found = await catalog.resolve_task(conn, org_id=principal.org_id, ref=parsed)
         if found is None:
             raise NotFound("task not found")
         ctx.task_refs.put(cache_key, found)

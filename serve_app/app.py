@@ -193,6 +193,7 @@ class _Replica:
     async def __del__(self) -> None:
         ctx = await get_ctx()
         install_context(None)
+        await ctx.task_resolver.close()
         await ctx.engine.dispose()
         if ctx.redis is not None:
             await ctx.redis.aclose()

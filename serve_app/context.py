@@ -6,10 +6,8 @@ never reach into the request for it themselves.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Annotated
-from uuid import UUID
 
 import redis.asyncio as aioredis
 from fastapi import Depends, Request
@@ -24,31 +22,8 @@ from serve_app.authn import Authenticator
 from serve_app.config import AppConfig
 from serve_app.ratelimit import LoginThrottle, RateLimiter
 from serve_app.security import Principal
+from serve_app.task_refs import RefCache, RefResolver
 from storage.db import autocommit
-
-
-class RefCache:
-    """A bounded LRU of task references → `(project_id, task_id)`.
-
-    Safe to cache without invalidation: a task never changes project, and a
-    reference to a deleted task still leads to its project, whose grain says 404.
-    """
-
-    def __init__(self, capacity: int = 100_000) -> None:
-        self._items: OrderedDict[tuple[UUID, str], tuple[UUID, UUID]] = OrderedDict()
-        self._capacity = capacity
-
-    def get(self, key: tuple[UUID, str]) -> tuple[UUID, UUID] | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: tuple[UUID, str], value: tuple[UUID, UUID]) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        if len(self._items) > self._capacity:
-            self._items.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -75,9 +50,11 @@ class AppContext:
     login_throttle: LoginThrottle | None = None
     task_refs: RefCache = field(default_factory=RefCache)
     reads: AsyncEngine = field(init=False)
+    task_resolver: RefResolver = field(init=False)  # what `task_refs` misses
 
     def __post_init__(self) -> None:
         self.reads = autocommit(self.engine)
+        self.task_resolver = RefResolver(self.engine)
 
 
 _context: AppContext | None = None

@@ -149,6 +149,21 @@ async def resolve_task(
     return None if row is None else (row[0], row[1])
 
 
+_TASKS_BY_IDS = "SELECT id, project_id FROM task_lookup WHERE org_id = $1 AND id = ANY($2::uuid[])"
+
+
+async def projects_of_tasks(
+    conn: asyncpg.Connection, *, org_id: UUID, task_ids: Sequence[UUID]
+) -> dict[UUID, UUID]:
+    """task id → project id for those of `task_ids` that are tasks of `org_id`.
+
+    On the driver's connection, like `resolve_task`: one statement for the ids many
+    requests missed at once (`serve_app.task_refs.RefResolver`).
+    """
+    rows = await conn.fetch(_TASKS_BY_IDS, org_id, list(task_ids))
+    return {row[0]: row[1] for row in rows}
+
+
 async def list_org_tasks(
     conn: AsyncConnection,
     *,

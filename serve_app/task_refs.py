@@ -1,0 +1,122 @@
+"""Where a task lives: its reference → `(project_id, task_id)`, cached per replica.
+
+Every request about one task (read, edit, move, comment) first needs the task's
+project, to find the grain that owns it. The answer never changes, so each replica
+keeps it (`RefCache`). A miss reads `task_lookup`; under load many requests miss at
+once (a replica serves tasks of every project, and the cache starts empty), and
+each miss used to take a pooled connection for a point read of its own.
+`RefResolver` sends the misses of one moment together instead: while one
+statement is in flight, the ids that miss wait, and then go in the next one, one
+`id = ANY($2)` read per organisation on one connection (the pattern of the hosts'
+group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from itertools import islice
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import catalog
+from storage.db import driver_connection
+
+Location = tuple[UUID, UUID]  # (project_id, task_id)
+
+
+class RefCache:
+    """A bounded LRU of task references → `(project_id, task_id)`.
+
+    Safe to cache without invalidation: a task never changes project, and a
+    reference to a deleted task still leads to its project, whose grain says 404.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._items: OrderedDict[tuple[UUID, str], Location] = OrderedDict()
+        self._capacity = capacity
+
+    def get(self, key: tuple[UUID, str]) -> Location | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: tuple[UUID, str], value: Location) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+
+class RefResolver:
+    """Task ids resolved many to a statement; one statement in flight at a time.
+
+    A caller that is cancelled stops waiting; the others, and the statement, carry
+    on. A failed statement fails every id it carried (each caller answers 503 as a
+    single read would have); the next batch tries again.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._waiting: dict[tuple[UUID, UUID], asyncio.Future[Location | None]] = {}
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def resolve(self, org_id: UUID, task_id: UUID) -> Location | None:
+        """`(project_id, task_id)` of the task `task_id` of `org_id`, None if there is none."""
+        key = (org_id, task_id)
+        future = self._waiting.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting[key] = future
+            if self._drainer is None:
+                self._drainer = asyncio.create_task(self._drain(), name="task-refs")
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = dict(islice(self._waiting.items(), self._max_batch))
+                for key in batch:
+                    del self._waiting[key]
+                try:
+                    found = await self._fetch(list(batch))
+                except asyncio.CancelledError:
+                    for future in batch.values():
+                        future.cancel()
+                    raise
+                except Exception as exc:
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (org_id, task_id), future in batch.items():
+                    if not future.done():
+                        project_id = found.get((org_id, task_id))
+                        future.set_result(None if project_id is None else (project_id, task_id))
+        finally:
+            self._drainer = None
+            for future in self._waiting.values():  # only when cancelled: nobody drains them
+                future.cancel()
+            self._waiting.clear()
+
+    async def _fetch(self, keys: list[tuple[UUID, UUID]]) -> dict[tuple[UUID, UUID], UUID]:
+        """(org_id, task_id) → project_id of those that exist."""
+        by_org: dict[UUID, list[UUID]] = {}
+        for org_id, task_id in keys:
+            by_org.setdefault(org_id, []).append(task_id)
+        found: dict[tuple[UUID, UUID], UUID] = {}
+        async with driver_connection(self._engine) as conn:
+            for org_id, task_ids in by_org.items():
+                projects = await catalog.projects_of_tasks(conn, org_id=org_id, task_ids=task_ids)
+                found.update(((org_id, t), p) for t, p in projects.items())
+        return found
+
+    async def close(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
