@@ -36,7 +36,10 @@ def actor_processes(marker_pids: set[int] | None = None) -> dict[int, str]:
             continue
         if marker_pids is not None and proc.info["pid"] not in marker_pids:
             continue
-        kind = cmd[0].removeprefix("ray::").split()[0].split(":")[0].split(".")[0]
+        name = cmd[0].removeprefix("ray::").split()[0]
+        kind = name.split(":")[0].split(".")[0]
+        if kind == "ServeReplica" and name.count(":") == 2:
+            kind += "-" + name.rsplit(":", 1)[1]  # the deployment: api, realtime
         if kind and kind != "IDLE":
             found[proc.info["pid"]] = kind
     return found
