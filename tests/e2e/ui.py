@@ -6,12 +6,12 @@ import json
 import uuid
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 
 PASSWORD = "correct horse battery"
 
 
-async def new_context(browser: Browser, base_url: str, viewport: dict[str, int]) -> BrowserContext:
+async def new_context(browser: Browser, base_url: str, viewport: ViewportSize) -> BrowserContext:
     phone = viewport["width"] < 600
     return await browser.new_context(
         base_url=base_url,

@@ -17,11 +17,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import ray
+from ray.actor import ActorHandle
 
 import serve_app.app as api
 from actors.host import ProjectHost
@@ -29,7 +29,8 @@ from serve_app.config import AppConfig
 from serve_app.context import install_context
 from storage.embedded import EmbeddedPostgres, EmbeddedRedis
 from storage.migrate import upgrade
-from tests.integration.conftest import JWT_SECRET, free_port
+from tests.integration.conftest import free_port
+from tests.stack_fixtures import JWT_SECRET
 
 
 @dataclass
@@ -38,7 +39,7 @@ class FaultStack:
     redis: EmbeddedRedis
     database_url: str
     redis_url: str
-    host: Any
+    host: ActorHandle[ProjectHost]
     client: httpx.AsyncClient
 
 
@@ -50,8 +51,8 @@ async def fault_stack(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     redis_url = await asyncio.to_thread(redis.start)
     await asyncio.to_thread(upgrade, database_url)
     name = f"fault-host-{uuid.uuid4().hex[:8]}"
-    host = (
-        ray.remote(ProjectHost)
+    host: ActorHandle[ProjectHost] = (
+        ray.remote(ProjectHost)  # type: ignore[assignment]  # `.remote()` makes a handle
         .options(max_restarts=-1, max_task_retries=0, max_concurrency=1000, num_cpus=0)
         .remote(name, database_url, redis_url, idle_seconds=600, pool_size=5)
     )

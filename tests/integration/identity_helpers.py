@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from serve_app.security import Principal, issue_access_token
-from tests.integration.conftest import JWT_SECRET, User, signup
+from tests.integration.conftest import User, signup
+from tests.stack_fixtures import JWT_SECRET
 
 
 async def with_role(client: httpx.AsyncClient, db: Any, org_user: User, role: str) -> User:

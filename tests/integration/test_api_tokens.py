@@ -7,6 +7,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.integration.conftest import User, signup
@@ -39,7 +40,7 @@ async def _status_soon(
 
 
 async def test_create_shows_the_token_once_and_stores_its_hash(
-    client: httpx.AsyncClient, alice: User, db
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
 ) -> None:
     created = await _create(client, alice, expires_in_days=30)
     token = created["token"]
@@ -97,7 +98,9 @@ async def test_managing_credentials_needs_the_admin_scope(
     assert (await client.post(TOKENS, json=mint, headers=_bearer(admin))).status_code == 201
 
 
-async def test_revoked_token_is_401(client: httpx.AsyncClient, alice: User, db) -> None:
+async def test_revoked_token_is_401(
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
+) -> None:
     created = await _create(client, alice)
     assert await _status_soon(client, created["token"], 200) == 200
     r = await client.delete(f"{TOKENS}/{created['id']}", headers=alice.headers)
@@ -121,7 +124,9 @@ async def test_other_users_token_cannot_be_deleted(
     assert await _status_soon(client, created["token"], 200) == 200
 
 
-async def test_token_of_a_deleted_user_is_401(client: httpx.AsyncClient, db) -> None:
+async def test_token_of_a_deleted_user_is_401(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
     user = await signup(client)
     token = (await _create(client, user))["token"]
     assert await _status_soon(client, token, 200) == 200
@@ -130,7 +135,9 @@ async def test_token_of_a_deleted_user_is_401(client: httpx.AsyncClient, db) -> 
     assert await _status_soon(client, user.token, 401) == 401
 
 
-async def test_expired_token_is_401(client: httpx.AsyncClient, alice: User, db) -> None:
+async def test_expired_token_is_401(
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
+) -> None:
     created = await _create(client, alice, expires_in_days=1)
     assert await _status_soon(client, created["token"], 200) == 200
     await db.execute(

@@ -5,15 +5,18 @@ from __future__ import annotations
 import time
 import uuid
 
+import asyncpg
 import httpx
 import jwt
 
 from serve_app.security import AUDIENCE, ISSUER
-from tests.integration.conftest import JWT_SECRET as SECRET
 from tests.integration.conftest import User, signup
+from tests.stack_fixtures import JWT_SECRET as SECRET
 
 
-async def test_signup_creates_user_org_and_tokens(client: httpx.AsyncClient, db) -> None:
+async def test_signup_creates_user_org_and_tokens(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
     email = f"new-{uuid.uuid4().hex[:8]}@example.com"
     r = await client.post(
         "/api/v1/auth/signup",
@@ -107,7 +110,7 @@ async def test_login_failures_look_identical(client: httpx.AsyncClient, alice: U
 
 
 async def test_failed_and_successful_logins_are_audited(
-    client: httpx.AsyncClient, alice: User, db
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
 ) -> None:
     await client.post("/api/v1/auth/login", json={"email": alice.email, "password": "wrong pass"})
     await client.post(
@@ -189,7 +192,7 @@ async def test_invalid_tokens_are_rejected(client: httpx.AsyncClient, alice: Use
                 "iss": ISSUER,
                 "aud": AUDIENCE,
             },
-            None,
+            "",  # no key, as "none" requires
             algorithm="none",
         ),
         "garbage": "not.a.jwt",

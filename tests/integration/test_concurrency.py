@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -20,7 +21,7 @@ from tests.integration.conftest import User, create_task
 
 
 async def test_50_concurrent_puts_with_one_if_match(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db: asyncpg.Connection
 ) -> None:
     task = await create_task(client, alice, project["id"])
     headers = {**alice.headers, "If-Match": '"1"'}
@@ -41,7 +42,7 @@ async def test_50_concurrent_puts_with_one_if_match(
 
 
 async def test_concurrent_creates_all_land_with_distinct_keys(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db: asyncpg.Connection
 ) -> None:
     made = await asyncio.gather(
         *(create_task(client, alice, project["id"], title=f"c{i}") for i in range(40))
@@ -65,7 +66,11 @@ async def _noop_publish(_project: Project, _events: list[Event]) -> None:
 
 
 async def test_stale_grain_is_fenced_and_loses_nothing(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], database_url: str, db
+    client: httpx.AsyncClient,
+    alice: User,
+    project: dict[str, Any],
+    database_url: str,
+    db: asyncpg.Connection,
 ) -> None:
     pid = uuid.UUID(project["id"])
     await create_task(client, alice, project["id"], title="before")  # the host's grain is active

@@ -155,20 +155,21 @@ async def _import(c: httpx.AsyncClient, v: Victim) -> None:
 #: without a maker is created by POSTing a schema-generated body to the route's
 #: collection (`/things` for `/things/{thing_id}`), when there is one.
 MAKERS: dict[str, Maker] = {
-    name: _core
-    for name in (
-        "project_id",
-        "ref",
-        "user_id",
-        "sprint_id",
-        "comment_id",
-        "emoji",
-        "attachment_id",
-        "team_id",
-        "invitation_id",
-        "token_id",
-    )
-} | {
+    **{
+        name: _core
+        for name in (
+            "project_id",
+            "ref",
+            "user_id",
+            "sprint_id",
+            "comment_id",
+            "emoji",
+            "attachment_id",
+            "team_id",
+            "invitation_id",
+            "token_id",
+        )
+    },
     "notification_id": _notification,
     "hook_id": _webhook,
     "delivery_id": _webhook,

@@ -9,6 +9,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import ray
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_kill_9_of_the_owning_host_loses_no_acknowledged_write(
-    client: httpx.AsyncClient, alice: User, db
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
 ) -> None:
     project: dict[str, Any] = await create_project(client, alice)
     pid = uuid.UUID(project["id"])

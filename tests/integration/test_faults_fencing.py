@@ -33,11 +33,13 @@ def _host(database_url: str, redis_url: str) -> Any:
 
 
 def _count(families: list[dict[str, Any]], name: str, **labels: str) -> float:
-    return sum(
-        value
-        for family in families
-        for sample, got, value in family["samples"]
-        if sample == name and all(got.get(k) == v for k, v in labels.items())
+    return float(
+        sum(
+            value
+            for family in families
+            for sample, got, value in family["samples"]
+            if sample == name and all(got.get(k) == v for k, v in labels.items())
+        )
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from ray import serve
+from ray.serve._private.common import ReplicaState
 from websockets.exceptions import ConnectionClosed
 
 from cluster.stack import APP_NAME, REALTIME_APP
@@ -31,7 +32,7 @@ def _running_replicas(app_name: str, deployment: str) -> int:
     if app is None:
         return 0
     states = app.deployments[deployment].replica_states
-    return int(states.get("RUNNING", 0))
+    return states.get(ReplicaState.RUNNING, 0)
 
 
 def _gateway_error(r: httpx.Response) -> bool:

@@ -7,6 +7,7 @@ import dataclasses
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -60,7 +61,11 @@ async def test_host_answers_404_to_another_organisation(
 
 
 async def test_a_retried_write_is_answered_from_its_first_commit(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], database_url: str, db
+    client: httpx.AsyncClient,
+    alice: User,
+    project: dict[str, Any],
+    database_url: str,
+    db: asyncpg.Connection,
 ) -> None:
     """The replica makes a key for every write and marks it `first_attempt` so the
     grain skips the lookup; a retry (after a lost reply) clears the mark and must
@@ -82,7 +87,11 @@ async def test_a_retried_write_is_answered_from_its_first_commit(
 
 
 async def test_a_read_before_the_grain_is_active_comes_from_the_database(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], database_url: str, db
+    client: httpx.AsyncClient,
+    alice: User,
+    project: dict[str, Any],
+    database_url: str,
+    db: asyncpg.Connection,
 ) -> None:
     """The first read of a project not in memory is answered from its row while the
     grain activates behind it, byte for byte what the grain answers afterwards;

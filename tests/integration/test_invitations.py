@@ -29,7 +29,9 @@ async def _token_from_email(smtp: SmtpServer, email: str) -> str:
     while time.monotonic() < deadline:
         messages = smtp.inbox.to(email)
         if messages:
-            text = messages[-1].get_body(preferencelist=("plain",)).get_content()
+            body = messages[-1].get_body(preferencelist=("plain",))
+            assert body is not None, messages[-1]
+            text = body.get_content()
             found = re.search(r"token=(\S+)", text)
             assert found, text
             return found.group(1)

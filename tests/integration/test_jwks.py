@@ -29,7 +29,7 @@ from serve_app.config import AppConfig
 from serve_app.context import AppContext, install_context, installed_context
 from serve_app.security import AUDIENCE, ISSUER, Principal, SigningKeys, issue_access_token
 from storage.db import create_engine
-from tests.integration.conftest import JWT_SECRET
+from tests.stack_fixtures import JWT_SECRET
 
 
 def _pem(key: Ed25519PrivateKey) -> str:

@@ -10,14 +10,15 @@ import uuid
 import warnings
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.warnings import InsecureKeyLengthWarning
 
 from serve_app.security import AUDIENCE, ISSUER
-from tests.integration.conftest import JWT_SECRET as SECRET
 from tests.integration.conftest import User, signup
+from tests.stack_fixtures import JWT_SECRET as SECRET
 
 
 def _claims(user: User, **overrides: Any) -> dict[str, Any]:
@@ -111,7 +112,9 @@ async def test_time_and_audience_claims_are_enforced(
         await _assert_401(client, jwt.encode(claims, SECRET, algorithm="HS256"), what)
 
 
-async def test_token_of_a_removed_member_is_401(client: httpx.AsyncClient, db) -> None:
+async def test_token_of_a_removed_member_is_401(
+    client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
     user = await signup(client)
     await db.execute(
         "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2",

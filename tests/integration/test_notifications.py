@@ -64,7 +64,7 @@ async def test_assignment_notifies_assignee_in_app_live_and_by_one_email(
         assert pushed is not None and pushed["type"] == "notification"
         assert pushed["notification"]["id"] == note["id"]
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
         await live.aclose()
 
     await consumed(db, project["id"])

@@ -29,7 +29,8 @@ from serve_app.authn import Authenticator
 from serve_app.config import AppConfig, OidcProvider
 from serve_app.context import AppContext, install_context, installed_context
 from storage.db import create_engine
-from tests.integration.conftest import JWT_SECRET, free_port
+from tests.integration.conftest import free_port
+from tests.stack_fixtures import JWT_SECRET
 
 PROVIDER_DIR = Path(__file__).parent / "oidc_provider"
 APP = "http://taskhive"

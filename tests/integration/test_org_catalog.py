@@ -9,6 +9,7 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import httpx
 
 from domain.permissions import Visibility
@@ -18,7 +19,11 @@ from tests.integration.conftest import User, create_project, create_task
 
 
 async def test_org_project_facts_follow_the_catalog_version(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], database_url: str, db
+    client: httpx.AsyncClient,
+    alice: User,
+    project: dict[str, Any],
+    database_url: str,
+    db: asyncpg.Connection,
 ) -> None:
     engine = create_engine(database_url, pool_size=2)
     ctx = SimpleNamespace(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import httpx
 
 from tests.integration.conftest import User, create_project, create_task
@@ -154,7 +155,9 @@ async def test_custom_statuses_apply_to_tasks(client: httpx.AsyncClient, alice: 
     assert legacy.status_code == 422
 
 
-async def test_idempotent_create(client: httpx.AsyncClient, alice: User, db) -> None:
+async def test_idempotent_create(
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
+) -> None:
     headers = {**alice.headers, "Idempotency-Key": f"create-{uuid.uuid4()}"}
     first = await client.post("/api/v1/projects", json={"name": "Once"}, headers=headers)
     again = await client.post("/api/v1/projects", json={"name": "Once"}, headers=headers)

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -93,7 +94,11 @@ async def test_resume_with_since_gets_exactly_what_was_missed(
 
 
 async def test_too_old_history_asks_for_a_snapshot(
-    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any], db
+    client: httpx.AsyncClient,
+    base_url: str,
+    alice: User,
+    project: dict[str, Any],
+    db: asyncpg.Connection,
 ) -> None:
     await asyncio.gather(*(create_task(client, alice, project["id"]) for _ in range(101)))
     current = await db.fetchval(
@@ -338,7 +343,11 @@ async def test_presence_join_and_leave(
 
 
 async def test_losing_membership_ends_the_subscription(
-    client: httpx.AsyncClient, base_url: str, alice: User, project: dict[str, Any], db
+    client: httpx.AsyncClient,
+    base_url: str,
+    alice: User,
+    project: dict[str, Any],
+    db: asyncpg.Connection,
 ) -> None:
     bob = await member_of(client, db, alice, "Bob")  # removed while subscribed
     ws = await WsClient.open(base_url, bob.token)

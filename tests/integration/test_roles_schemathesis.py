@@ -5,12 +5,14 @@ and every response body matches the schema the operation declares."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 #: Operations left out, with why.
@@ -42,6 +44,8 @@ def test_no_server_errors_and_responses_match_the_schema(
     failures: list[str] = []
     checked = 0
     for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
         key = f"{operation.method.upper()} {operation.path}"
         if key in SKIPPED:
@@ -55,7 +59,7 @@ def test_no_server_errors_and_responses_match_the_schema(
             database=None,
             suppress_health_check=list(HealthCheck),
         )
-        def check(case: schemathesis.Case) -> None:
+        def check(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate(
                 base_url=base_url,
                 headers=owner_headers,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import asyncpg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -28,7 +29,7 @@ async def test_migrations_match_the_tables(stack: Stack, database_url: str) -> N
     assert diff == []
 
 
-async def test_tasks_are_hash_partitioned(stack: Stack, db) -> None:
+async def test_tasks_are_hash_partitioned(stack: Stack, db: asyncpg.Connection) -> None:
     partitions = await db.fetchval(
         "SELECT count(*) FROM pg_inherits WHERE inhparent = 'tasks'::regclass"
     )
@@ -38,7 +39,7 @@ async def test_tasks_are_hash_partitioned(stack: Stack, db) -> None:
     assert (partitions, strategy) == (16, "h")
 
 
-async def test_task_lookup_by_key_uses_its_index(stack: Stack, db) -> None:
+async def test_task_lookup_by_key_uses_its_index(stack: Stack, db: asyncpg.Connection) -> None:
     await db.execute("SET enable_seqscan = off")
     plan = await db.fetchval(
         "EXPLAIN (FORMAT TEXT) SELECT project_id, id FROM task_lookup WHERE org_id = $1 AND key = $2",
@@ -48,7 +49,9 @@ async def test_task_lookup_by_key_uses_its_index(stack: Stack, db) -> None:
     assert "task_lookup_org_key_key" in plan
 
 
-async def test_project_tasks_load_prunes_to_one_partition(stack: Stack, db) -> None:
+async def test_project_tasks_load_prunes_to_one_partition(
+    stack: Stack, db: asyncpg.Connection
+) -> None:
     # Tiny test partitions make a sequential scan the cheaper plan; what must hold
     # is that pruning leaves one partition and an index can serve the load.
     await db.execute("SET enable_seqscan = off")

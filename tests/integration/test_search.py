@@ -28,7 +28,11 @@ async def test_a_write_is_searchable_within_a_second(
         w = word()
         task = await create_task(client, alice, project["id"], title=f"Fresh {w} task")
         acknowledged = time.monotonic()  # from the write's acknowledgement
-        body, _ = await wait_for(client, alice, lambda b, k=task["key"]: k in keys(b), q=w)
+
+        def found(b: dict[str, Any], k: str = task["key"]) -> bool:
+            return k in keys(b)
+
+        body, _ = await wait_for(client, alice, found, q=w)
         latencies.append(time.monotonic() - acknowledged)
         assert body["total"] == 1
     # Nine in ten within the 1 s target, so one cold start or scheduling hiccup on

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 
+import asyncpg
 import httpx
 
 from tests.integration.conftest import User, signup
@@ -26,7 +27,9 @@ async def _status_soon(
         await asyncio.sleep(0.1)
 
 
-async def test_refresh_rotates_the_pair(client: httpx.AsyncClient, alice: User, db) -> None:
+async def test_refresh_rotates_the_pair(
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
+) -> None:
     r = await client.post(REFRESH, json={"refresh_token": alice.refresh_token})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -49,7 +52,7 @@ async def test_refresh_rotates_the_pair(client: httpx.AsyncClient, alice: User, 
 
 
 async def test_reusing_a_refresh_token_revokes_its_family(
-    client: httpx.AsyncClient, alice: User, db
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
 ) -> None:
     first = await client.post(REFRESH, json={"refresh_token": alice.refresh_token})
     assert first.status_code == 200
@@ -87,7 +90,9 @@ async def test_unknown_and_malformed_refresh_tokens_are_401(client: httpx.AsyncC
     assert (await client.post(REFRESH, json={})).status_code == 422
 
 
-async def test_expired_refresh_token_is_401(client: httpx.AsyncClient, alice: User, db) -> None:
+async def test_expired_refresh_token_is_401(
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
+) -> None:
     await db.execute(
         "UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1",
         uuid.UUID(alice.id),
@@ -96,7 +101,9 @@ async def test_expired_refresh_token_is_401(client: httpx.AsyncClient, alice: Us
     assert r.status_code == 401
 
 
-async def test_logout_revokes_the_session(client: httpx.AsyncClient, alice: User, db) -> None:
+async def test_logout_revokes_the_session(
+    client: httpx.AsyncClient, alice: User, db: asyncpg.Connection
+) -> None:
     rotated = (await client.post(REFRESH, json={"refresh_token": alice.refresh_token})).json()
     r = await client.post("/api/v1/auth/logout", json={"refresh_token": rotated["refresh_token"]})
     assert r.status_code == 204 and r.content == b""
@@ -114,7 +121,7 @@ async def test_logout_revokes_the_session(client: httpx.AsyncClient, alice: User
 
 
 async def test_password_change_revokes_refresh_and_access_tokens(
-    client: httpx.AsyncClient, db
+    client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
     user = await signup(client)
     login = await client.post(

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.integration.conftest import User, create_project, create_task, signup
@@ -52,7 +53,7 @@ async def test_keys_are_sequential_per_project(client: httpx.AsyncClient, alice:
 
 
 async def test_update_put_and_patch(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db: asyncpg.Connection
 ) -> None:
     task = await create_task(client, alice, project["id"])
     r = await client.put(
@@ -116,7 +117,7 @@ async def test_stale_if_match_is_412_and_changes_nothing(
 
 
 async def test_delete_then_404(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db: asyncpg.Connection
 ) -> None:
     task = await create_task(client, alice, project["id"])
     r = await client.delete(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
@@ -282,7 +283,7 @@ async def test_org_wide_list_without_project(client: httpx.AsyncClient) -> None:
 
 
 async def test_idempotency_key_replays_first_response(
-    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any], db: asyncpg.Connection
 ) -> None:
     headers = {**alice.headers, "Idempotency-Key": str(uuid.uuid4())}
     body = {"project_id": project["id"], "title": "only once"}

@@ -24,6 +24,7 @@ import httpx
 import pytest
 import ray
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from ray.actor import ActorHandle
 
 from actors.host import ProjectHost
 from actors.router import HostRouter
@@ -34,7 +35,8 @@ from serve_app.config import AppConfig
 from serve_app.context import AppContext, install_context, installed_context
 from storage import tracing
 from storage.db import create_engine
-from tests.integration.conftest import JWT_SECRET, User, create_project
+from tests.integration.conftest import User, create_project
+from tests.stack_fixtures import JWT_SECRET
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -117,8 +119,8 @@ async def traced_api(stack: Stack, receiver: Receiver) -> AsyncIterator[httpx.As
     assert not tracing.enabled()
     assert tracing.configure("taskhive-api", endpoint=receiver.url)
     name = f"trace-host-{uuid.uuid4().hex[:8]}"
-    host = (
-        ray.remote(ProjectHost)
+    host: ActorHandle[ProjectHost] = (
+        ray.remote(ProjectHost)  # type: ignore[assignment]  # `.remote()` makes a handle
         .options(
             num_cpus=0,
             max_concurrency=100,

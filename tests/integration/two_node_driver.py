@@ -78,11 +78,16 @@ async def _allow(_project_id: uuid.UUID) -> None:
     return None
 
 
+def _alive_nodes() -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return [n for n in nodes if n["Alive"]]
+
+
 async def _both_nodes_alive(timeout_s: float = 60.0) -> None:
     """Hosts are spread over the nodes alive when they start: wait for the second
     node to have joined, or the placement under test would see only one."""
     deadline = time.monotonic() + timeout_s
-    while sum(1 for n in ray.nodes() if n["Alive"]) < 2:  # type: ignore[no-untyped-call]
+    while len(_alive_nodes()) < 2:
         if time.monotonic() > deadline:
             raise RuntimeError("the second node never joined the cluster")
         await asyncio.sleep(0.2)
@@ -96,7 +101,7 @@ async def main(job: dict[str, Any]) -> dict[str, Any]:
     router = HostRouter(handles, config)
     nodes = {name: (await h.stats.remote())["node"] for name, h in handles.items()}
     # The API runs on the first node (`node_a`, the head), the one the test keeps.
-    head = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and "node_a" in n["Resources"])  # type: ignore[no-untyped-call]
+    head = next(n["NodeID"] for n in _alive_nodes() if "node_a" in n["Resources"])
     frontend = (
         ray.remote(Frontend)
         .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
@@ -109,7 +114,7 @@ async def main(job: dict[str, Any]) -> dict[str, Any]:
         hosts=2,
         db_pool_size=3,
     )
-    frontend_node = await frontend.start.remote(api_config, job["api_port"])
+    frontend_node = await frontend.start.remote(api_config, job["api_port"])  # type: ignore[attr-defined]
     projects = [uuid.UUID(p) for p in job["projects"]]
     owner = {str(p): host_for(p, host_names(2)) for p in projects}
     acknowledged: dict[str, list[str]] = {str(p): [] for p in projects}

@@ -37,8 +37,8 @@ class WsClient:
 
     async def next(self, types: set[str] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """The next message whose type is in `types` (any when None) within `timeout`."""
-        for i, message in enumerate(self.backlog):
-            if types is None or message["type"] in types:
+        for i, held in enumerate(self.backlog):
+            if types is None or held["type"] in types:
                 return self.backlog.pop(i)
         deadline = time.monotonic() + timeout
         while True:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import uuid4
+from typing import Any
+from uuid import UUID, uuid4
 
 from domain.audit import audit_rows
 from domain.events import Event, EventType
@@ -12,7 +13,9 @@ ORG, PROJECT, ACTOR, TASK = uuid4(), uuid4(), uuid4(), uuid4()
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 
 
-def _event(version: int, kind: EventType, payload: dict, task=None) -> Event:  # type: ignore[no-untyped-def]
+def _event(
+    version: int, kind: EventType, payload: dict[str, Any], task: UUID | None = None
+) -> Event:
     return Event(PROJECT, version, kind, ACTOR, task, payload, NOW)
 
 

@@ -4,6 +4,7 @@ accepted, how deep a chain is, and what task changes actions make."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,9 @@ UPDATE = {
         ),
     ],
 )
-def test_triggers(trigger: dict, event: str, payload: dict, expected: bool) -> None:
+def test_triggers(
+    trigger: dict[str, Any], event: str, payload: dict[str, Any], expected: bool
+) -> None:
     assert fires(check_trigger(trigger), event, payload) is expected
 
 

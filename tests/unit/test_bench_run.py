@@ -33,9 +33,12 @@ def _wrk(rps: float) -> WrkResult:
     )
 
 
-def _runs(rounds: list[tuple[float, float, float, float]]) -> list[Any]:
+Run = tuple[int, str, str, WrkResult, dict[str, Any]]
+
+
+def _runs(rounds: list[tuple[float, float, float, float]]) -> list[Run]:
     """Per round: GET task, board, and their references, in that order."""
-    out = []
+    out: list[Run] = []
     for k, (get, board, ref_get, ref_board) in enumerate(rounds, start=1):
         out += [
             (k, "get_task", "GET", _wrk(get), {}),

@@ -29,15 +29,15 @@ from domain.errors import (
 from domain.events import Event, EventType
 
 
-def all_subclasses(cls: type) -> list[type]:
-    found = []
+def all_subclasses(cls: type[DomainError]) -> list[type[DomainError]]:
+    found: list[type[DomainError]] = []
     for sub in cls.__subclasses__():
         found.append(sub)
         found.extend(all_subclasses(sub))
     return found
 
 
-DOMAIN_ERRORS = [DomainError, *all_subclasses(DomainError)]
+DOMAIN_ERRORS: list[type[DomainError]] = [DomainError, *all_subclasses(DomainError)]
 
 
 def test_the_documented_error_family_is_complete() -> None:

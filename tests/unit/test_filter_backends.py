@@ -22,7 +22,15 @@ ORG, WEB, OPS = uuid4(), uuid4(), uuid4()
 SPRINT = uuid4()
 
 
-def _task(n: int, project: UUID, key: str, **fields: object) -> IndexedTask:
+def _task(
+    n: int,
+    project: UUID,
+    key: str,
+    *,
+    comments: tuple[str, ...] = (),
+    attachments: int = 0,
+    **fields: object,
+) -> IndexedTask:
     base: dict[str, object] = {
         "id": str(uuid4()),
         "key": f"{key}-{n}",
@@ -45,8 +53,6 @@ def _task(n: int, project: UUID, key: str, **fields: object) -> IndexedTask:
         "watchers": [],
         "sprint_id": None,
     }
-    comments = tuple(fields.pop("comments", ()))  # type: ignore[arg-type]
-    attachments = int(fields.pop("attachments", 0))  # type: ignore[call-overload]
     base.update(fields)
     category = {"todo": "todo", "doing": "in_progress", "done": "done"}[str(base["status"])]
     return IndexedTask(base, str(ORG), category, attachments, comments)

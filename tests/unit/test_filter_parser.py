@@ -13,6 +13,7 @@ from domain.filters import (
     And,
     Field,
     FilterSyntaxError,
+    Node,
     Not,
     Op,
     Or,
@@ -148,8 +149,8 @@ _FIELDS = st.sampled_from(
 _LEAVES = st.one_of(_WORD.map(Text), _PHRASE.map(lambda p: Text(p, phrase=True)), _FIELDS)
 
 
-def _flat(kind: type, children: list) -> object:
-    flat: list = []
+def _flat(kind: type[And] | type[Or], children: list[Node]) -> Node:
+    flat: list[Node] = []
     for c in children:
         flat.extend(c.children if isinstance(c, kind) else [c])
     return kind(tuple(flat))
@@ -171,6 +172,6 @@ _SORTS = st.none() | st.sampled_from(
 
 @settings(max_examples=200, deadline=None)
 @given(node=_NODES, sort=_SORTS)
-def test_printing_then_parsing_any_tree_gives_it_back(node: object, sort: Sort | None) -> None:
-    query = Query(node, sort)  # type: ignore[arg-type]
+def test_printing_then_parsing_any_tree_gives_it_back(node: Node, sort: Sort | None) -> None:
+    query = Query(node, sort)
     assert parse(print_query(query)) == query

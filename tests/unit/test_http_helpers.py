@@ -91,7 +91,12 @@ PAYLOADS = st.dictionaries(st.text(max_size=8), JSON, max_size=4)
 
 
 def test_cursor_examples_round_trip() -> None:
-    for payload in [{}, {"p": str(uuid4()), "a": 50}, {"c": "2024-01-01T00:00:00+00:00", "i": "x"}]:
+    payloads: list[dict[str, Any]] = [
+        {},
+        {"p": str(uuid4()), "a": 50},
+        {"c": "2024-01-01T00:00:00+00:00", "i": "x"},
+    ]
+    for payload in payloads:
         cursor = encode_cursor(payload)
         assert decode_cursor(cursor) == payload
         # URL-safe and unpadded: it goes into a query string as is

@@ -108,8 +108,9 @@ def test_unknown_statuses_are_created_when_asked() -> None:
     current = template("scrum").as_json()
     extended = workflow_with(current, report.new_statuses)
     workflow = parse_workflow(extended, version=2)  # still a valid workflow
-    assert workflow.status("blocked") is not None
-    assert workflow.status("blocked").category.value == "todo"
+    blocked = workflow.status("blocked")
+    assert blocked is not None
+    assert blocked.category.value == "todo"
 
 
 def test_cycles_and_duplicates_are_errors() -> None:

@@ -3,8 +3,9 @@ the grain's stage decides them (no storage)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import pytest
@@ -36,6 +37,11 @@ from tests.unit.factories import make_project, make_task
 ACTOR = uuid4()
 
 
+def _pending(command: Command) -> _Pending:
+    """A command for `decide`, which never resolves the submitter's future (none here)."""
+    return _Pending(command, None, cast("asyncio.Future[Reply]", None))
+
+
 class Board:
     """A project with `n` cards in `backlog`, ranked in number order; commands are
     decided in one stage after another (each as its own committed batch)."""
@@ -54,7 +60,7 @@ class Board:
 
     def run(self, command: Command) -> Reply | DomainError:
         stage = _Stage(self.project, self.tasks, self.sprints)
-        outcome = stage.decide(_Pending(command, None, None), {})
+        outcome = stage.decide(_pending(command), {})
         batch = stage.batch
         self.project = batch.project
         for task in batch.created + batch.updated:
@@ -91,7 +97,7 @@ def test_move_within_a_column_writes_one_row() -> None:
     b = Board()
     a, _, c, d = b.ids
     stage = _Stage(b.project, b.tasks)
-    stage.decide(_Pending(MoveTask(ACTOR, d, before_id=a), None, None), {})
+    stage.decide(_pending(MoveTask(ACTOR, d, before_id=a)), {})
     assert [t.id for t in stage.batch.updated] == [d]
     b.ok(MoveTask(ACTOR, d, before_id=a))
     assert b.column("backlog")[:2] == [d, a]
@@ -279,5 +285,5 @@ def test_harness_is_pure() -> None:
     b = Board(n=1)
     before = dataclasses.replace(b.tasks[b.ids[0]])
     stage = _Stage(b.project, b.tasks)
-    stage.decide(_Pending(UpdateTask(ACTOR, b.ids[0], {"title": "x"}), None, None), {})
+    stage.decide(_pending(UpdateTask(ACTOR, b.ids[0], {"title": "x"})), {})
     assert b.tasks[b.ids[0]] == before

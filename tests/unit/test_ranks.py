@@ -112,7 +112,7 @@ def test_after_many_of_nothing_is_empty() -> None:
 def test_appending_a_big_batch_one_by_one_grew_a_character_per_five_cards() -> None:
     """What `after_many` replaces for imports: 200 appends in turn pass the rebalance
     length many times over (the database column holds 64 characters)."""
-    last: str | None = "i"
+    last = "i"
     for _ in range(200):
         last = ranks.between(last, None)
     assert len(last) > 32

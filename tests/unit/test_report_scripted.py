@@ -209,11 +209,11 @@ def test_burnup_scope_and_done_by_hand(folded: Fold) -> None:
         now=NOW,
     )
     assert [(d.scope_count, d.scope_estimate, d.done_count, d.done_estimate) for d in days] == [
-        (3, 10, 0, 0),
-        (4, 10, 1, 5),
-        (4, 13, 1, 5),
-        (3, 9, 2, 8),
-        (3, 9, 2, 8),  # the completion: A and B done, D left over
+        (3, Decimal(10), 0, Decimal(0)),
+        (4, Decimal(10), 1, Decimal(5)),
+        (4, Decimal(13), 1, Decimal(5)),
+        (3, Decimal(9), 2, Decimal(8)),
+        (3, Decimal(9), 2, Decimal(8)),  # the completion: A and B done, D left over
     ]
 
 

@@ -5,12 +5,12 @@ what the index records of the projects it holds, and when it does not know."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import orjson
 import pytest
-from tantivy import Occur, Query
+from tantivy import IndexWriter, Occur, Query
 
 from search.index import POSITIONS, TaskIndex, scope_parts
 from search.schema import IndexedTask, build_schema
@@ -134,7 +134,7 @@ def test_held_projects_survive_a_reopen_and_are_written_before_the_commit(
             seen_at_commit.append(orjson.loads((path / POSITIONS).read_bytes())["held"][ORG_A])
             return self.inner.commit()
 
-    index._writer = Watching(index._writer)
+    index._writer = cast(IndexWriter, Watching(index._writer))
     index.upsert([_item(ORG_A, new_project, 500)])
     index.commit()
     assert new_project in seen_at_commit[0]  # on disk before the commit made it visible

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
+from ray.serve import Deployment
 
 from serve_app.app import REALTIME_PREFIX, ApiIngress, RealtimeIngress
 
@@ -35,7 +36,11 @@ def test_both_applications_are_deployed_as_the_code_defines_them(load: Any) -> N
     assert set(apps) == {"taskhive", "taskhive-realtime"}
     assert apps["taskhive"]["route_prefix"] == "/"
     assert apps["taskhive-realtime"]["route_prefix"] == REALTIME_PREFIX
-    expected = {"taskhive": ApiIngress.name, "taskhive-realtime": RealtimeIngress.name}
+    # `@serve.deployment` makes each class a Deployment (mypy keeps the class type).
+    expected = {
+        "taskhive": cast(Deployment, ApiIngress).name,
+        "taskhive-realtime": cast(Deployment, RealtimeIngress).name,
+    }
     for name, app in apps.items():
         module, _, attr = app["import_path"].partition(":")
         assert callable(getattr(importlib.import_module(module), attr)), app["import_path"]

@@ -24,6 +24,7 @@ from domain.commands import (
 from domain.errors import DomainError, InvalidInput, NotFound, PreconditionFailed
 from domain.projects import Project
 from domain.tasks import Priority, Task
+from domain.workflow import Workflow
 from serve_app.idempotency import request_hash
 from storage.project_store import Batch
 from tests.unit.factories import make_project, make_task
@@ -376,7 +377,7 @@ def kanban_with(*extra: dict[str, Any]) -> dict[str, Any]:
     return wf
 
 
-def h_workflow() -> Any:
+def h_workflow() -> Workflow:
     from domain.workflow_templates import template
 
     return template()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -35,7 +36,7 @@ def offending_field(exc: InvalidInput) -> str:
     return str(loc[-1])
 
 
-def check(fields: dict[str, object]) -> dict[str, object]:
+def check(fields: Mapping[str, object]) -> dict[str, object]:
     return check_fields(fields, statuses=STATUSES)
 
 

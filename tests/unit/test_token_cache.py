@@ -11,7 +11,7 @@ import pytest
 from domain.errors import Unauthenticated
 from serve_app import authn
 from serve_app.authn import Authenticator
-from serve_app.security import Principal, issue_access_token
+from serve_app.security import Principal, issue_access_token, verify_access_token
 
 SECRET = "s" * 32
 
@@ -25,7 +25,7 @@ def test_a_token_is_verified_once_then_remembered(monkeypatch: pytest.MonkeyPatc
     principal = Principal(user_id=uuid.uuid4(), org_id=uuid.uuid4())
     token = issue_access_token(principal, secret=SECRET, ttl_s=600)
     calls = []
-    real = authn.verify_access_token
+    real = verify_access_token
 
     def counting(bearer: str, **kw: Any) -> Any:
         calls.append(bearer)
@@ -52,12 +52,13 @@ def test_a_remembered_token_is_not_trusted_past_its_expiry(
             raise Unauthenticated("invalid access token: Signature has expired")
         return real(bearer, **kw)
 
-    real = authn.verify_access_token
+    real = verify_access_token
     monkeypatch.setattr(authn, "verify_access_token", verify)
     auth = _auth()
     assert auth.rate_limit_subject(token) == str(principal.user_id)
     now = time.time()
-    monkeypatch.setattr(authn.time, "time", lambda: now + 60 + authn.EXPIRY_LEEWAY_S + 1)
+    # `authn` reads the clock as `time.time()`.
+    monkeypatch.setattr(time, "time", lambda: now + 60 + authn.EXPIRY_LEEWAY_S + 1)
     with pytest.raises(Unauthenticated):  # checked again, not answered from memory
         auth._claims(token)
     assert len(calls) == 2
