@@ -1,5 +1,7 @@
 """Request and response bodies. Requests forbid unknown fields, so a client that
-sends a server-owned field (`id`, `version`, `reporter_id`, ...) gets 422."""
+sends a server-owned field (`id`, `version`, `reporter_id`, ...) gets 422. No
+string of a request may hold a NUL character (`\\u0000`): PostgreSQL's text and
+jsonb cannot store one, so it is refused with 422 before anything is written."""
 
 from __future__ import annotations
 
@@ -7,13 +9,41 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 Priority = Literal["none", "low", "medium", "high", "urgent"]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        where = _nul_in(data, "")
+        if where is not None:
+            raise ValueError(f"{where or 'text'} must not contain a NUL character (\\u0000)")
+        return data
+
+
+def _nul_in(value: Any, path: str) -> str | None:
+    """The path of the first string (key or value) under `value` holding a NUL."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return here
+            found = _nul_in(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_in(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 # -- auth ------------------------------------------------------------------------

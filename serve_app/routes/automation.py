@@ -12,7 +12,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from domain import automation as rules
@@ -22,6 +22,7 @@ from serve_app.access import access_project, is_project_admin
 from serve_app.client_address import caller_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
+from serve_app.schemas import Strict
 from serve_app.security import Principal
 from storage import accounts
 from storage import automation as store
@@ -30,9 +31,7 @@ from storage import tables as t
 router = APIRouter(prefix="/api/v1/projects/{project_id}/rules", tags=["automation"])
 
 
-class RuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RuleIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     trigger: dict[str, Any]
     condition: str = Field(default="", max_length=2000, description="a filter, e.g. priority:high")
@@ -40,9 +39,7 @@ class RuleIn(BaseModel):
     enabled: bool = True
 
 
-class RulePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RulePatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     trigger: dict[str, Any] | None = None
     condition: str | None = Field(default=None, max_length=2000)

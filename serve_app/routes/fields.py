@@ -12,7 +12,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from domain.commands import CreateField, DeleteField, UpdateField
 from domain.custom_fields import FieldType
@@ -20,22 +20,19 @@ from domain.errors import Forbidden
 from serve_app.access import access_project, is_project_admin
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
+from serve_app.schemas import Strict
 from serve_app.security import Principal
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}/fields", tags=["custom fields"])
 
 
-class OptionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OptionIn(Strict):
     id: str | None = Field(default=None, description="keep an existing option (rename it)")
     name: str = Field(min_length=1, max_length=64)
     color: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
 
 
-class FieldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FieldIn(Strict):
     name: str = Field(min_length=1, max_length=64)
     type: FieldType
     required: bool = False
@@ -44,9 +41,7 @@ class FieldIn(BaseModel):
     show_on_card: bool = False
 
 
-class FieldPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FieldPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     required: bool | None = None
     default: Any = None

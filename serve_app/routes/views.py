@@ -14,7 +14,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from domain.errors import Forbidden, InvalidInput, NotFound
 from domain.filters import print_query
@@ -22,6 +22,7 @@ from serve_app.access import readable_project_ids
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import json_response
 from serve_app.routes.search import parse_param
+from serve_app.schemas import Strict
 from serve_app.security import Principal
 from storage import views
 from storage.views import SavedView
@@ -32,8 +33,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Visibility = Literal["private", "project", "team"]
 
 
-class ViewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ViewIn(Strict):
     name: Name
     query: str = Field(max_length=2000)
     visibility: Visibility = "private"
@@ -41,8 +41,7 @@ class ViewIn(BaseModel):
     team_id: UUID | None = None
 
 
-class ViewPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ViewPatch(Strict):
     name: Name | None = None
     query: str | None = Field(default=None, max_length=2000)
     visibility: Visibility | None = None

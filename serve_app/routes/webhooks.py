@@ -14,7 +14,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import webhooks as rules
@@ -24,6 +24,7 @@ from serve_app.access import access_project, caller_role, is_project_admin
 from serve_app.client_address import caller_ip
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
+from serve_app.schemas import Strict
 from serve_app.security import Principal
 from storage import accounts
 from storage import webhooks as store
@@ -33,18 +34,14 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 ORG_ADMIN_ROLES = frozenset({"owner", "admin"})
 
 
-class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookIn(Strict):
     url: str = Field(max_length=2000)
     events: list[str] = Field(min_length=1, max_length=64, description="event types, or ['*']")
     project_id: UUID | None = Field(default=None, description="omit for the whole organisation")
     description: str = Field(default="", max_length=200)
 
 
-class WebhookPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookPatch(Strict):
     url: str | None = Field(default=None, max_length=2000)
     events: list[str] | None = Field(default=None, min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=200)

@@ -94,3 +94,36 @@ async def test_a_team_role_survives_relinking_other_teams(
     assert r.status_code == 200
     teams = (await client.get(f"{url}/members", headers=alice.headers)).json()["teams"]
     assert {t["name"]: t["role"] for t in teams} == {"A": "viewer", "B": "member"}
+
+
+async def test_text_with_a_nul_character_is_refused_before_anything_is_written(
+    client: httpx.AsyncClient, alice: User, db: Any
+) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb: every body string with one is a
+    422 naming where it is, on every route (FastAPI's and the direct lane's)."""
+    h = alice.headers
+    team = (await client.post("/api/v1/teams", json={"name": "Ops"}, headers=h)).json()
+    project = await create_project(client, alice)
+    refused = [
+        await client.patch(f"/api/v1/teams/{team['id']}", json={"name": "a\x00b"}, headers=h),
+        await client.post("/api/v1/projects", json={"name": "P\x00"}, headers=h),
+        await client.post(
+            "/api/v1/tasks", json={"project_id": project["id"], "title": "t\x00"}, headers=h
+        ),
+        await client.post(
+            "/api/v1/tasks",
+            json={"project_id": project["id"], "title": "t", "labels": ["ok", "x\x00"]},
+            headers=h,
+        ),
+    ]
+    for r in refused:
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "NUL" in r.text, r.text
+    assert "labels[1]" in refused[3].text
+    got = (await client.get(f"/api/v1/teams/{team['id']}", headers=h)).json()
+    assert got["name"] == "Ops"
+    tasks = await db.fetchval(
+        "SELECT count(*) FROM tasks WHERE project_id = $1", uuid.UUID(project["id"])
+    )
+    assert tasks == 0
