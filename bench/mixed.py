@@ -172,6 +172,27 @@ async def _sql(database_url: str, statement: str) -> None:
         await conn.close()
 
 
+async def settle_database(database_url: str) -> str:
+    """Start a round from the same state whoever wrote before: the previous target's
+    dead rows vacuumed and its dirty pages written (`VACUUM (ANALYZE)`, `CHECKPOINT`),
+    so autovacuum and the checkpointer do not run during the next target's steps.
+    Returns what was done, for the log; a role without the right to checkpoint only
+    vacuums."""
+    conn = await asyncpg.connect(seed.asyncpg_url(database_url))
+    try:
+        started = time.monotonic()
+        await conn.execute("VACUUM (ANALYZE)")
+        done = "vacuumed"
+        try:
+            await conn.execute("CHECKPOINT")
+            done += " and checkpointed"
+        except asyncpg.InsufficientPrivilegeError:
+            done += " (no right to CHECKPOINT)"
+        return f"{done} in {time.monotonic() - started:.1f} s"
+    finally:
+        await conn.close()
+
+
 async def verify_writes(database_url: str, acked: steps.Acknowledged) -> dict[str, Any]:
     """Every acknowledged write is in PostgreSQL: each task at least at the newest
     version a write returned for it, each acknowledged comment's row present."""
@@ -312,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             first_round = round_no == 1
             proc: subprocess.Popen[bytes] | None = None
             try:
+                log(f"database {asyncio.run(settle_database(stack.database_url))}")
                 if name == "taskhive" and not first_round and "monolith" in args.targets:
                     # The monolith wrote the tables behind the grains' backs (task
                     # numbers, versions): grains load the projects again.
