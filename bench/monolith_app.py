@@ -30,7 +30,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from domain.ranks import between
+from domain.ranks import after
 
 STATUSES = ("backlog", "todo", "in_progress", "in_review", "done")
 PRIORITIES = ("none", "low", "medium", "high", "urgent")
@@ -249,7 +249,9 @@ def build_app(database_url: str, secret: str, pool_size: int) -> FastAPI:
             numbered = await conn.fetchrow(_NEXT_NUMBER, project, org)
             if numbered is None:
                 raise Problem(404, "project not found")
-            rank = between(await conn.fetchval(_LAST_RANK, project, STATUSES[0]), None)
+            # Appended as the grains append (`after`): midpoints would halve the space
+            # left each time and leave columns the next Taskhive round must rebalance.
+            rank = after(await conn.fetchval(_LAST_RANK, project, STATUSES[0]))
             key = f"{numbered['key']}-{numbered['task_seq']}"
             task_id = uuid.uuid4()
             row = await conn.fetchrow(
@@ -293,7 +295,7 @@ def build_app(database_url: str, secret: str, pool_size: int) -> FastAPI:
             project = await conn.fetchval(_PROJECT_OF, _uuid(task_id), org)
             if project is None:
                 raise Problem(404, "task not found")
-            rank = between(await conn.fetchval(_LAST_RANK, project, status), None)
+            rank = after(await conn.fetchval(_LAST_RANK, project, status))
             row = await conn.fetchrow(_MOVE, _uuid(task_id), org, status, rank)
             await conn.execute(_BUMP, project)
         return _json(task_json(row), etag=row["version"])
