@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -337,34 +338,34 @@ def _ray_temp_dir() -> Path:
 
 def _wait_running(app_name: str, timeout_s: float = 60.0) -> None:
     """Until Serve reports the application running (its replicas answer)."""
-    import time
-
     from ray import serve
 
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def running() -> bool:
         app = serve.status().applications.get(app_name)
-        if app is not None and app.status == "RUNNING":
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the Serve application {app_name} did not start in {timeout_s} s")
-        time.sleep(0.2)
+        return app is not None and app.status == "RUNNING"
+
+    _wait_until(running, f"the Serve application {app_name}", timeout_s)
 
 
 def _wait_http(url: str, timeout_s: float = 60.0) -> None:
-    import time
-
     import httpx
 
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def answers() -> bool:
         try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
+            return httpx.get(url, timeout=2.0).status_code == 200
         except httpx.HTTPError:
-            pass
+            return False
+
+    _wait_until(answers, url, timeout_s)
+
+
+def _wait_until(ready: Callable[[], bool], what: str, timeout_s: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not ready():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
+            raise RuntimeError(f"{what} was not ready within {timeout_s:.0f} s")
         time.sleep(0.2)
 
 

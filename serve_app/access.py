@@ -255,7 +255,7 @@ async def access_task(
             found = await ctx.task_resolver.resolve(principal.org_id, parsed)
         else:
             async with driver_connection(ctx.engine) as conn:
-                found = await catalog.resolve_task(conn, org_id=principal.org_id, ref=parsed)
+                found = await catalog.resolve_task_key(conn, org_id=principal.org_id, key=parsed)
         if found is None:
             raise NotFound("task not found")
         ctx.task_refs.put(cache_key, found)

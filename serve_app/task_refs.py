@@ -90,13 +90,12 @@ class RefResolver:
                     raise
                 except Exception as exc:
                     for future in batch.values():
-                        if not future.done():
-                            future.set_exception(exc)
+                        future.set_exception(exc)
                     continue
+                # Only this task settles the futures (callers wait through a shield).
                 for (org_id, task_id), future in batch.items():
-                    if not future.done():
-                        project_id = found.get((org_id, task_id))
-                        future.set_result(None if project_id is None else (project_id, task_id))
+                    project_id = found.get((org_id, task_id))
+                    future.set_result(None if project_id is None else (project_id, task_id))
         finally:
             self._drainer = None
             for future in self._waiting.values():  # only when cancelled: nobody drains them

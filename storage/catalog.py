@@ -132,20 +132,18 @@ async def count_org_members(
     return int(found or 0)
 
 
-_TASK_BY_ID = "SELECT project_id, id FROM task_lookup WHERE org_id = $1 AND id = $2"
 _TASK_BY_KEY = "SELECT project_id, id FROM task_lookup WHERE org_id = $1 AND key = $2"
 
 
-async def resolve_task(
-    conn: asyncpg.Connection, *, org_id: UUID, ref: str | UUID
+async def resolve_task_key(
+    conn: asyncpg.Connection, *, org_id: UUID, key: str
 ) -> tuple[UUID, UUID] | None:
-    """`(project_id, task_id)` of a task of `org_id` by id or human key, or None.
+    """`(project_id, task_id)` of the task of `org_id` with the human key `key`
+    (`PRJ-12`), or None. Task ids go through `projects_of_tasks`, many at once.
 
-    On the driver's connection (`storage.db.driver_connection`): this runs for
-    most task requests whose reference the replica has not cached yet.
+    On the driver's connection (`storage.db.driver_connection`).
     """
-    sql = _TASK_BY_ID if isinstance(ref, UUID) else _TASK_BY_KEY
-    row = await conn.fetchrow(sql, org_id, ref)
+    row = await conn.fetchrow(_TASK_BY_KEY, org_id, key)
     return None if row is None else (row[0], row[1])
 
 
@@ -157,8 +155,8 @@ async def projects_of_tasks(
 ) -> dict[UUID, UUID]:
     """task id → project id for those of `task_ids` that are tasks of `org_id`.
 
-    On the driver's connection, like `resolve_task`: one statement for the ids many
-    requests missed at once (`serve_app.task_refs.RefResolver`).
+    On the driver's connection, like `resolve_task_key`: one statement for the ids
+    many requests missed at once (`serve_app.task_refs.RefResolver`).
     """
     rows = await conn.fetch(_TASKS_BY_IDS, org_id, list(task_ids))
     return {row[0]: row[1] for row in rows}
