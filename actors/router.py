@@ -217,7 +217,9 @@ class HostRouter:
         attempt = 0
         if self._use_channels and method in CHANNEL_METHODS:
             name = self.host_name(project_id)
-            channel = await self._channels.get(name, self._handles[name].channel_address.remote)
+            handle = self._handles[name]
+            # A lambda: binding an actor method builds an object, wasted once open.
+            channel = await self._channels.get(name, lambda: handle.channel_address.remote())
             if channel is not None:
                 # A failure here counts as an attempt: a write may have committed, so
                 # the retry through Ray has the grain look its key up first.

@@ -75,7 +75,9 @@ class ShardHandles:
         except (ValueError, RayActorError) as exc:  # no such actor yet, or restarting
             raise ShardUnreachable(str(exc)) from exc
         if self._use_channels:
-            channel = await self._channels.get(actor_name(shard), handle.channel_address.remote)
+            channel = await self._channels.get(
+                actor_name(shard), lambda: handle.channel_address.remote()
+            )
             if channel is not None:
                 try:
                     return await channel.call(method, ("", ""), args)

@@ -15,6 +15,8 @@ that is not JSON of the expected shape, any other content type. FastAPI then giv
 the canonical answer, including its validation errors. Errors the shared functions
 raise are answered as FastAPI's handlers answer them (`problems.problem_for`).
 The routes stay declared in FastAPI, so the OpenAPI document is the same.
+The lane sits outside FastAPI's own middleware stack, so what it takes costs no
+FastAPI frame at all.
 """
 
 from __future__ import annotations
@@ -193,7 +195,9 @@ class Lane:
 
 
 class DirectLane:
-    """Pure ASGI; the innermost of the stack's middlewares."""
+    """Pure ASGI; the innermost of Taskhive's middlewares, outside FastAPI's stack
+    (`serve_app.app.TaskhiveAPI`). A request it takes never reaches FastAPI's error
+    handling, so it answers every error itself as FastAPI's handlers would."""
 
     def __init__(self, app: ASGIApp, lanes: tuple[Lane, ...] | None = None) -> None:
         self.app = app
@@ -244,10 +248,7 @@ class DirectLane:
         try:
             response = await lane.handler(call)
         except Exception as exc:
-            answer = problems.problem_for(scope["method"], scope["path"], exc)
-            if answer is None:
-                raise
-            response = answer
+            response = problems.problem_for(scope["method"], scope["path"], exc)
         await response(scope, receive, send)
 
 

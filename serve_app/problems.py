@@ -93,6 +93,10 @@ async def _request_validation(_: Request, exc: Exception) -> Response:
 
 async def _http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    return http_problem(exc)
+
+
+def http_problem(exc: StarletteHTTPException) -> Response:
     titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
     title = titles.get(exc.status_code, "Error")
     return problem(exc.status_code, title, str(exc.detail), headers=dict(exc.headers or {}))
@@ -119,14 +123,14 @@ DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def problem_for(method: str, path: str, exc: Exception) -> Response | None:
-    """The answer `install`'s handlers inside the middleware stack give to `exc`;
-    None for an error they leave to the outermost handler (a plain 500)."""
+def problem_for(method: str, path: str, exc: Exception) -> Response:
+    """The answer `install`'s handlers give to `exc`, for code that runs outside
+    FastAPI's stack (the direct lane)."""
     if isinstance(exc, DomainError):
         return domain_problem(exc)
-    if isinstance(exc, DEPENDENCY_ERRORS):
-        return unexpected_problem(method, path, exc)
-    return None
+    if isinstance(exc, StarletteHTTPException):
+        return http_problem(exc)
+    return unexpected_problem(method, path, exc)
 
 
 def install(app: FastAPI) -> None:

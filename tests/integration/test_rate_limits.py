@@ -220,6 +220,23 @@ async def test_a_busy_subject_costs_one_redis_call_per_batch_and_every_request_i
     assert (await exact.hit("busy")).remaining == 1000 - 101
 
 
+async def test_the_default_batch_is_a_hundredth_of_the_limit(rds: aioredis.Redis) -> None:
+    hourly = partial(RateLimiter, rds, limit=100_000, period_s=3600.0, prefix=_prefix())
+    limiter = hourly(flush_s=60)
+    calls = _Calls(limiter)
+    decisions = await _allowed(limiter, "token", 2500)
+    assert all(d.allowed for d in decisions)
+    assert calls.count == 3  # batches of 1,000: the first request, then the 1,000th, 2,000th
+    await limiter.close()
+    assert (await hourly(batch=1).hit("token")).remaining == 100_000 - 2501
+    # A small limit keeps batches of 10: its overshoot stays a few requests.
+    small = RateLimiter(rds, limit=600, prefix=_prefix(), flush_s=60)
+    small_calls = _Calls(small)
+    await _allowed(small, "user", 30)
+    assert small_calls.count == 3
+    await small.close()
+
+
 async def test_uncharged_requests_are_flushed_within_flush_s(rds: aioredis.Redis) -> None:
     hourly = partial(RateLimiter, rds, limit=1000, period_s=3600.0, prefix=_prefix())
     limiter = hourly(batch=10, flush_s=0.05)

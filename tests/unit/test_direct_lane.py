@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+import orjson
 import pytest
+from starlette.exceptions import HTTPException
 
+from domain.errors import NotFound
 from serve_app.app import app
+from serve_app.context import AppContext, install_context
 from serve_app.direct_lane import LANES, DirectLane, Fallthrough, Lane
 from serve_app.schemas import TaskPatch
 
@@ -121,3 +125,45 @@ async def test_without_a_context_every_request_goes_on_to_the_app() -> None:
     await middleware(scope, None, None)  # type: ignore[arg-type]
     assert seen == ["/api/v1/tasks/WEB-1"]
     assert "route" not in scope
+
+
+async def _answer_of(handler: Any) -> tuple[int, dict[str, Any]]:
+    """The status and problem body the lane sends when `handler` raises."""
+    lane = Lane("GET", "/api/v1/things/{ref}", handler)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def fastapi(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("a request the lane took must not reach FastAPI")
+
+    scope = {"type": "http", "method": "GET", "path": "/api/v1/things/x", "headers": []}
+    install_context(cast(AppContext, object()))  # the handlers here never use it
+    try:
+        await DirectLane(fastapi, (lane,))(scope, None, send)  # type: ignore[arg-type]
+    finally:
+        install_context(None)
+    start, body = sent
+    headers = dict(start["headers"])
+    assert headers[b"content-type"] == b"application/problem+json"
+    return start["status"], orjson.loads(body["body"])
+
+
+async def test_the_lane_answers_every_error_as_fastapis_handlers_would() -> None:
+    async def not_found(_: Any) -> Any:
+        raise NotFound("task WEB-9 not found")
+
+    async def http_error(_: Any) -> Any:
+        raise HTTPException(405, "not here")
+
+    async def bug(_: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    status, body = await _answer_of(not_found)
+    assert (status, body["title"], body["detail"]) == (404, "Not found", "task WEB-9 not found")
+    status, body = await _answer_of(http_error)
+    assert (status, body["detail"]) == (405, "not here")
+    status, body = await _answer_of(bug)
+    assert status == 500
+    assert body["detail"] == "an unexpected error occurred; it was logged"
