@@ -54,7 +54,7 @@ class AppContext:
 
     def __post_init__(self) -> None:
         self.reads = autocommit(self.engine)
-        self.task_resolver = RefResolver(self.engine)
+        self.task_resolver = RefResolver(self.engine, cache=self.task_refs)
 
 
 _context: AppContext | None = None

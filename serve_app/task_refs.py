@@ -9,12 +9,19 @@ each miss used to take a pooled connection for a point read of its own.
 statement is in flight, the ids that miss wait, and then go in the next one, one
 `id = ANY($2)` read per organisation on one connection (the pattern of the hosts'
 group commit).
+
+Tasks are read together with others of their project: a board, then its cards; a
+list, then the tasks in it. So the first miss in a project also reads the ids of
+all its tasks, in the background, into the cache (`RefResolver` with a cache):
+one index scan of the project's primary key, after which its tasks resolve in
+the replica. Projects larger than `prefetch_max` tasks are read only that far.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import OrderedDict
 from itertools import islice
 from uuid import UUID
@@ -23,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import catalog
 from storage.db import driver_connection
+
+log = logging.getLogger(__name__)
 
 Location = tuple[UUID, UUID]  # (project_id, task_id)
 
@@ -50,6 +59,14 @@ class RefCache:
         if len(self._items) > self._capacity:
             self._items.popitem(last=False)
 
+    def put_absent(self, key: tuple[UUID, str], value: Location) -> None:
+        """`put` unless present (a prefetch does not freshen what requests used)."""
+        if key not in self._items:
+            self.put(key, value)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
 
 class RefResolver:
     """Task ids resolved many to a statement; one statement in flight at a time.
@@ -59,11 +76,27 @@ class RefResolver:
     single read would have); the next batch tries again.
     """
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        max_batch: int = 500,
+        cache: RefCache | None = None,
+        prefetch_max: int = 10_000,
+        prefetched_projects: int = 10_000,
+    ) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._waiting: dict[tuple[UUID, UUID], asyncio.Future[Location | None]] = {}
         self._drainer: asyncio.Task[None] | None = None
+        # Whole projects read into `cache` (None: no prefetch), oldest first: one
+        # forgotten here is read again on its next miss.
+        self._cache = cache
+        self._prefetch_max = prefetch_max
+        self._prefetched: OrderedDict[tuple[UUID, UUID], None] = OrderedDict()
+        self._prefetched_cap = prefetched_projects
+        self._to_prefetch: dict[tuple[UUID, UUID], None] = {}
+        self._prefetcher: asyncio.Task[None] | None = None
 
     async def resolve(self, org_id: UUID, task_id: UUID) -> Location | None:
         """`(project_id, task_id)` of the task `task_id` of `org_id`, None if there is none."""
@@ -96,6 +129,8 @@ class RefResolver:
                 for (org_id, task_id), future in batch.items():
                     project_id = found.get((org_id, task_id))
                     future.set_result(None if project_id is None else (project_id, task_id))
+                    if project_id is not None:
+                        self._prefetch(org_id, project_id)
         finally:
             self._drainer = None
             for future in self._waiting.values():  # only when cancelled: nobody drains them
@@ -114,8 +149,42 @@ class RefResolver:
                 found.update(((org_id, t), p) for t, p in projects.items())
         return found
 
+    def _prefetch(self, org_id: UUID, project_id: UUID) -> None:
+        """Read every task id of the project into the cache, unless done or queued."""
+        key = (org_id, project_id)
+        if self._cache is None or key in self._prefetched or key in self._to_prefetch:
+            return
+        self._to_prefetch[key] = None
+        if self._prefetcher is None:
+            self._prefetcher = asyncio.create_task(self._prefetch_all(), name="task-refs-prefetch")
+
+    async def _prefetch_all(self) -> None:
+        assert self._cache is not None
+        try:
+            while self._to_prefetch:
+                org_id, project_id = key = next(iter(self._to_prefetch))
+                try:
+                    async with driver_connection(self._engine) as conn:
+                        ids = await catalog.task_ids_of_project(
+                            conn, project_id=project_id, limit=self._prefetch_max
+                        )
+                except Exception:  # best effort: misses still resolve one by one
+                    log.warning("reading the task ids of project %s failed", project_id)
+                    ids = []
+                else:
+                    self._prefetched[key] = None
+                    if len(self._prefetched) > self._prefetched_cap:
+                        self._prefetched.popitem(last=False)
+                del self._to_prefetch[key]
+                for task_id in ids:
+                    self._cache.put_absent((org_id, str(task_id)), (project_id, task_id))
+        finally:
+            self._prefetcher = None
+            self._to_prefetch.clear()
+
     async def close(self) -> None:
-        if self._drainer is not None:
-            self._drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drainer
+        for task in (self._drainer, self._prefetcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

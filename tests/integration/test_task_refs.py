@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -17,15 +18,15 @@ from cluster.stack import Stack
 from domain.errors import NotFound
 from serve_app import access
 from serve_app.context import AppContext
-from serve_app.task_refs import RefResolver
+from serve_app.task_refs import RefCache, RefResolver
 from tests.integration.conftest import User, create_project, create_task, local_context
 
 
 class CountingResolver(RefResolver):
     """Records the ids of each statement; fails the statements named in `fail`."""
 
-    def __init__(self, engine: AsyncEngine, fail: tuple[int, ...] = ()) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: AsyncEngine, fail: tuple[int, ...] = (), **kwargs: Any) -> None:
+        super().__init__(engine, **kwargs)
         self.batches: list[int] = []
         self.fail = fail
 
@@ -116,3 +117,33 @@ async def test_access_task_resolves_ids_through_the_resolver_and_keys_alone(
     assert resolver.batches == [1], "cached"
     with pytest.raises(NotFound):
         await access.access_task(ctx, alice.principal, str(uuid.uuid4()))
+
+
+async def test_the_first_miss_in_a_project_reads_all_its_task_ids_into_the_cache(
+    ctx: AppContext, client: httpx.AsyncClient, alice: User
+) -> None:
+    project, task_ids = await _tasks(client, alice, 12)
+    other_project, (elsewhere,) = await _tasks(client, alice, 1)
+    cache = RefCache()
+    resolver = CountingResolver(ctx.engine, cache=cache, prefetch_max=10)
+    org = uuid.UUID(alice.org_id)
+    assert await resolver.resolve(org, task_ids[0]) == (project, task_ids[0])
+    for _ in range(100):  # the read-ahead runs in the background
+        if len(cache) >= 10:
+            break
+        await asyncio.sleep(0.02)
+    # Up to `prefetch_max` of the project's tasks, each with its own project.
+    cached = {t: cache.get((org, str(t))) for t in task_ids}
+    found = {t: where for t, where in cached.items() if where is not None}
+    assert len(found) == 10, found
+    assert all(where == (project, t) for t, where in found.items())
+    assert cache.get((org, str(elsewhere))) is None, "another project is not read ahead"
+    # A project is read ahead once.
+    assert await resolver.resolve(org, task_ids[1]) == (project, task_ids[1])
+    await asyncio.sleep(0.1)
+    assert len(cache) == 10
+    assert await resolver.resolve(org, elsewhere) == (other_project, elsewhere)
+    await asyncio.sleep(0.1)
+    assert cache.get((org, str(elsewhere))) == (other_project, elsewhere)
+    await resolver.close()
+
