@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "taskhive"
 RETRY_DEADLINE_S = 10.0
+#: Projects whose host a router remembers (then it starts over).
+OWNERS_CACHED = 100_000
 _STUCK = (
     f"the project host did not answer within {host_channel.CALL_TIMEOUT_S:g} s; a write "
     "may or may not have been applied: send it again with the same Idempotency-Key"
@@ -191,6 +193,7 @@ class HostRouter:
     ) -> None:
         self._handles = handles
         self._names = sorted(handles)
+        self._owners: dict[UUID, str] = {}  # host_for's answers (a hash per host each)
         self._config = config
         self._channels = host_channel.Channels("project host")
         self._use_channels = host_channel.enabled()
@@ -201,7 +204,12 @@ class HostRouter:
         return dict(self._handles)
 
     def host_name(self, project_id: UUID) -> str:
-        return host_for(project_id, self._names)
+        name = self._owners.get(project_id)
+        if name is None:
+            if len(self._owners) >= OWNERS_CACHED:
+                self._owners.clear()
+            name = self._owners[project_id] = host_for(project_id, self._names)
+        return name
 
     def handle(self, project_id: UUID) -> ActorHandle[ProjectHost]:
         return self._handles[self.host_name(project_id)]

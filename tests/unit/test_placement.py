@@ -98,3 +98,16 @@ def test_host_names_are_not_confused_by_shared_prefixes() -> None:
     hosts = [f"h{i}" for i in range(12)]
     shares = Counter(owners(hosts).values())
     assert set(shares) == set(hosts)
+
+
+def test_a_router_remembers_owners_and_answers_as_host_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import actors.router as router_module
+
+    monkeypatch.setattr(router_module, "OWNERS_CACHED", 50)
+    names = host_names(3)
+    router = router_module.HostRouter(dict.fromkeys(reversed(names)))  # type: ignore[arg-type]
+    projects = ids(120, seed=7)
+    for _ in range(2):  # the second pass answers from memory, past the bound too
+        assert [router.host_name(p) for p in projects] == [host_for(p, names) for p in projects]
