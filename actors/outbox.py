@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -366,6 +367,9 @@ class OutboxConfig:
     pool_size: int = 0
     #: Periodic work that needs no events (`realtime.housekeeping`), run beside the relay.
     chores: tuple[ChoreFactory, ...] = ()
+    #: Added to the actor process's CPU niceness: its work is eventually consistent,
+    #: so on a busy node the processes that answer requests get the CPU first.
+    nice: int = 0
 
     def pool(self) -> int:
         """Each consumer's relay loop and background loop, each chore, and a spare
@@ -382,6 +386,14 @@ class OutboxActor:
     async def __init__(self, config: OutboxConfig) -> None:  # type: ignore[misc]
         # An async constructor: Ray runs it on the actor's event loop, so the loops
         # start here and start again whenever Ray restarts the actor.
+        if config.nice:
+            # On Linux this is the calling thread's niceness: the thread running the
+            # actor's event loop, where the relay and every consumer do their work
+            # (and threads started from it), not Ray's own threads. Relative to the
+            # process's main thread (Ray may start workers niced already), and set,
+            # not added, in case the constructor runs again in this process.
+            base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+            os.setpriority(os.PRIO_PROCESS, 0, min(19, base + config.nice))
         self._engine = create_engine(config.database_url, pool_size=config.pool(), max_overflow=4)
         self._redis = aioredis.from_url(config.redis_url) if config.redis_url else None
         self._consumers = [factory(self._engine, self._redis) for factory in config.consumers]

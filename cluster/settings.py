@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         le=64,
         description="replicas that hold only websocket sessions; 0: the API replicas hold them",
     )
+    background_nice: int = Field(
+        default=5,
+        ge=0,
+        le=19,
+        description="CPU niceness of the event consumers (search indexing, notifications, "
+        "reports, webhooks): under load the requests' processes come first",
+    )
     access_token_ttl_s: int = Field(default=900, ge=30)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     ws_queue_limit: int = Field(default=1000, ge=8, description="per-session send queue")

@@ -237,6 +237,7 @@ class Stack:
                     SearchConsumerConfig(s.search_shards),
                 ),
                 poll_s=s.outbox_poll_s,
+                nice=s.background_nice,
                 chores=(
                     HousekeepingConfig(),
                     ImportResumerConfig(hosts=s.hosts),

@@ -146,4 +146,3 @@ async def test_the_first_miss_in_a_project_reads_all_its_task_ids_into_the_cache
     await asyncio.sleep(0.1)
     assert cache.get((org, str(elsewhere))) == (other_project, elsewhere)
     await resolver.close()
-
