@@ -175,22 +175,27 @@ def _login_policy(config: AppConfig) -> LoginPolicy:
     )
 
 
-class _AtRoot:
-    """The app as a Serve deployment's ingress.
+class _Ingress:
+    """The app as a Serve deployment's ingress, its FastAPI routes hidden from Serve.
 
-    Routing is on the whole path: Serve mounts an application below its route
-    prefix by setting the prefix as `root_path`, and Starlette would route on the
-    path after it. The realtime deployment serves `/api/v1/ws` from a prefix of
-    that name.
-
-    It also hides FastAPI's routes from Serve. Given a FastAPI app, a replica
-    names every request's route itself, for its own metrics, by trying the
-    app's routes in turn: 4 % of the API replica's CPU on task reads, for Ray
-    metrics that Taskhive turns off (`cluster.stack.SERVE_ENV`); Taskhive's own
-    metrics name routes without another match (`serve_app.metrics`)."""
+    Given a FastAPI app, a replica names every request's route itself, for its own
+    metrics, by trying the app's routes in turn: 4 % of the API replica's CPU on
+    task reads, for Ray metrics that Taskhive turns off (`cluster.stack.SERVE_ENV`).
+    Taskhive's own metrics name routes without another match (`serve_app.metrics`).
+    Mounted below a route prefix, the app routes on the path after it (Serve sets
+    the prefix as `root_path`), as a FastAPI ingress does."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class _AtRoot(_Ingress):
+    """An ingress that routes on the whole path, whatever its route prefix: the
+    realtime deployment serves `/api/v1/ws` from a prefix of that name, and
+    Starlette would otherwise route on the path after it."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan" and scope.get("root_path"):
@@ -232,7 +237,7 @@ class _Replica:
 
 
 @serve.deployment(name="api", **_REPLICA_OPTIONS)
-@serve.ingress(_AtRoot(app))
+@serve.ingress(_Ingress(app))
 class ApiIngress(_Replica):
     """One Serve replica of the HTTP API."""
 
