@@ -367,8 +367,8 @@ class OutboxConfig:
     pool_size: int = 0
     #: Periodic work that needs no events (`realtime.housekeeping`), run beside the relay.
     chores: tuple[ChoreFactory, ...] = ()
-    #: Added to the actor process's CPU niceness: its work is eventually consistent,
-    #: so on a busy node the processes that answer requests get the CPU first.
+    #: Nice levels the actor's event-loop thread sits below its process's main thread:
+    #: its work is eventually consistent, so on a busy node the request path comes first.
     nice: int = 0
 
     def pool(self) -> int:
