@@ -60,9 +60,11 @@ class RefCache:
             self._items.popitem(last=False)
 
     def put_absent(self, key: tuple[UUID, str], value: Location) -> None:
-        """`put` unless present (a prefetch does not freshen what requests used)."""
-        if key not in self._items:
-            self.put(key, value)
+        """What a read-ahead puts: only into free room, as the entry evicted first,
+        so it never displaces a reference a request used."""
+        if key not in self._items and len(self._items) < self._capacity:
+            self._items[key] = value
+            self._items.move_to_end(key, last=False)
 
     def __len__(self) -> int:
         return len(self._items)
