@@ -7,14 +7,14 @@ one in hand rather than reading the row, which may have moved on since.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from domain.events import EventType
 
 
 def fold_task(
-    history: Iterable[tuple[str, dict[str, Any]]], start: dict[str, Any] | None = None
+    history: Iterable[tuple[str, Mapping[str, Any]]], start: Mapping[str, Any] | None = None
 ) -> dict[str, Any] | None:
     """The task after its events `(type, payload)`, oldest first, from `start`.
 

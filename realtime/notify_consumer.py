@@ -34,7 +34,8 @@ from domain.notification_prefs import Channel
 from domain.notifications import Notice, TaskSnapshot
 from realtime.notify_email import transport_for
 from realtime.notify_sender import EmailSender, MailSettings
-from storage import email_queue, notifications, outbox
+from realtime.task_folds import TaskFolds
+from storage import email_queue, notifications
 from storage.outbox import StoredEvent
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,11 @@ class _Decided:
     new_text: str | None
 
 
+def _notifying(e: StoredEvent) -> bool:
+    # An imported event is history brought in, not news.
+    return e.type in rules.NOTIFYING_EVENTS and not e.payload.get("imported")
+
+
 class NotificationConsumer:
     name = CONSUMER_NAME
     #: A user expects an in-app notification within a second or two, not at once.
@@ -85,6 +91,7 @@ class NotificationConsumer:
         self._config = config
         self._redis = redis
         self._window = timedelta(seconds=config.digest_window_s)
+        self._folds: TaskFolds[TaskSnapshot] = TaskFolds(rules.apply_event)
         retry = Retry(
             base=timedelta(seconds=config.retry_base_s),
             cap=timedelta(seconds=config.retry_max_s),
@@ -142,28 +149,16 @@ class NotificationConsumer:
         self, conn: AsyncConnection, events: Sequence[StoredEvent]
     ) -> list[_Decided]:
         """Each notifying event with the task just before and after it."""
-        states: dict[UUID, TaskSnapshot | None] = {}
-        decided: list[_Decided] = []
-        for e in events:
-            if e.type not in rules.NOTIFYING_EVENTS or e.task_id is None:
-                continue
-            if e.payload.get("imported"):  # history brought in, not news
-                continue
-            if e.task_id not in states:
-                history = (
-                    []
-                    if e.type == rules.TASK_CREATED
-                    else await outbox.task_history(conn, e.project_id, e.task_id, before=e.version)
-                )
-                states[e.task_id] = rules.fold_task(history)
-            before = states[e.task_id]
-            after = rules.apply_event(before, e.type, e.payload)
-            states[e.task_id] = after
-            old_text = rules.previous_text(e.type, e.payload, before)
-            decided.append(
-                _Decided(e, before, after, old_text, rules.event_text(e.type, e.payload))
+        return [
+            _Decided(
+                f.event,
+                f.before,
+                f.after,
+                rules.previous_text(f.event.type, f.event.payload, f.before),
+                rules.event_text(f.event.type, f.event.payload),
             )
-        return decided
+            for f in await self._folds.fold(conn, events, _notifying)
+        ]
 
     async def _store(
         self, conn: AsyncConnection, org_id: UUID, planned: list[tuple[_Decided, Notice]]

@@ -37,7 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from domain import webhooks as rules
 from domain.task_fold import fold_task
 from realtime.pushes import publish_all
-from storage import notifications, outbox
+from realtime.task_folds import TaskFolds
+from storage import notifications
 from storage import webhooks as store
 from storage.outbox import StoredEvent
 
@@ -95,6 +96,12 @@ def ping_payload(hook: Any, now: datetime) -> dict[str, Any]:
     }
 
 
+def _fold_one(
+    task: dict[str, Any] | None, event_type: str, payload: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    return fold_task([(event_type, payload)], start=task)
+
+
 class WebhookConsumer:
     name = CONSUMER_NAME
     #: Deliveries go out over the network with retries; half a second is noise.
@@ -104,6 +111,7 @@ class WebhookConsumer:
         self, config: WebhookConfig, engine: AsyncEngine, redis: aioredis.Redis | None
     ) -> None:
         self.sender = WebhookSender(config, engine, redis)
+        self._folds: TaskFolds[dict[str, Any]] = TaskFolds(_fold_one)
 
     async def interested(self, conn: AsyncConnection, projects: Mapping[UUID, UUID]) -> set[UUID]:
         """The projects (id → organisation) some hook hears about: `handle` does
@@ -119,12 +127,17 @@ class WebhookConsumer:
         hooks = await store.hooks_for(conn, org_id=first.org_id, project_id=first.project_id)
         if not hooks:
             return None
-        states: dict[UUID, dict[str, Any] | None] = {}
+
+        def heard(event: StoredEvent) -> bool:
+            return any(rules.wants(h.events, event.type) for h in hooks)
+
+        # The task as of each event (folded from its events; exact under replays).
+        tasks = {f.event.version: f.after for f in await self._folds.fold(conn, events, heard)}
         rows: list[dict[str, Any]] = []
         now = datetime.now(UTC)
         for event in events:
             takers = [h for h in hooks if rules.wants(h.events, event.type)]
-            task = await self._task_after(conn, event, states)
+            task = tasks.get(event.version)
             for hook in takers:
                 delivery_id = uuid4()
                 rows.append(
@@ -146,26 +159,6 @@ class WebhookConsumer:
             self.sender.wake.set()
 
         return wake
-
-    @staticmethod
-    async def _task_after(
-        conn: AsyncConnection, event: StoredEvent, states: dict[UUID, dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
-        """The task as of `event` (folded from its events; exact under replays)."""
-        if event.task_id is None:
-            return None
-        if event.task_id not in states:
-            history = (
-                []
-                if event.type == "task.created"
-                else await outbox.task_history(
-                    conn, event.project_id, event.task_id, before=event.version
-                )
-            )
-            states[event.task_id] = fold_task(history)
-        task = fold_task([(event.type, event.payload)], start=states[event.task_id])
-        states[event.task_id] = task
-        return task
 
     async def background(self) -> None:
         await self.sender.run()

@@ -187,6 +187,32 @@ async def task_history(
     return [(r[0], r[1]) for r in rows]
 
 
+async def task_histories(
+    conn: AsyncConnection, project_id: UUID, since: Mapping[UUID, int], *, before: int
+) -> dict[UUID, list[tuple[str, dict[str, Any]]]]:
+    """For each task of `since`, `(type, payload)` of its events with a version
+    above its `since` and below `before`, oldest first (tasks without any are left
+    out). One statement for a consumer's whole batch; a task whose earlier events
+    are already folded reads only the ones after them."""
+    if not since:
+        return {}
+    rows = await (await transaction_driver(conn)).fetch(
+        _TASK_HISTORIES, project_id, list(since), list(since.values()), before
+    )
+    out: dict[UUID, list[tuple[str, dict[str, Any]]]] = {}
+    for r in rows:
+        out.setdefault(r[0], []).append((r[1], r[2]))
+    return out
+
+
+_TASK_HISTORIES = (
+    "SELECT e.task_id, e.type, e.payload"
+    " FROM unnest($2::uuid[], $3::bigint[]) AS x(task_id, since)"
+    " JOIN events AS e ON e.task_id = x.task_id AND e.project_id = $1"
+    " AND e.version > x.since AND e.version < $4"
+    " ORDER BY e.task_id, e.version"
+)
+
 _TASK_HISTORY = (
     "SELECT type, payload FROM events"
     " WHERE task_id = $1 AND project_id = $2 AND version < $3 ORDER BY version"

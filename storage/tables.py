@@ -312,7 +312,7 @@ events = Table(
     #: The API request that caused the event (`X-Request-ID`), when there was one.
     Column("request_id", String(128)),
     PrimaryKeyConstraint("project_id", "version"),
-    Index("events_task_idx", "task_id", postgresql_where=text("task_id IS NOT NULL")),
+    Index("events_task_idx", "task_id", "version", postgresql_where=text("task_id IS NOT NULL")),
 )
 
 audit_log = Table(
