@@ -5,7 +5,14 @@ task's committed events up to the one in hand rather than read the row, which
 may have moved on since. Folding a task's whole history for every event makes
 each event cost as much as the task is old; `TaskFolds` remembers each task's
 state after the last event it folded, so a later batch reads only the events
-that came after it (usually none: the batch itself holds them).
+that came after it, in one statement for the batch.
+
+When a project's batches arrive back to back (each starts right after the last
+one folded), no statement is needed at all: every event of a remembered task
+in between was in those batches and was folded. A batch that does not follow
+on (a consumer skipped one, or another relay took it) ends that shortcut for
+the tasks remembered so far (a new "run" of the project), and they read what
+came after their last folded event.
 
 What is remembered is a fold of committed events, which never change, so it
 stays right whatever happens to the consumer's transaction: a batch delivered
@@ -15,6 +22,7 @@ and such a task is folded from its first event again.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,8 +66,15 @@ class TaskFolds(Generic[S]):
     ) -> None:
         self._apply = apply
         self._capacity = capacity
-        # task id → (project id, version of the last event folded, the task after it)
-        self._known: OrderedDict[UUID, tuple[UUID, int, S | None]] = OrderedDict()
+        # task id → (project id, version of its last event folded, the run it was
+        # folded in, the task after that event)
+        self._known: OrderedDict[UUID, tuple[UUID, int, int, S | None]] = OrderedDict()
+        # project id → (the last version folded, the current run): batches that
+        # follow on stay in one run, any other starts a new one.
+        self._projects: OrderedDict[UUID, tuple[int, int]] = OrderedDict()
+        self._runs = itertools.count(1)
+        #: Statements sent to read events outside the batches (for tests and metrics).
+        self.reads = 0
 
     def __len__(self) -> int:
         return len(self._known)
@@ -72,26 +87,44 @@ class TaskFolds(Generic[S]):
     ) -> list[Folded[S]]:
         """The `wanted` events of one project's batch (consecutive versions, in
         order), each with its task before and after it. Every event of those
-        tasks in the batch is folded in order, wanted or not."""
-        wanted_tasks = {e.task_id for e in events if e.task_id is not None and wanted(e)}
-        if not wanted_tasks:
+        tasks in the batch is folded in order, wanted or not, and so is every
+        event of a task remembered in the project's current run."""
+        if not events:
             return []
         project_id = events[0].project_id
-        first: dict[UUID, StoredEvent] = {}  # each of those tasks' first event here
+        last_folded, run = self._projects.get(project_id, (None, 0))
+        follows_on = last_folded == events[0].version - 1
+        if not follows_on:
+            run = next(self._runs)
+        self._projects[project_id] = (events[-1].version, run)
+        self._projects.move_to_end(project_id)
+        while len(self._projects) > self._capacity:
+            self._projects.popitem(last=False)
+        wanted_tasks = {e.task_id for e in events if e.task_id is not None and wanted(e)}
+        first: dict[UUID, StoredEvent] = {}  # each folded task's first event here
         for e in events:
-            if e.task_id in wanted_tasks and e.task_id not in first:
-                first[e.task_id] = e
+            task_id = e.task_id
+            if task_id is None or task_id in first:
+                continue
+            known = self._known.get(task_id)
+            if task_id in wanted_tasks or (
+                known is not None and known[0] == project_id and known[2] == run
+            ):
+                first[task_id] = e
+        if not first:
+            return []
         states = await self._states_before(
             conn,
             project_id,
             [t for t, e in first.items() if e.type != TASK_CREATED],
             before=events[0].version,
+            run=run if follows_on else None,
         )
         out: list[Folded[S]] = []
         last: dict[UUID, int] = {}
         for e in events:
             task_id = e.task_id
-            if task_id is None or task_id not in wanted_tasks:
+            if task_id is None or task_id not in first:
                 continue
             before = states.get(task_id)
             after = self._apply(before, e.type, e.payload)
@@ -100,21 +133,33 @@ class TaskFolds(Generic[S]):
             if wanted(e):
                 out.append(Folded(e, before, after))
         for task_id, version in last.items():
-            self._remember(task_id, project_id, version, states[task_id])
+            self._remember(task_id, (project_id, version, run, states[task_id]))
         return out
 
     async def _states_before(
-        self, conn: AsyncConnection, project_id: UUID, task_ids: list[UUID], *, before: int
+        self,
+        conn: AsyncConnection,
+        project_id: UUID,
+        task_ids: list[UUID],
+        *,
+        before: int,
+        run: int | None,
     ) -> dict[UUID, S | None]:
-        """Each task as of its last event below version `before`."""
+        """Each task as of its last event below version `before`. `run`: the
+        project's run when this batch follows on from the last one folded."""
         start: dict[UUID, S | None] = {}
         since: dict[UUID, int] = {}
         for task_id in task_ids:
             known = self._known.get(task_id)
-            if known is not None and known[0] == project_id and known[1] < before:
-                since[task_id], start[task_id] = known[1], known[2]
-            else:
+            if known is None or known[0] != project_id or known[1] >= before:
                 since[task_id], start[task_id] = -1, None  # from its first event
+            elif known[2] == run:
+                start[task_id] = known[3]  # folded through the last batch: nothing to read
+            else:
+                since[task_id], start[task_id] = known[1], known[3]
+        if not since:
+            return start
+        self.reads += 1
         histories = await outbox.task_histories(conn, project_id, since, before=before)
         for task_id, history in histories.items():
             state = start[task_id]
@@ -123,8 +168,8 @@ class TaskFolds(Generic[S]):
             start[task_id] = state
         return start
 
-    def _remember(self, task_id: UUID, project_id: UUID, version: int, state: S | None) -> None:
-        self._known[task_id] = (project_id, version, state)
+    def _remember(self, task_id: UUID, entry: tuple[UUID, int, int, S | None]) -> None:
+        self._known[task_id] = entry
         self._known.move_to_end(task_id)
         while len(self._known) > self._capacity:
             self._known.popitem(last=False)

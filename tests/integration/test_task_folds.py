@@ -139,3 +139,49 @@ async def test_a_batch_delivered_again_folds_from_the_start_and_capacity_forgets
             assert got[0].after is None
     finally:
         await engine.dispose()
+
+
+def _comments(e: StoredEvent) -> bool:
+    return e.type == rules.COMMENT_CREATED
+
+
+async def test_batches_that_follow_on_read_nothing_and_a_skipped_one_reads_the_gap(
+    client: httpx.AsyncClient, alice: User, database_url: str
+) -> None:
+    project = await create_project(client, alice)
+    pid = uuid.UUID(project["id"])
+    task = await create_task(client, alice, project["id"], title="r0")
+    await _comment(client, alice, task["id"])
+    engine = create_engine(database_url, pool_size=1)
+    folds: TaskFolds[rules.TaskSnapshot] = TaskFolds(rules.apply_event)
+    seen = 0
+
+    async def next_batch(*, skip: int = 0) -> list[Any]:
+        nonlocal seen
+        async with engine.connect() as conn:
+            events = (await outbox.read_events(conn, pid, after=seen, limit=100))[skip:]
+            seen = events[-1].version
+            got = await folds.fold(conn, events, _comments)
+        return [(f.before.title, f.event.type) for f in got if f.before]
+
+    try:
+        assert await next_batch() == [("r0", rules.COMMENT_CREATED)]
+        assert folds.reads == 0  # the task was created in the batch
+        # A rename (not wanted) then a comment: the rename is folded first.
+        await _rename(client, alice, task["id"], "r1")
+        await _comment(client, alice, task["id"])
+        assert await next_batch() == [("r1", rules.COMMENT_CREATED)]
+        # A batch with nothing wanted still folds the remembered task...
+        await _rename(client, alice, task["id"], "r2")
+        assert await next_batch() == []
+        # ...so the next one, following on, needs no statement either.
+        await _comment(client, alice, task["id"])
+        assert await next_batch() == [("r2", rules.COMMENT_CREATED)]
+        assert folds.reads == 0
+        # A batch the consumer did not see: what it held is read, once.
+        await _rename(client, alice, task["id"], "r3")
+        await _comment(client, alice, task["id"])
+        assert await next_batch(skip=1) == [("r3", rules.COMMENT_CREATED)]
+        assert folds.reads == 1
+    finally:
+        await engine.dispose()
