@@ -21,18 +21,18 @@ from uuid import UUID
 
 import orjson
 import ray
-import redis.asyncio as aioredis
 
 from actors import host_commit, views
 from actors.grain import GrainState, ProjectGrain, TaskQuery
 from actors.outbox import WAKE_CHANNEL
+from actors.publisher import EventPublisher
 from domain.commands import Command, IdempotencyKey, Reply
 from domain.errors import NotFound
 from domain.events import Event
 from domain.projects import Project
 from storage import channel as host_channel
 from storage import task_load, telemetry, tracing
-from storage.breaker import DependencyUnavailable, breaker, fast_redis
+from storage.breaker import fast_redis
 from storage.db import create_engine
 from storage.project_store import ProjectStore
 
@@ -93,13 +93,10 @@ class ProjectHost(RunsAsCaller):
         # Short socket limits: a hung Redis must not hold a grain's publish (its commit
         # is already done; subscribers catch up by version).
         self._redis = fast_redis(redis_url) if redis_url else None
+        self._publisher = EventPublisher(self._redis, WAKE_CHANNEL) if self._redis else None
         self._idle_seconds = idle_seconds
         self._grains: dict[UUID, asyncio.Task[ProjectGrain | None]] = {}
         self._reaper: asyncio.Task[None] | None = None
-        # The last event of each project whose publish failed (Redis down): sent
-        # again once Redis answers, so subscribers see the jump and replay the gap
-        # even if no later write comes.
-        self._unpublished: dict[UUID, Event] = {}
         self._republisher: asyncio.Task[None] | None = None
         # Replicas' calls arrive here too, cheaper than a Ray call (`storage.channel`).
         self._channel = host_channel.ChannelServer(self._run_for_channel, CHANNEL_METHODS)
@@ -161,36 +158,13 @@ class ProjectHost(RunsAsCaller):
 
     async def _publish(self, project: Project, events: list[Event]) -> None:
         """Publish committed events to `project:{id}`; loss here is repaired by replay."""
-        if self._redis is None:
-            return
-        channel = f"project:{project.id}"
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for event in events:
-                    pipe.publish(channel, orjson.dumps(event.as_json()))
-                pipe.publish(WAKE_CHANNEL, str(project.id))  # the relay: new events
-                await breaker("redis").call(pipe.execute())
-        except (aioredis.RedisError, OSError, DependencyUnavailable) as exc:
-            self._unpublished[project.id] = events[-1]
-            log.warning("publish to %s failed (%s); subscribers resume by version", channel, exc)
-        else:
-            self._unpublished.pop(project.id, None)
+        if self._publisher is not None:
+            await self._publisher.publish(project.id, events)
 
     async def _republish(self) -> None:
-        while True:
+        while self._publisher is not None:
             await asyncio.sleep(1.0)
-            for project_id, event in list(self._unpublished.items()):
-                if self._redis is None:
-                    return
-                try:
-                    message = orjson.dumps(event.as_json())
-                    await breaker("redis").call(
-                        self._redis.publish(f"project:{project_id}", message)
-                    )
-                except (aioredis.RedisError, OSError, DependencyUnavailable):
-                    break  # still down: try again in a second
-                if self._unpublished.get(project_id) is event:
-                    del self._unpublished[project_id]
+            await self._publisher.republish()
 
     # -- the API used by Serve replicas ---------------------------------------------
 

@@ -8,7 +8,8 @@ Replays can still happen (an offset reset, a crash after a consumer's side
 effect outside the database), so handlers must be idempotent by
 `(project_id, version)`.
 
-Hosts announce each commit on `WAKE_CHANNEL` (the project id, a few bytes),
+Hosts announce commits on `WAKE_CHANNEL` (the ids of the projects that committed
+in one turn of the host's event loop, space-separated),
 and each consumer's loop then passes over just the announced projects: one
 transaction claims their offsets and reads their next events in one statement,
 hands each project's batch to the consumer and advances the offsets together (a
@@ -408,7 +409,7 @@ class OutboxActor:
         return True
 
     async def _listen_for_commits(self, redis: aioredis.Redis) -> None:
-        """Turn hosts' commit announcements (`WAKE_CHANNEL`, a project id each)
+        """Turn hosts' commit announcements (`WAKE_CHANNEL`, project ids)
         into passes over those projects, so consumers see new events at once and
         look only where something changed. Without Redis, or while it is down,
         full passes every `poll_s` still find everything."""
@@ -419,7 +420,8 @@ class OutboxActor:
                     self._relay.announcements = True
                     async for message in pubsub.listen():
                         try:
-                            self._relay.announce(UUID(message["data"].decode()))
+                            for project_id in message["data"].split():
+                                self._relay.announce(UUID(project_id.decode()))
                         except (ValueError, AttributeError):
                             self._relay.wake.set()  # not a project id: look everywhere
             except asyncio.CancelledError:
