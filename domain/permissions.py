@@ -171,6 +171,7 @@ class OrgProjects:
     ids: tuple[UUID, ...]
     #: The projects only those granted a role see.
     private: tuple[ProjectFacts, ...]
+    by_id: Mapping[UUID, ProjectFacts]
 
     @classmethod
     def of(cls, facts: Iterable[ProjectFacts]) -> OrgProjects:
@@ -179,6 +180,7 @@ class OrgProjects:
             listed,
             tuple(p.id for p in listed),
             tuple(p for p in listed if p.visibility is not Visibility.ORG),
+            {p.id: p for p in listed},
         )
 
 

@@ -16,12 +16,15 @@ costs no query in the steady state. The organisation's list of projects with
 their owners and visibility (`readable_project_ids`) is kept per replica too,
 but checked on every use against the organisation's catalog version, which a
 trigger bumps with any change to it (migration 0016): never stale, one indexed
-read instead of every project.
+read instead of every project. A project's facts missing from their own cache
+come from that list when its version was read within `auth_cache_s` (the same
+bound), so with many projects a replica does not read them one by one.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Collection
 from uuid import UUID
 
@@ -60,8 +63,10 @@ class AccessCache:
     def __init__(self, ttl_s: float) -> None:
         self.grants: TtlCache[tuple[UUID, UUID], Grants] = TtlCache(ttl_s)
         self.projects: TtlCache[tuple[UUID, UUID], ProjectFacts | None] = TtlCache(ttl_s)
-        #: Per organisation: (catalog version, its live projects).
-        self.org_projects: dict[UUID, tuple[int, OrgProjects]] = {}
+        #: Per organisation: (catalog version, its live projects, when (monotonic)
+        #: that version was last read).
+        self.org_projects: dict[UUID, tuple[int, OrgProjects, float]] = {}
+        self.ttl_s = ttl_s
 
 
 _caches: dict[int, AccessCache] = {}
@@ -83,8 +88,11 @@ def forget_org(ctx: AppContext, org_id: UUID) -> None:
 
 
 def forget_project(ctx: AppContext, org_id: UUID, project_id: UUID) -> None:
-    """Drop this replica's cached facts of the project (visibility change, deletion)."""
-    _cache(ctx).projects.discard((org_id, project_id))
+    """Drop this replica's cached facts of the project (visibility change, deletion),
+    and its organisation's list of projects (checked again on its next use)."""
+    caches = _cache(ctx)
+    caches.projects.discard((org_id, project_id))
+    caches.org_projects.pop(org_id, None)
 
 
 async def grants_of(ctx: AppContext, principal: Principal) -> Grants:
@@ -106,10 +114,16 @@ async def _grants(ctx: AppContext, org_id: UUID, user_id: UUID) -> Grants:
 
 async def _project_facts(ctx: AppContext, org_id: UUID, project_id: UUID) -> ProjectFacts | None:
     key = (org_id, project_id)
-    cache = _cache(ctx).projects
+    caches = _cache(ctx)
+    cache = caches.projects
     cached = cache.lookup(key)
     if cached is not None:
         return cached[0]
+    # The organisation's projects, if their catalog version was read within the
+    # same bound: searches, lists and the inbox read it on every request.
+    listed = caches.org_projects.get(org_id)
+    if listed is not None and time.monotonic() - listed[2] < caches.ttl_s:
+        return listed[1].by_id.get(project_id)
     async with ctx.reads.connect() as conn:
         facts = await memberships.project_facts(conn, org_id=org_id, project_id=project_id)
     cache.put(key, facts)
@@ -186,13 +200,15 @@ async def _org_projects(ctx: AppContext, org_id: UUID) -> OrgProjects:
     cache = _cache(ctx).org_projects
     async with driver_connection(ctx.engine) as driver:
         version = await memberships.catalog_version(driver, org_id=org_id)
+    read_at = time.monotonic()
     cached = cache.get(org_id)
     if version is not None and cached is not None and cached[0] == version:
+        cache[org_id] = (version, cached[1], read_at)
         return cached[1]
     async with ctx.reads.connect() as conn:
         projects = OrgProjects.of(await memberships.org_project_facts(conn, org_id=org_id))
     if version is not None:
-        cache[org_id] = (version, projects)
+        cache[org_id] = (version, projects, read_at)
         while len(cache) > ORG_PROJECTS_CACHED:
             del cache[next(iter(cache))]
     return projects

@@ -141,3 +141,25 @@ async def test_an_inbox_page_and_its_unread_count_are_one_statement(
     assert len(inbox) == 1, sent  # one snapshot: the count always matches the page
     assert "count(*)" in inbox[0]
     assert _transaction_control(sent) == []
+
+
+async def test_a_project_the_organisations_list_just_checked_needs_no_statement_of_its_own(
+    local_api: tuple[httpx.AsyncClient, Statements], client: httpx.AsyncClient, alice: User
+) -> None:
+    api, statements = local_api
+    project = await create_project(client, alice)
+    task = await create_task(client, alice, project["id"])
+    # The inbox checks the organisation's list of projects (its catalog version).
+    r, sent = await statements.during(api.get("/api/v1/notifications", headers=alice.headers))
+    assert r.status_code == 200, r.text
+    assert any("catalog_version" in s for s in sent), sent
+
+    start = len(statements.sent)
+    first = await api.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
+    assert first.status_code == 200, first.text
+    await asyncio.sleep(0.3)  # the read-ahead, in the background
+    cold = statements.sent[start:]
+    # The reference and the read-ahead; the project's owner and visibility came
+    # from the list the inbox had just checked.
+    assert not [s for s in cold if "FROM projects" in s], cold
+    assert len(cold) == 2, cold
