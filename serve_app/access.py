@@ -18,7 +18,8 @@ but checked on every use against the organisation's catalog version, which a
 trigger bumps with any change to it (migration 0016): never stale, one indexed
 read instead of every project. A project's facts missing from their own cache
 come from that list when its version was read within `auth_cache_s` (the same
-bound), so with many projects a replica does not read them one by one.
+bound), so with many projects a replica does not read them one by one; a
+project the list does not hold (created since) is read.
 """
 
 from __future__ import annotations
@@ -120,10 +121,13 @@ async def _project_facts(ctx: AppContext, org_id: UUID, project_id: UUID) -> Pro
     if cached is not None:
         return cached[0]
     # The organisation's projects, if their catalog version was read within the
-    # same bound: searches, lists and the inbox read it on every request.
+    # same bound: searches, lists and the inbox read it on every request. A
+    # project not in that list may be newer than it: read it.
     listed = caches.org_projects.get(org_id)
     if listed is not None and time.monotonic() - listed[2] < caches.ttl_s:
-        return listed[1].by_id.get(project_id)
+        found = listed[1].by_id.get(project_id)
+        if found is not None:
+            return found
     async with ctx.reads.connect() as conn:
         facts = await memberships.project_facts(conn, org_id=org_id, project_id=project_id)
     cache.put(key, facts)

@@ -163,3 +163,15 @@ async def test_a_project_the_organisations_list_just_checked_needs_no_statement_
     # from the list the inbox had just checked.
     assert not [s for s in cold if "FROM projects" in s], cold
     assert len(cold) == 2, cold
+
+
+async def test_a_project_created_after_the_organisations_list_was_checked_is_found(
+    local_api: tuple[httpx.AsyncClient, Statements], alice: User
+) -> None:
+    api, _ = local_api
+    r = await api.get("/api/v1/notifications", headers=alice.headers)  # checks the list
+    assert r.status_code == 200, r.text
+    project = await create_project(api, alice)
+    task = await create_task(api, alice, project["id"])
+    r = await api.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
+    assert r.status_code == 200, r.text
