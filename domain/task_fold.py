@@ -32,3 +32,10 @@ def fold_task(
         elif event_type == EventType.TASK_DELETED:
             task = None
     return task
+
+
+def fold_one(
+    task: Mapping[str, Any] | None, event_type: str, payload: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The task after one more event (`realtime.task_folds.TaskFolds` folds with it)."""
+    return fold_task([(event_type, payload)], start=task)

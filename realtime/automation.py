@@ -41,10 +41,11 @@ from domain import automation as rules
 from domain.commands import AddComment, IdempotencyKey, UpdateTask
 from domain.errors import DomainError, NotFound
 from domain.filters import TaskFacts, matches, parse, resolve
-from domain.task_fold import fold_task
+from domain.task_fold import fold_one
 from realtime.pushes import publish_all
+from realtime.task_folds import TaskFolds
 from storage import automation as store
-from storage import notifications, outbox
+from storage import notifications
 from storage import tables as t
 from storage.outbox import StoredEvent
 from storage.project_store import task_from_row
@@ -143,6 +144,8 @@ class AutomationWorker:
         self._redis = redis
         self._router: HostRouter | None = None
         self.wake = asyncio.Event()
+        # Conditions read the task as its triggering event left it.
+        self._folds: TaskFolds[dict[str, Any]] = TaskFolds(fold_one)
 
     def router(self) -> HostRouter:
         if self._router is None:
@@ -211,10 +214,7 @@ class AutomationWorker:
             # A timed run has no event: the task as it is now.
             then: dict[str, Any] | None = task
             if run.version is not None:
-                history = await outbox.task_history(
-                    conn, run.project_id, run.task_id, before=run.version + 1
-                )
-                then = fold_task(history)
+                then = await self._folds.as_of(conn, run.project_id, run.task_id, run.version)
             if then is None or not await _holds(conn, rule, run, then):
                 return "skipped", "condition not met", []
         owner = rule.created_by

@@ -136,6 +136,23 @@ class TaskFolds(Generic[S]):
             self._remember(task_id, (project_id, version, run, states[task_id]))
         return out
 
+    async def as_of(
+        self, conn: AsyncConnection, project_id: UUID, task_id: UUID, version: int
+    ) -> S | None:
+        """The task just after its events up to `version` (one task, outside any
+        batch: an automation run's condition). Reads only the events after the
+        last version this task was folded to, when that is not beyond `version`."""
+        known = self._known.get(task_id)
+        if known is not None and known[0] == project_id and known[1] == version:
+            self._known.move_to_end(task_id)
+            return known[3]
+        state = (
+            await self._states_before(conn, project_id, [task_id], before=version + 1, run=None)
+        )[task_id]
+        # Folded through `version`, in no run: batches never take it as current.
+        self._remember(task_id, (project_id, version, 0, state))
+        return state
+
     async def _states_before(
         self,
         conn: AsyncConnection,

@@ -35,7 +35,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain import webhooks as rules
-from domain.task_fold import fold_task
+from domain.task_fold import fold_one
 from realtime.pushes import publish_all
 from realtime.task_folds import TaskFolds
 from storage import notifications
@@ -96,12 +96,6 @@ def ping_payload(hook: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-def _fold_one(
-    task: dict[str, Any] | None, event_type: str, payload: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    return fold_task([(event_type, payload)], start=task)
-
-
 class WebhookConsumer:
     name = CONSUMER_NAME
     #: Deliveries go out over the network with retries; half a second is noise.
@@ -111,7 +105,7 @@ class WebhookConsumer:
         self, config: WebhookConfig, engine: AsyncEngine, redis: aioredis.Redis | None
     ) -> None:
         self.sender = WebhookSender(config, engine, redis)
-        self._folds: TaskFolds[dict[str, Any]] = TaskFolds(_fold_one)
+        self._folds: TaskFolds[dict[str, Any]] = TaskFolds(fold_one)
 
     async def interested(self, conn: AsyncConnection, projects: Mapping[UUID, UUID]) -> set[UUID]:
         """The projects (id → organisation) some hook hears about: `handle` does

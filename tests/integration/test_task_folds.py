@@ -185,3 +185,37 @@ async def test_batches_that_follow_on_read_nothing_and_a_skipped_one_reads_the_g
         assert folds.reads == 1
     finally:
         await engine.dispose()
+
+
+async def test_as_of_one_version_reads_only_what_came_after_the_last_one(
+    client: httpx.AsyncClient, alice: User, database_url: str
+) -> None:
+    project = await create_project(client, alice)
+    pid = uuid.UUID(project["id"])
+    task = await create_task(client, alice, project["id"], title="v0")
+    tid = uuid.UUID(task["id"])
+    for n in range(1, 4):
+        await _rename(client, alice, task["id"], f"v{n}")
+    engine = create_engine(database_url, pool_size=1)
+    folds: TaskFolds[rules.TaskSnapshot] = TaskFolds(rules.apply_event)
+    try:
+        async with engine.connect() as conn:
+            events = await outbox.read_events(conn, pid, after=0, limit=100)
+            renames = [e.version for e in events if e.type == rules.TASK_UPDATED]
+
+            async def title_at(version: int) -> str:
+                state = await folds.as_of(conn, pid, tid, version)
+                assert state is not None
+                return state.title
+
+            assert await title_at(renames[1]) == "v2"
+            assert await title_at(renames[1]) == "v2" and folds.reads == 1  # remembered
+            assert await title_at(renames[2]) == "v3" and folds.reads == 2
+            assert await title_at(renames[0]) == "v1"  # earlier: folded from the start
+            # A batch after it does not take an entry made here as current.
+            await _rename(client, alice, task["id"], "v4")
+            tail = await outbox.read_events(conn, pid, after=events[-1].version, limit=10)
+            got = await folds.fold(conn, tail, _updates)
+            assert got[0].before is not None and got[0].before.title == "v3"
+    finally:
+        await engine.dispose()
