@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,14 @@ def write(report: dict[str, Any], directory: Path, stem: str) -> tuple[Path, Pat
     json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     md_path.write_text(markdown(report))
     return json_path, md_path
+
+
+def save(directory: Path, name: str, data: Any, text: str) -> Path:
+    """A benchmark's results as `<name>-<UTC stamp>.json` (data) and `.md` (text)
+    in `directory`; returns the `.md` path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    (directory / f"{stem}.json").write_text(json.dumps(data, indent=2, default=str))
+    md = directory / f"{stem}.md"
+    md.write_text(text + "\n")
+    return md

@@ -13,7 +13,6 @@ resolved predicate against every generated task in memory
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import tempfile
@@ -27,6 +26,7 @@ from uuid import UUID, uuid4
 import psutil
 from tantivy import Occur, Query
 
+from bench.report import save
 from domain.filters import Scope, TaskFacts, matches, parse, resolve
 from search.index import TaskIndex
 from search.query import TextOptions, terms, translate
@@ -308,10 +308,7 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (args.out / f"search-{stamp}.json").write_text(json.dumps(result, indent=2))
-    (args.out / f"search-{stamp}.md").write_text(text + "\n")
+    save(args.out, "search", result, text)
 
 
 if __name__ == "__main__":

@@ -19,17 +19,16 @@ same readable projects:
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import tempfile
 import time
 from collections.abc import Collection
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tantivy import Occur, Query
 
+from bench.report import save
 from bench.search import ORG, generate, percentile
 from search.index import TaskIndex, scope_parts
 from search.query import terms
@@ -132,11 +131,8 @@ def main() -> None:
         )
     text = "\n".join(lines)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = {"tasks": args.tasks, "projects": args.projects, "build_s": build_s, "rows": rows}
-    (args.out / f"search-scope-{stamp}.json").write_text(json.dumps(result, indent=2))
-    (args.out / f"search-scope-{stamp}.md").write_text(text + "\n")
+    save(args.out, "search-scope", result, text)
 
 
 if __name__ == "__main__":

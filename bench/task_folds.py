@@ -28,6 +28,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench.host_writes import on_scratch_database
+from bench.report import save
 from domain import notifications as rules
 from realtime.task_folds import TaskFolds
 from storage import outbox
@@ -185,10 +186,7 @@ def main() -> None:
         )
     text = "\n".join(lines)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (args.out / f"task-folds-{stamp}.json").write_text(json.dumps(rows, indent=2))
-    (args.out / f"task-folds-{stamp}.md").write_text(text + "\n")
+    save(args.out, "task-folds", rows, text)
 
 
 if __name__ == "__main__":

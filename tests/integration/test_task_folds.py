@@ -40,16 +40,22 @@ async def _comment(client: httpx.AsyncClient, user: User, task_id: str) -> None:
     assert r.status_code == 201, r.text
 
 
+async def _renamed(
+    client: httpx.AsyncClient, user: User, prefix: str, renames: int
+) -> tuple[dict[str, Any], uuid.UUID, dict[str, Any], uuid.UUID]:
+    """A new project and a task in it titled `<prefix>0`, renamed `<prefix>1`… in turn."""
+    project = await create_project(client, user)
+    task = await create_task(client, user, project["id"], title=f"{prefix}0")
+    for n in range(1, renames + 1):
+        await _rename(client, user, task["id"], f"{prefix}{n}")
+    return project, uuid.UUID(project["id"]), task, uuid.UUID(task["id"])
+
+
 async def test_batches_fold_like_the_whole_history_and_read_only_what_came_after(
     client: httpx.AsyncClient, alice: User, database_url: str, db: Any
 ) -> None:
-    project = await create_project(client, alice)
-    pid = uuid.UUID(project["id"])
-    task = await create_task(client, alice, project["id"], title="t0")
+    project, pid, task, tid = await _renamed(client, alice, "t", 3)
     other = await create_task(client, alice, project["id"], title="o0")
-    tid = uuid.UUID(task["id"])
-    for n in range(1, 4):
-        await _rename(client, alice, task["id"], f"t{n}")
     engine = create_engine(database_url, pool_size=1)
     folds: TaskFolds[rules.TaskSnapshot] = TaskFolds(rules.apply_event)
     try:
@@ -190,12 +196,7 @@ async def test_batches_that_follow_on_read_nothing_and_a_skipped_one_reads_the_g
 async def test_as_of_one_version_reads_only_what_came_after_the_last_one(
     client: httpx.AsyncClient, alice: User, database_url: str
 ) -> None:
-    project = await create_project(client, alice)
-    pid = uuid.UUID(project["id"])
-    task = await create_task(client, alice, project["id"], title="v0")
-    tid = uuid.UUID(task["id"])
-    for n in range(1, 4):
-        await _rename(client, alice, task["id"], f"v{n}")
+    _project, pid, task, tid = await _renamed(client, alice, "v", 3)
     engine = create_engine(database_url, pool_size=1)
     folds: TaskFolds[rules.TaskSnapshot] = TaskFolds(rules.apply_event)
     try:
