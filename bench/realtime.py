@@ -456,7 +456,7 @@ async def _measure(
         after = cpu.snapshot(marker)  # CPU over the writes, not over the idle drain
         if profiler is not None:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            profiles = profiler.keep(RESULTS / f"realtime-{stamp}-profile-{sessions}")
+            profiles = profiler.keep(args.out / f"realtime-{stamp}-profile-{sessions}")
         writer.stdin.close()
     finally:
         if writer.returncode is None:
@@ -576,6 +576,7 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="record py-spy profiles of the stack's actors during the last step's writes",
     )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where results are written")
     args = parser.parse_args(argv)
     settings = Settings(
         data_dir=Path(tempfile.mkdtemp(prefix="taskhive-rt-bench-")),
@@ -598,14 +599,16 @@ def main(argv: list[str] | None = None) -> None:
     else:
         clients = "sessions in the writer's Python process"
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"realtime-{stamp}.md").write_text(
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"realtime-{stamp}.md").write_text(
         f"# Real-time benchmark {stamp}\n\n{args.rate} writes/s over 10 projects, "
         f"{args.seconds:.0f} s per step, target p99 {TARGET_P99_MS:.0f} ms, one API replica, "
         f"{args.realtime_replicas or 'no'} websocket replica(s), "
         f"listener `{args.listener}` ({clients}), all on the same machine.\n\n{table}\n"
     )
-    (RESULTS / f"realtime-{stamp}.json").write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
+    (args.out / f"realtime-{stamp}.json").write_bytes(
+        orjson.dumps(rows, option=orjson.OPT_INDENT_2)
+    )
 
 
 if __name__ == "__main__":
