@@ -96,8 +96,10 @@ async def _whole_history(conn: AsyncConnection, events: list[StoredEvent]) -> li
         if not _wanted(e) or e.task_id is None:
             continue
         if e.task_id not in states:
-            history = await outbox.task_history(conn, e.project_id, e.task_id, before=e.version)
-            states[e.task_id] = rules.fold_task(history)
+            found = await outbox.task_histories(
+                conn, e.project_id, {e.task_id: -1}, before=e.version
+            )
+            states[e.task_id] = rules.fold_task(found.get(e.task_id, []))
         before = states[e.task_id]
         states[e.task_id] = after = rules.apply_event(before, e.type, e.payload)
         out.append((e.version, before, after))

@@ -177,23 +177,14 @@ _ADVANCE_MANY = (
 )
 
 
-async def task_history(
-    conn: AsyncConnection, project_id: UUID, task_id: UUID, *, before: int
-) -> list[tuple[str, dict[str, Any]]]:
-    """`(type, payload)` of a task's events older than version `before`, oldest first.
-    Notifications, webhooks and automation read it for most events they handle, on
-    the transaction's asyncpg connection."""
-    rows = await (await transaction_driver(conn)).fetch(_TASK_HISTORY, task_id, project_id, before)
-    return [(r[0], r[1]) for r in rows]
-
-
 async def task_histories(
     conn: AsyncConnection, project_id: UUID, since: Mapping[UUID, int], *, before: int
 ) -> dict[UUID, list[tuple[str, dict[str, Any]]]]:
     """For each task of `since`, `(type, payload)` of its events with a version
     above its `since` and below `before`, oldest first (tasks without any are left
-    out). One statement for a consumer's whole batch; a task whose earlier events
-    are already folded reads only the ones after them."""
+    out; `since` -1 reads a task from its first event). One statement for a
+    consumer's whole batch, on the transaction's asyncpg connection; a task whose
+    earlier events are already folded reads only the ones after them."""
     if not since:
         return {}
     rows = await (await transaction_driver(conn)).fetch(
@@ -211,9 +202,4 @@ _TASK_HISTORIES = (
     " JOIN events AS e ON e.task_id = x.task_id AND e.project_id = $1"
     " AND e.version > x.since AND e.version < $4"
     " ORDER BY e.task_id, e.version"
-)
-
-_TASK_HISTORY = (
-    "SELECT type, payload FROM events"
-    " WHERE task_id = $1 AND project_id = $2 AND version < $3 ORDER BY version"
 )

@@ -98,6 +98,22 @@ async def local_api(stack: Stack) -> AsyncIterator[tuple[httpx.AsyncClient, Stat
         await engine.dispose()
 
 
+async def _first_read(
+    api: httpx.AsyncClient, statements: Statements, url: str, user: User, *, expected: int
+) -> list[str]:
+    """The statements a first GET of `url` sends, including the read-ahead that
+    may end after the response: waits up to 5 s for `expected` of them."""
+    start = len(statements.sent)
+    r = await api.get(url, headers=user.headers)
+    assert r.status_code == 200, r.text
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if len(statements.sent) - start >= expected:
+            break
+    await asyncio.sleep(0.05)  # one more turn: anything beyond `expected` shows too
+    return statements.sent[start:]
+
+
 async def test_a_task_read_opens_no_transaction_and_costs_no_statement_once_cached(
     local_api: tuple[httpx.AsyncClient, Statements], client: httpx.AsyncClient, alice: User
 ) -> None:
@@ -106,14 +122,7 @@ async def test_a_task_read_opens_no_transaction_and_costs_no_statement_once_cach
     task = await create_task(client, alice, project["id"])
     url = f"/api/v1/tasks/{task['id']}"
 
-    start = len(statements.sent)
-    first = await api.get(url, headers=alice.headers)
-    assert first.status_code == 200, first.text
-    for _ in range(100):  # the read-ahead may end after the response
-        await asyncio.sleep(0.05)
-        cold = statements.sent[start:]
-        if len(cold) >= 5:
-            break
+    cold = await _first_read(api, statements, url, alice, expected=5)
     # The reference, the caller's standing and grants, the project's facts: each
     # one statement, none inside a transaction; and, in the background, the ids
     # of the project's tasks read ahead (`serve_app.task_refs`).
@@ -154,11 +163,7 @@ async def test_a_project_the_organisations_list_just_checked_needs_no_statement_
     assert r.status_code == 200, r.text
     assert any("catalog_version" in s for s in sent), sent
 
-    start = len(statements.sent)
-    first = await api.get(f"/api/v1/tasks/{task['id']}", headers=alice.headers)
-    assert first.status_code == 200, first.text
-    await asyncio.sleep(0.3)  # the read-ahead, in the background
-    cold = statements.sent[start:]
+    cold = await _first_read(api, statements, f"/api/v1/tasks/{task['id']}", alice, expected=2)
     # The reference and the read-ahead; the project's owner and visibility came
     # from the list the inbox had just checked.
     assert not [s for s in cold if "FROM projects" in s], cold
