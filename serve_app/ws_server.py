@@ -1,0 +1,105 @@
+"""How the replica's uvicorn serves websockets.
+
+Serve starts each replica's HTTP server itself (`uvicorn.Config(...)` in
+`ray.serve._private.http_util`), without a way to pass uvicorn's websocket
+options. `configure_websockets` makes the replica's uvicorn default to ours; call
+it in the deployment's constructor, which Serve runs before it starts the
+replica's server. Two choices:
+
+- Compression (permessage-deflate) only when configured. Deflating a fan-out
+  message costs the replica CPU per session (the same event is compressed once
+  per subscriber, each with its own context) and each session keeps a compressor
+  (about 64 KiB).
+- Frames written during one event-loop turn leave in one socket write
+  (`CorkedTransport`). Each message is still its own websocket frame; what changes
+  is the number of system calls. When the fan-out hands a session several events
+  at once (a burst on its project, or a replica catching up under load), they
+  cost one write here, one read and one write in the proxy in front, and one read
+  in the client, instead of one each per frame. A frame waits at most until the
+  end of the turn it was written in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import uvicorn
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class CorkedTransport:
+    """An asyncio transport that holds the writes of one event-loop turn and passes
+    them to the real transport together when the turn ends. Everything else is
+    the real transport's."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if self._held is None:
+            self._held = [bytes(data)]
+            self._loop.call_soon(self.flush)
+        else:
+            self._held.append(bytes(data))
+
+    def writelines(self, parts: Any) -> None:
+        for data in parts:
+            self.write(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        held = sum(len(d) for d in self._held) if self._held else 0
+        return held + self._transport.get_write_buffer_size()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class CorkedWebSocketsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websocket protocol over a `CorkedTransport`."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (uvloop's transports are not asyncio.Transport subclasses.) The loop running this connection: uvicorn's `self.loop` may be another
+        # thread's (Serve runs the server on a loop of its own).
+        corked = CorkedTransport(cast(asyncio.Transport, transport), asyncio.get_running_loop())
+        super().connection_made(corked)  # type: ignore[arg-type]
+
+
+def configure_websockets(*, compression: bool) -> None:
+    """Make uvicorn servers created from now on in this process serve websockets
+    with `CorkedWebSocketsProtocol`, offering permessage-deflate only if
+    `compression` (explicit arguments still win)."""
+    base = getattr(uvicorn.Config, "_taskhive_base", uvicorn.Config)
+
+    class Config(base):  # type: ignore[misc, valid-type]
+        _taskhive_base = base
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("ws_per_message_deflate", compression)
+            kwargs.setdefault("ws", CorkedWebSocketsProtocol)
+            super().__init__(*args, **kwargs)
+
+    uvicorn.Config = Config  # type: ignore[misc]

@@ -1,0 +1,167 @@
+"""The replica's uvicorn: websocket compression only when configured, and the
+frames of one event-loop turn in one socket write."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+import uvloop
+import websockets
+
+from serve_app.ws_server import CorkedTransport, CorkedWebSocketsProtocol, configure_websockets
+
+
+@pytest.fixture
+def restore_uvicorn() -> Iterator[None]:
+    original = uvicorn.Config
+    yield
+    uvicorn.Config = original  # type: ignore[misc]
+
+
+def _app() -> None:
+    return None
+
+
+@pytest.mark.usefixtures("restore_uvicorn")
+def test_the_choices_become_uvicorn_s_defaults_and_an_explicit_argument_still_wins() -> None:
+    original = uvicorn.Config
+    assert original(_app).ws_per_message_deflate is True  # uvicorn's own default
+    configure_websockets(compression=False)
+    assert uvicorn.Config(_app).ws_per_message_deflate is False
+    assert uvicorn.Config(_app).ws is CorkedWebSocketsProtocol
+    assert uvicorn.Config(_app, ws_per_message_deflate=True).ws_per_message_deflate is True
+    assert uvicorn.Config(_app, ws="wsproto").ws == "wsproto"
+    configure_websockets(compression=True)  # again: replaces the choice, does not stack
+    assert uvicorn.Config(_app).ws_per_message_deflate is True
+    assert uvicorn.Config.__mro__[1] is original
+
+
+class _Recorder(asyncio.Transport):
+    """The transport underneath: records what reaches it, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.events: list[str] = []
+        self.closing = False
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+        self.events.append("write")
+
+    def close(self) -> None:
+        self.closing = True
+        self.events.append("close")
+
+    def abort(self) -> None:
+        self.closing = True
+        self.events.append("abort")
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 5)}.get(name, default)
+
+
+async def _next_turn() -> None:
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+
+
+async def test_writes_of_one_turn_reach_the_socket_as_one_write_in_order() -> None:
+    real = _Recorder()
+    corked = CorkedTransport(real, asyncio.get_running_loop())
+    corked.write(b"one ")
+    corked.write(bytearray(b"two "))
+    corked.write(b"")
+    corked.write(memoryview(b"three"))
+    assert real.writes == []
+    assert corked.get_write_buffer_size() == len(b"one two three")
+    await _next_turn()
+    assert real.writes == [b"one two three"]
+    corked.write(b"four")
+    await _next_turn()
+    corked.writelines([b"five", b"six"])
+    await _next_turn()
+    assert real.writes == [b"one two three", b"four", b"fivesix"]
+    assert corked.get_extra_info("peername") == ("127.0.0.1", 5)  # the rest is the real one's
+
+
+async def test_close_sends_what_is_held_first_and_abort_drops_it() -> None:
+    real = _Recorder()
+    corked = CorkedTransport(real, asyncio.get_running_loop())
+    corked.write(b"last words")
+    corked.close()
+    assert real.events == ["write", "close"]
+    assert real.writes == [b"last words"]
+    await _next_turn()
+    assert real.writes == [b"last words"]  # not again
+
+    real = _Recorder()
+    corked = CorkedTransport(real, asyncio.get_running_loop())
+    corked.write(b"never sent")
+    corked.abort()
+    await _next_turn()
+    assert real.events == ["abort"]
+
+
+async def test_nothing_is_written_to_a_transport_already_closing() -> None:
+    real = _Recorder()
+    corked = CorkedTransport(real, asyncio.get_running_loop())
+    corked.write(b"too late")
+    real.closing = True  # the peer went away before the turn ended
+    await _next_turn()
+    assert real.writes == []
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_a_burst_reaches_a_real_client_as_separate_messages_in_order(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    """Through a real uvicorn server (on asyncio's loop and on uvloop's, whose
+    transports are not asyncio's classes) and a real websocket client: each
+    message sent in one turn is still its own frame, in order; later ones follow."""
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_burst())
+
+
+async def _burst() -> None:
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        for i in range(50):  # no await yields in between: one turn
+            await send({"type": "websocket.send", "text": f"burst {i}"})
+        message = await receive()
+        await send({"type": "websocket.send", "text": "echo " + message["text"]})
+        await send({"type": "websocket.close", "code": 1000})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, ws=CorkedWebSocketsProtocol, lifespan="off", log_level="error")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
+            got = [await client.recv() for _ in range(50)]
+            assert got == [f"burst {i}" for i in range(50)]
+            await client.send("hello")
+            assert await client.recv() == "echo hello"
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await client.recv()
+    finally:
+        server.should_exit = True
+        await serving
