@@ -62,6 +62,17 @@ class Transport(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class FrameLane:
+    """A way to send a live event's frame as prepared bytes, when the server offers
+    one: `frame` builds the frame for an `event` message's UTF-8 text (once per
+    event, shared by all sessions), `send` writes it to this session's connection
+    and says whether it did (False: send the text through the transport)."""
+
+    frame: Callable[[bytes], bytes]
+    send: Callable[[bytes], Awaitable[bool]]
+
+
 Authorize = Callable[[UUID], Awaitable[None]]  # raises DomainError when not allowed
 
 
@@ -84,9 +95,10 @@ class _LiveEvent(dict[str, Any]):
     decoded once, and the `event` message sent for it is encoded once, on its first
     send (`_encoded`). Never mutated after decoding."""
 
-    __slots__ = ("committed", "message")
+    __slots__ = ("committed", "frame", "message")
 
     message: str
+    frame: bytes  # the `message` as a websocket frame (`FrameLane.frame`)
     committed: float  # `created_at` as a POSIX time, for the fan-out lag metric
 
 
@@ -126,6 +138,17 @@ def _encoded(event: dict[str, Any]) -> str:
         return event.message
 
 
+def _framed(event: dict[str, Any], lane: FrameLane) -> bytes:
+    """The `event` message's frame, shared by all sessions for a live event."""
+    if not isinstance(event, _LiveEvent):
+        return lane.frame(_encoded(event).encode())
+    try:
+        return event.frame
+    except AttributeError:
+        event.frame = lane.frame(_encoded(event).encode())
+        return event.frame
+
+
 @dataclass(slots=True)
 class _Subscription:
     project_id: str
@@ -146,10 +169,12 @@ class Session:
         engine: AsyncEngine,
         authorize: Authorize,
         limits: Limits = Limits(),
+        frames: FrameLane | None = None,
     ) -> None:
         self.user_id = user_id
         self.state = SessionState.OPEN
         self._transport = transport
+        self._frames = frames
         self._fanout = fanout
         self._redis = redis
         self._engine = engine
@@ -342,7 +367,9 @@ class Session:
 
     async def _deliver(self, sub: _Subscription, event: dict[str, Any]) -> bool:
         """Send one event; False when it ended the subscription."""
-        await self._transport.send_text(_encoded(event))
+        lane = self._frames
+        if lane is None or not await lane.send(_framed(event, lane)):
+            await self._transport.send_text(_encoded(event))
         sub.last = event["version"]
         if event["event"] == "project.deleted":
             await self._revoke(sub.project_id, "the project was deleted")

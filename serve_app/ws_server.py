@@ -17,6 +17,15 @@ replica's server. Two choices:
   cost one write here, one read and one write in the proxy in front, and one read
   in the client, instead of one each per frame. A frame waits at most until the
   end of the turn it was written in.
+
+And one lane past the ASGI layers (`FRAMES_EXTENSION` in the connection's scope):
+a fan-out event is the same frame for every session that receives it (a server's
+frames are not masked), so its bytes are built once (`text_frame`) and written to
+each connection as they are, instead of each session handing the text through
+Starlette, Serve and uvicorn to be framed again. The lane writes only where the
+ASGI path would have written the same bytes: an open connection without
+extensions (no compression); otherwise it declines and the message goes the usual
+way.
 """
 
 from __future__ import annotations
@@ -25,7 +34,21 @@ import asyncio
 from typing import Any, cast
 
 import uvicorn
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+
+#: The scope extension offering the lane: {"loop": the connection's event loop,
+#: "frame": `text_frame`, "send": an async callable taking a frame, returning
+#: whether it was written (False: send the message through ASGI instead)}.
+FRAMES_EXTENSION = "taskhive.frames"
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A complete, unmasked, unfragmented text frame carrying UTF-8 `payload`."""
+    return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
 class CorkedTransport:
@@ -79,13 +102,42 @@ class CorkedTransport:
 
 
 class CorkedWebSocketsProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websocket protocol over a `CorkedTransport`."""
+    """uvicorn's websocket protocol over a `CorkedTransport`, offering the frames
+    lane to the application."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (uvloop's transports are not asyncio.Transport subclasses.) The loop running this connection: uvicorn's `self.loop` may be another
         # thread's (Serve runs the server on a loop of its own).
         corked = CorkedTransport(cast(asyncio.Transport, transport), asyncio.get_running_loop())
         super().connection_made(corked)  # type: ignore[arg-type]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)  # unset when the handshake was refused
+        if scope is not None:
+            scope["extensions"][FRAMES_EXTENSION] = {
+                "loop": asyncio.get_running_loop(),
+                "frame": text_frame,
+                "send": self.send_frame,
+            }
+
+    async def send_frame(self, frame: bytes) -> bool:
+        """Write `frame` (from `text_frame`) as it is; False when this connection
+        needs its messages framed by the protocol (before the handshake, after a
+        close, with an extension such as compression)."""
+        await self.writable.wait()
+        if self.disconnected:
+            raise ClientDisconnected
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.initial_response is not None
+            or self.conn.extensions
+            or self.conn.state is not State.OPEN
+        ):
+            return False
+        self.transport.write(frame)
+        return True
 
 
 def configure_websockets(*, compression: bool) -> None:

@@ -18,10 +18,11 @@ from domain.errors import Unauthenticated
 from domain.permissions import Action
 from realtime.fanout import Fanout
 from realtime.protocol import CloseCode, ProtocolError, validate
-from realtime.session import Limits, Session
+from realtime.session import FrameLane, Limits, Session
 from serve_app.access import authorize_project
 from serve_app.context import AppContext, get_ctx
 from serve_app.security import Principal
+from serve_app.ws_server import FRAMES_EXTENSION
 
 router = APIRouter(tags=["realtime"])
 
@@ -60,6 +61,14 @@ async def _first_message_token(websocket: WebSocket) -> str:
     return token
 
 
+def _frame_lane(websocket: WebSocket) -> FrameLane | None:
+    """The server's lane for prepared frames, if it offers one on this loop."""
+    offered = websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+    if offered is None or offered["loop"] is not asyncio.get_running_loop():
+        return None
+    return FrameLane(frame=offered["frame"], send=offered["send"])
+
+
 @router.websocket("/api/v1/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     ctx = await get_ctx()
@@ -96,6 +105,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             replay=ctx.config.ws_replay_limit,
             reauthorize_s=ctx.config.ws_reauthorize_s,
         ),
+        frames=_frame_lane(websocket),
     )
     await session.start()
 

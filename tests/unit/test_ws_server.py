@@ -13,7 +13,13 @@ import uvicorn
 import uvloop
 import websockets
 
-from serve_app.ws_server import CorkedTransport, CorkedWebSocketsProtocol, configure_websockets
+from serve_app.ws_server import (
+    FRAMES_EXTENSION,
+    CorkedTransport,
+    CorkedWebSocketsProtocol,
+    configure_websockets,
+    text_frame,
+)
 
 
 @pytest.fixture
@@ -165,3 +171,91 @@ async def _burst() -> None:
     finally:
         server.should_exit = True
         await serving
+
+
+async def _serve(app: Any, check: Callable[[int], Any], **config: Any) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, ws=CorkedWebSocketsProtocol, lifespan="off", log_level="error", **config
+        )
+    )
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        await check(port)
+    finally:
+        server.should_exit = True
+        await serving
+
+
+def _lane_app(written: list[bool]) -> Any:
+    """Sends `first` through ASGI, then three prepared frames through the lane (or
+    through ASGI where the lane declines), then `last` through ASGI."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        lane = scope["extensions"][FRAMES_EXTENSION]
+        assert lane["loop"] is asyncio.get_running_loop()
+        assert await lane["send"](lane["frame"](b"early")) is False  # not accepted yet
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "first"})
+        for text in ("événement 1", "event 2", "x" * 70_000):  # the three length forms
+            done = await lane["send"](lane["frame"](text.encode()))
+            written.append(done)
+            if not done:
+                await send({"type": "websocket.send", "text": text})
+        await send({"type": "websocket.send", "text": "last"})
+        await send({"type": "websocket.close", "code": 1000})
+        assert await lane["send"](lane["frame"](b"late")) is False  # closed
+
+    return app
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_prepared_frames_go_straight_to_the_connection_in_order_with_the_rest(
+    loop_factory: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    expected = ["first", "événement 1", "event 2", "x" * 70_000, "last"]
+
+    async def scenario() -> None:
+        written: list[bool] = []
+
+        async def check(port: int) -> None:
+            async with websockets.connect(f"ws://127.0.0.1:{port}/", compression=None) as client:
+                assert [await client.recv() for _ in expected] == expected
+                with pytest.raises(websockets.ConnectionClosedOK):
+                    await client.recv()
+
+        await _serve(_lane_app(written), check, ws_per_message_deflate=False)
+        assert written == [True, True, True]
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(scenario())
+
+
+async def test_with_compression_the_lane_declines_and_messages_go_through_asgi() -> None:
+    expected = ["first", "événement 1", "event 2", "x" * 70_000, "last"]
+    written: list[bool] = []
+
+    async def check(port: int) -> None:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:  # offers deflate
+            assert [await client.recv() for _ in expected] == expected
+
+    await _serve(_lane_app(written), check, ws_per_message_deflate=True)
+    assert written == [False, False, False]
+
+
+def test_a_prepared_frame_is_what_the_protocol_itself_would_send() -> None:
+    from websockets.frames import Opcode
+    from websockets.server import ServerProtocol
+
+    for payload in (b"", b"a" * 125, b"b" * 126, b"c" * 65_535, b"d" * 65_536):
+        conn = ServerProtocol()
+        conn.state = websockets.protocol.State.OPEN
+        conn.send_text(payload)
+        assert b"".join(conn.data_to_send()) == text_frame(payload)
+        assert text_frame(payload)[0] == 0x80 | Opcode.TEXT.value  # FIN, text, one frame
