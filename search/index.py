@@ -97,13 +97,21 @@ class Positions:
 
 
 def scope_parts(
-    schema: tantivy.Schema, org_id: str, readable: Collection[str], held: Collection[str] | None
+    schema: tantivy.Schema,
+    org_id: str,
+    readable: Collection[str],
+    held: Collection[str] | None,
+    *,
+    alone: bool = False,
 ) -> list[tuple[Occur, Query]]:
     """Clauses keeping `org_id`'s documents of the `readable` projects. With `held`
     (every project of the organisation the index may hold documents of), the
     shorter of two equivalent forms: the readable projects, or the held projects
-    that are not readable, excluded."""
-    parts = [(Occur.Must, Query.term_query(schema, "org", org_id))]
+    that are not readable, excluded. `alone`: the index holds no other
+    organisation's documents, so no clause names the organisation (intersecting
+    with a term every document has costs a search over a million documents more
+    than a millisecond, and selects nothing)."""
+    parts = [] if alone else [(Occur.Must, Query.term_query(schema, "org", org_id))]
     if held is not None:
         excluded = set(held).difference(readable)
         if len(excluded) < len(readable):
@@ -179,6 +187,12 @@ class TaskIndex:
         if not self.positions.held_complete:
             return None
         return frozenset(self.positions.held.get(org_id, ()))
+
+    def holds_only(self, org_id: str) -> bool:
+        """Whether no other organisation's documents may be in the index (the usual
+        case of a self-hosted instance, and of a shard an organisation has to
+        itself)."""
+        return self.positions.held_complete and self.positions.held.keys() <= {org_id}
 
     # -- writing -------------------------------------------------------------------
 
@@ -274,8 +288,10 @@ class TaskIndex:
             # `held` is read after the searcher: it only grows, so it covers
             # every project whose documents this searcher can see.
             org_id, readable = within
-            scope = scope_parts(self.schema, org_id, readable, self.held(org_id))
-            query = Query.boolean_query([*scope, (Occur.Must, query)])
+            held, alone = self.held(org_id), self.holds_only(org_id)
+            scope = scope_parts(self.schema, org_id, readable, held, alone=alone)
+            if scope:
+                query = Query.boolean_query([*scope, (Occur.Must, query)])
         generators = (
             {
                 name: tantivy.SnippetGenerator.create(searcher, highlight, self.schema, name)

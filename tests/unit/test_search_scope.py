@@ -87,6 +87,42 @@ def test_the_shorter_form_is_chosen() -> None:
     assert _kinds(scope_parts(schema, ORG_A, A_PROJECTS[:1], held)) == [Occur.Must, Occur.Must]
     # Not known what the index holds: the readable projects, always.
     assert _kinds(scope_parts(schema, ORG_A, A_PROJECTS, None)) == [Occur.Must, Occur.Must]
+    # The organisation alone in the index: no clause names it.
+    assert _kinds(scope_parts(schema, ORG_A, A_PROJECTS, held, alone=True)) == []
+    assert _kinds(scope_parts(schema, ORG_A, A_PROJECTS[:3], held, alone=True)) == [Occur.MustNot]
+    assert _kinds(scope_parts(schema, ORG_A, A_PROJECTS[:1], held, alone=True)) == [Occur.Must]
+
+
+def test_an_organisation_alone_in_the_index_is_searched_without_naming_it(
+    tmp_path: Path,
+) -> None:
+    index = TaskIndex(tmp_path / "index", heap_bytes=15_000_000)
+    index.upsert([i for i in ITEMS if i.org_id == ORG_A])
+    index.commit()
+    assert index.holds_only(ORG_A)
+    assert not index.holds_only(ORG_B)
+    for count in (1, 3, 4):
+        readable = A_PROJECTS[:count]
+        assert _projects_hit(index, ORG_A, readable) == _three_each(readable)
+    # Another organisation's caller is still kept to its own (here: nothing).
+    assert _projects_hit(index, ORG_B, [B_PROJECT, *A_PROJECTS]) == []
+
+    # Once another organisation's documents arrive, the organisation is named again.
+    index.upsert([i for i in ITEMS if i.org_id == ORG_B])
+    index.commit()
+    assert not index.holds_only(ORG_A)
+    assert _projects_hit(index, ORG_A, [*A_PROJECTS, B_PROJECT]) == _three_each(A_PROJECTS)
+    assert _projects_hit(index, ORG_B, [B_PROJECT]) == [B_PROJECT] * 3
+
+
+def test_an_index_that_does_not_know_what_it_holds_never_counts_as_one_organisation_s(
+    tmp_path: Path,
+) -> None:
+    path = _closed_index(tmp_path)
+    (path / POSITIONS).unlink()
+    reopened = TaskIndex(path, heap_bytes=15_000_000)
+    assert not reopened.holds_only(ORG_A)
+    assert _projects_hit(reopened, ORG_A, [*A_PROJECTS, B_PROJECT]) == _three_each(A_PROJECTS)
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4])
