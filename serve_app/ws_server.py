@@ -31,6 +31,7 @@ way.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any, cast
 
 import uvicorn
@@ -51,16 +52,50 @@ def text_frame(payload: bytes) -> bytes:
     return Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
+class _Flusher:
+    """One callback per event-loop turn that passes on what every corked transport
+    of the loop held during it (one callback per connection and turn cost more
+    than the write it saved when a turn wrote one frame)."""
+
+    __slots__ = ("_loop", "_pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pending: list[CorkedTransport] = []
+
+    def add(self, transport: CorkedTransport) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._run)
+        self._pending.append(transport)
+
+    def _run(self) -> None:
+        pending, self._pending = self._pending, []
+        for transport in pending:
+            transport.flush()
+
+
+_flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Flusher] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _flusher(loop: asyncio.AbstractEventLoop) -> _Flusher:
+    found = _flushers.get(loop)
+    if found is None:
+        found = _flushers[loop] = _Flusher(loop)
+    return found
+
+
 class CorkedTransport:
     """An asyncio transport that holds the writes of one event-loop turn and passes
     them to the real transport together when the turn ends. Everything else is
     the real transport's."""
 
-    __slots__ = ("_held", "_loop", "_transport")
+    __slots__ = ("_flusher", "_held", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
-        self._loop = loop
+        self._flusher = _flusher(loop)
         self._held: list[bytes] | None = None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -68,7 +103,7 @@ class CorkedTransport:
             return
         if self._held is None:
             self._held = [bytes(data)]
-            self._loop.call_soon(self.flush)
+            self._flusher.add(self)
         else:
             self._held.append(bytes(data))
 

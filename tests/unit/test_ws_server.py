@@ -102,6 +102,21 @@ async def test_writes_of_one_turn_reach_the_socket_as_one_write_in_order() -> No
     assert corked.get_extra_info("peername") == ("127.0.0.1", 5)  # the rest is the real one's
 
 
+async def test_every_connection_written_in_a_turn_is_flushed_at_its_end() -> None:
+    loop = asyncio.get_running_loop()
+    reals = [_Recorder() for _ in range(3)]
+    corked = [CorkedTransport(real, loop) for real in reals]
+    for i, transport in enumerate(corked):
+        transport.write(b"a%d" % i)
+        transport.write(b"b%d" % i)
+    corked[1].close()  # closing one early does not disturb the others
+    await _next_turn()
+    assert [real.writes for real in reals] == [[b"a0b0"], [b"a1b1"], [b"a2b2"]]
+    corked[2].write(b"again")
+    await _next_turn()
+    assert reals[2].writes == [b"a2b2", b"again"]
+
+
 async def test_close_sends_what_is_held_first_and_abort_drops_it() -> None:
     real = _Recorder()
     corked = CorkedTransport(real, asyncio.get_running_loop())
