@@ -1,7 +1,8 @@
 """How a search is scoped to what the caller may read, over many projects: the
 readable projects named as a term set (every search did this before, and it is
 the reference here), against the organisation term with the held projects the
-caller may not read excluded (`search.index.scope_parts`).
+caller may not read excluded (`search.index.scope_parts`), and the same without
+the organisation term, as an organisation alone in its index is searched.
 
 One shard's `TaskIndex` with N generated tasks spread over P projects of one
 organisation, no HTTP and no Ray. Each query is a common title word (tens of
@@ -48,10 +49,12 @@ def _timed(index: TaskIndex, query: Query, repeat: int) -> tuple[list[float], in
 def compare(
     index: TaskIndex, words: list[str], readable: Collection[str], held: Collection[str]
 ) -> dict[str, Any]:
-    """p50/p99 of the term-set scope and of `scope_parts`' choice, same words, same hits."""
+    """p50/p99 of the term-set scope, of `scope_parts`' choice and of its choice for an
+    organisation alone in the index; same words, same hits."""
     schema = index.schema
     old_ms: list[float] = []
     new_ms: list[float] = []
+    alone_ms: list[float] = []
     for word in words:
         condition = Query.term_query(schema, "title", stem(word))
         named = Query.boolean_query(
@@ -64,13 +67,22 @@ def compare(
         chosen = Query.boolean_query(
             [*scope_parts(schema, ORG, readable, held), (Occur.Must, condition)]
         )
+        alone_parts = scope_parts(schema, ORG, readable, held, alone=True)
+        alone = (
+            Query.boolean_query([*alone_parts, (Occur.Must, condition)])
+            if alone_parts
+            else condition
+        )
         t_old, n_old = _timed(index, named, 3)
         t_new, n_new = _timed(index, chosen, 3)
-        if n_old != n_new:
-            raise AssertionError(f"{word!r}: {n_old} hits named, {n_new} scoped")
+        t_alone, n_alone = _timed(index, alone, 3)
+        if not n_old == n_new == n_alone:
+            raise AssertionError(f"{word!r}: {n_old} hits named, {n_new} scoped, {n_alone} alone")
         old_ms += t_old
         new_ms += t_new
+        alone_ms += t_alone
     old_p50, new_p50 = percentile(old_ms, 50), percentile(new_ms, 50)
+    alone_p50 = percentile(alone_ms, 50)
     return {
         "readable": len(readable),
         "excluded": len(set(held) - set(readable)),
@@ -79,6 +91,9 @@ def compare(
         "scoped_p50_ms": new_p50,
         "scoped_p99_ms": percentile(new_ms, 99),
         "speedup": old_p50 / new_p50 if new_p50 else float("nan"),
+        "alone_p50_ms": alone_p50,
+        "alone_p99_ms": percentile(alone_ms, 99),
+        "alone_speedup": old_p50 / alone_p50 if alone_p50 else float("nan"),
     }
 
 
@@ -118,16 +133,19 @@ def main() -> None:
         "",
         f"`python -m bench.search_scope --tasks {args.tasks} --projects {args.projects}`: "
         f"{len(words)} common title words per row, each 3 times, limit 20, matches counted; "
-        f"generated and indexed in {build_s:.0f} s. Reference: the readable projects as a term set.",
+        f"generated and indexed in {build_s:.0f} s. Reference: the readable projects as a term set. "
+        "Org alone: no organisation clause (the index holds one organisation).",
         "",
-        "| readable | excluded | term set p50 ms | p99 ms | scoped p50 ms | p99 ms | speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| readable | excluded | term set p50 ms | p99 ms | scoped p50 ms | p99 ms | speed-up "
+        "| org alone p50 ms | p99 ms | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in rows.items():
         lines.append(
             f"| {name} ({r['readable']:,}) | {r['excluded']:,} | {r['term_set_p50_ms']:.2f} | "
             f"{r['term_set_p99_ms']:.2f} | {r['scoped_p50_ms']:.2f} | {r['scoped_p99_ms']:.2f} | "
-            f"{r['speedup']:.1f}x |"
+            f"{r['speedup']:.1f}x | {r['alone_p50_ms']:.2f} | {r['alone_p99_ms']:.2f} | "
+            f"{r['alone_speedup']:.1f}x |"
         )
     text = "\n".join(lines)
     print(text)
