@@ -52,12 +52,12 @@ from actors.grain import ProjectGrain, TaskQuery
 from actors.placement import host_names
 from actors.router import NAMESPACE
 from bench import cpu, dataset, seed
-from bench.run import free_port
 from cluster.settings import Settings
 from cluster.stack import Stack
 from domain.events import Event
 from domain.projects import Project
 from storage.db import create_engine
+from storage.ports import free_port
 from storage.project_store import ProjectStore
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -40,9 +40,10 @@ import orjson
 import psutil
 
 from bench import cpu, dataset, mixed_report, profile, seed, steps
-from bench.run import free_port, stop_process, wait_http
+from bench.run import stop_process, wait_http
 from cluster.settings import Settings
 from cluster.stack import Stack
+from storage.ports import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

@@ -96,11 +96,9 @@ CPU_ROLES = (
 
 
 def _free_port() -> int:
-    import socket
+    from storage.ports import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def _replica_rss() -> int:

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from cluster.settings import Settings
 from cluster.stack import Stack
 from domain.events import EventType
 from domain.tasks import Task
+from storage.ports import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -106,13 +106,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.connections < args.threads:
         p.error("--connections must be at least --threads")
     return args
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:

@@ -51,11 +51,9 @@ KINDS = {
 
 
 def _free_port() -> int:
-    import socket
+    from storage.ports import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def memory_by_kind(data_dir: Path) -> dict[str, int]:

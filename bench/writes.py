@@ -49,10 +49,11 @@ from actors import host_commit
 from bench import cpu, profile, report, seed, steps
 from bench.mixed import start_app, verify_writes
 from bench.mixed_report import _table
-from bench.run import free_port, stop_process
+from bench.run import stop_process
 from bench.wrk import WrkResult, WrkTarget, ensure_wrk, run_wrk, wrk_version
 from cluster.settings import Settings
 from cluster.stack import Stack
+from storage.ports import free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

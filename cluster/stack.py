@@ -286,12 +286,10 @@ def _instance_ports_env() -> dict[str, str]:
     """Ports and paths Serve would otherwise fix machine-wide (HAProxy's stats and
     metrics listeners, the fallback proxy), chosen free so that several Taskhive
     instances, e.g. a test run next to a running server, can share one machine."""
-    import socket
+    from storage.ports import free_port
 
     def free() -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return str(s.getsockname()[1])
+        return str(free_port())
 
     socket_dir = _haproxy_socket_dir()
     socket_dir.mkdir(exist_ok=True)

@@ -54,6 +54,8 @@ from typing import IO, Any
 
 import psutil
 
+from storage.ports import free_port
+
 __all__ = ["EmbeddedPostgres", "EmbeddedRedis"]
 
 DATABASE = "taskhive"
@@ -83,10 +85,7 @@ def _redis_server_binary() -> Path:
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_port(HOST)
 
 
 def _port_accepts(port: int) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -27,6 +26,7 @@ from sqlalchemy.engine import make_url
 from cluster.settings import Settings
 from cluster.stack import Stack
 from storage.embedded import EmbeddedPostgres, EmbeddedRedis
+from storage.ports import free_port
 from tests.integration.smtp_server import SmtpServer
 
 #: The test stack signs tokens with this, so tests can craft their own.
@@ -73,13 +73,6 @@ def own_replica_urls() -> list[str]:
         except httpx.HTTPError:
             continue
     return urls
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

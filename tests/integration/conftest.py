@@ -22,8 +22,8 @@ from serve_app.config import AppConfig
 from serve_app.context import AppContext
 from serve_app.security import Principal, issue_access_token
 from storage.db import create_engine
+from storage.ports import free_port as free_port  # re-exported for the tests using it
 from tests.stack_fixtures import JWT_SECRET
-from tests.stack_fixtures import free_port as free_port  # re-exported for the tests using it
 
 
 @dataclass
