@@ -7,7 +7,8 @@ Redis: seconds later, in another process), any connection on the machine may
 take it as its local port, and the server then fails to start ("Address already
 in use"). `free_port` picks from below the ephemeral range instead, where the
 kernel never assigns ports on its own, so only another explicit listener could
-collide.
+collide. Nor below Ray's worker port range, which Ray checks every port it is
+given against.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import socket
 from pathlib import Path
 
 _RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-_LOWEST = 10_000  # above the well-known and most registered ports
+#: Above the well-known ports and Ray's own defaults: its client server (10001) and
+#: its workers' range (10002-19999), which Ray refuses to overlap with any port it
+#: is given.
+_LOWEST = 20_000
 _TRIES = 200
 
 

@@ -15,7 +15,7 @@ from storage.ports import ephemeral_range, free_port
 def test_ports_are_free_and_below_the_ephemeral_range() -> None:
     low, _high = ephemeral_range()
     found = {free_port() for _ in range(50)}
-    assert all(10_000 <= p < low for p in found)
+    assert all(20_000 <= p < low for p in found)  # above Ray's worker ports too
     assert len(found) > 1  # not one fixed port
     for port in list(found)[:5]:
         with socket.socket() as s:
@@ -37,9 +37,9 @@ def test_without_room_below_the_range_any_free_port_will_do(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     narrow = tmp_path / "range"
-    narrow.write_text("10500\t60999\n")
+    narrow.write_text("20500\t60999\n")
     monkeypatch.setattr(ports, "_RANGE_FILE", narrow)
-    assert ephemeral_range() == (10_500, 60_999)
+    assert ephemeral_range() == (20_500, 60_999)
     port = free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
