@@ -58,7 +58,7 @@ def _server(mode: str, sock: socket.socket, sessions: int, spec: dict[str, Any])
     import uvicorn
     from starlette.websockets import WebSocket
 
-    from serve_app.ws_server import FRAMES_EXTENSION, CorkedWebSocketsProtocol
+    from serve_app.ws_server import FRAMES_EXTENSION, CorkedWebSocketsProtocol, text_frame
 
     connected: list[Any] = []
     everyone = asyncio.Event()
@@ -85,7 +85,7 @@ def _server(mode: str, sock: socket.socket, sessions: int, spec: dict[str, Any])
         for turn in range(turns):
             for _ in range(burst):
                 if mode == "lane":
-                    frame = connected[0][1]["frame"](EVENT)  # once per event
+                    frame = text_frame(EVENT)  # once per event
                     for _, lane in connected:
                         await lane["send"](frame)
                 else:

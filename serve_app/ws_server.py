@@ -42,8 +42,8 @@ from websockets.http11 import Request
 from websockets.protocol import State
 
 #: The scope extension offering the lane: {"loop": the connection's event loop,
-#: "frame": `text_frame`, "send": an async callable taking a frame, returning
-#: whether it was written (False: send the message through ASGI instead)}.
+#: "send": an async callable taking a frame from `text_frame`, returning whether it
+#: was written (False: send the message through ASGI instead)}.
 FRAMES_EXTENSION = "taskhive.frames"
 
 
@@ -141,8 +141,9 @@ class CorkedWebSocketsProtocol(WebSocketsSansIOProtocol):
     lane to the application."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # (uvloop's transports are not asyncio.Transport subclasses.) The loop running this connection: uvicorn's `self.loop` may be another
-        # thread's (Serve runs the server on a loop of its own).
+        # uvloop's transports are not asyncio.Transport subclasses, hence the cast.
+        # The loop is the one running this connection: uvicorn's `self.loop` may
+        # be another thread's (Serve runs the server on a loop of its own).
         corked = CorkedTransport(cast(asyncio.Transport, transport), asyncio.get_running_loop())
         super().connection_made(corked)  # type: ignore[arg-type]
 
@@ -152,7 +153,6 @@ class CorkedWebSocketsProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][FRAMES_EXTENSION] = {
                 "loop": asyncio.get_running_loop(),
-                "frame": text_frame,
                 "send": self.send_frame,
             }
 

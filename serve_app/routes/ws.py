@@ -22,7 +22,7 @@ from realtime.session import FrameLane, Limits, Session
 from serve_app.access import authorize_project
 from serve_app.context import AppContext, get_ctx
 from serve_app.security import Principal
-from serve_app.ws_server import FRAMES_EXTENSION
+from serve_app.ws_server import FRAMES_EXTENSION, text_frame
 
 router = APIRouter(tags=["realtime"])
 
@@ -66,7 +66,7 @@ def _frame_lane(websocket: WebSocket) -> FrameLane | None:
     offered = websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION)
     if offered is None or offered["loop"] is not asyncio.get_running_loop():
         return None
-    return FrameLane(frame=offered["frame"], send=offered["send"])
+    return FrameLane(frame=text_frame, send=offered["send"])
 
 
 @router.websocket("/api/v1/ws")

@@ -115,16 +115,6 @@ def test_an_organisation_alone_in_the_index_is_searched_without_naming_it(
     assert _projects_hit(index, ORG_B, [B_PROJECT]) == [B_PROJECT] * 3
 
 
-def test_an_index_that_does_not_know_what_it_holds_never_counts_as_one_organisation_s(
-    tmp_path: Path,
-) -> None:
-    path = _closed_index(tmp_path)
-    (path / POSITIONS).unlink()
-    reopened = TaskIndex(path, heap_bytes=15_000_000)
-    assert not reopened.holds_only(ORG_A)
-    assert _projects_hit(reopened, ORG_A, [*A_PROJECTS, B_PROJECT]) == _three_each(A_PROJECTS)
-
-
 @pytest.mark.parametrize("count", [1, 2, 3, 4])
 def test_hits_are_the_readable_projects_of_the_organisation(tmp_path: Path, count: int) -> None:
     index = _build(tmp_path / "index")
@@ -215,4 +205,7 @@ def test_a_missing_positions_file_beside_an_existing_index_is_not_trusted(
     reopened = TaskIndex(path, heap_bytes=15_000_000)
     assert not reopened.fresh
     assert reopened.held(ORG_A) is None
+    # Nor is it taken to hold one organisation only: the organisation is named.
+    assert not reopened.holds_only(ORG_A)
+    assert _projects_hit(reopened, ORG_A, [*A_PROJECTS, B_PROJECT]) == _three_each(A_PROJECTS)
     assert TaskIndex(tmp_path / "new", heap_bytes=15_000_000).held(ORG_A) == frozenset()

@@ -167,15 +167,7 @@ async def _burst() -> None:
         await send({"type": "websocket.send", "text": "echo " + message["text"]})
         await send({"type": "websocket.close", "code": 1000})
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, ws=CorkedWebSocketsProtocol, lifespan="off", log_level="error")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
+    async def check(port: int) -> None:
         async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
             got = [await client.recv() for _ in range(50)]
             assert got == [f"burst {i}" for i in range(50)]
@@ -183,9 +175,8 @@ async def _burst() -> None:
             assert await client.recv() == "echo hello"
             with pytest.raises(websockets.ConnectionClosedOK):
                 await client.recv()
-    finally:
-        server.should_exit = True
-        await serving
+
+    await _serve(app, check)
 
 
 async def _serve(app: Any, check: Callable[[int], Any], **config: Any) -> None:
@@ -215,17 +206,17 @@ def _lane_app(written: list[bool]) -> Any:
         await receive()
         lane = scope["extensions"][FRAMES_EXTENSION]
         assert lane["loop"] is asyncio.get_running_loop()
-        assert await lane["send"](lane["frame"](b"early")) is False  # not accepted yet
+        assert await lane["send"](text_frame(b"early")) is False  # not accepted yet
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": "first"})
         for text in ("événement 1", "event 2", "x" * 70_000):  # the three length forms
-            done = await lane["send"](lane["frame"](text.encode()))
+            done = await lane["send"](text_frame(text.encode()))
             written.append(done)
             if not done:
                 await send({"type": "websocket.send", "text": text})
         await send({"type": "websocket.send", "text": "last"})
         await send({"type": "websocket.close", "code": 1000})
-        assert await lane["send"](lane["frame"](b"late")) is False  # closed
+        assert await lane["send"](text_frame(b"late")) is False  # closed
 
     return app
 
