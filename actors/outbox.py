@@ -80,7 +80,8 @@ class Consumer(Protocol):
     it tolerates between a commit and its handler, traded for fewer, fuller
     transactions (see `pause_after`). And it may offer `interested` (see
     `Selective`): the relay then asks it once per transaction which projects it
-    would act on, and calls `handle` for those only.
+    would act on, and calls `handle` for those only. A consumer that offers
+    `handle_many` (see `Batched`) gets the transaction's projects in one call.
     """
 
     name: str
@@ -112,6 +113,21 @@ class Selective(Protocol):
         whose events `handle` might act on; for the others it must be a no-op
         (no writes, no after-commit step), so the relay skips the call. Runs in
         the relay's transaction, one statement for all the projects."""
+        ...
+
+
+@runtime_checkable
+class Batched(Protocol):
+    """A consumer that handles a transaction's projects together: one statement
+    or one call for all of them instead of one per project (search, reports)."""
+
+    async def handle_many(
+        self, conn: AsyncConnection, pending: Mapping[UUID, Sequence[StoredEvent]]
+    ) -> AfterCommit | None:
+        """`handle` for each project of `pending` (its events in version order), in
+        the relay's transaction. Same contract: no commit, idempotent by `(project_id,
+        version)`; a failure rolls back the whole transaction and the relay sends
+        the projects again one transaction each."""
         ...
 
 
@@ -257,20 +273,22 @@ class OutboxRelay:
         return counts
 
     async def _deliver(self, consumer: Consumer, projects: Sequence[UUID]) -> dict[UUID, int]:
-        counts: dict[UUID, int] = {}
         after: list[AfterCommit] = []
         async with self._engine.begin() as conn:
             pending = await outbox.claim_next_events(
                 conn, consumer.name, projects, limit=self._batch_size
             )
             takers = await _takers(consumer, conn, pending)
-            for project_id, events in pending.items():
-                counts[project_id] = len(events)
-                if project_id not in takers:
-                    continue  # its handler would do nothing: only the offset moves
-                done = await consumer.handle(conn, events)
-                if done is not None:
+            counts = {project_id: len(events) for project_id, events in pending.items()}
+            # A project not taken: its handler would do nothing, only the offset moves.
+            taken = {p: events for p, events in pending.items() if p in takers}
+            if isinstance(consumer, Batched):
+                if taken and (done := await consumer.handle_many(conn, taken)) is not None:
                     after.append(done)
+            else:
+                for events in taken.values():
+                    if (done := await consumer.handle(conn, events)) is not None:
+                        after.append(done)
             await outbox.advance_many(
                 conn, consumer.name, {p: pending[p][-1].version for p in counts}
             )

@@ -14,7 +14,7 @@ tallies are recounted from the intervals first, so every tally is in one zone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -61,6 +61,17 @@ class ReportsConsumer:
             await apply_events(conn, events[0].project_id, events)
         return None
 
+    async def handle_many(
+        self, conn: AsyncConnection, pending: Mapping[UUID, Sequence[StoredEvent]]
+    ) -> None:
+        """`handle` of several projects: those whose events change no report
+        (titles, comments, ranks: most of them) move on in one statement."""
+        passing = {p: events[-1].version for p, events in pending.items() if not _matter(events)}
+        await store.pass_versions(conn, passing)
+        for project_id, events in pending.items():
+            if project_id not in passing:
+                await apply_events(conn, project_id, events)
+
     async def background(self) -> None:
         return None
 
@@ -75,8 +86,8 @@ async def apply_events(
     `(project_id, version)`: the applied version is stored in this transaction.
     A run of events none of which can change a report (titles, comments, ranks)
     costs one statement that moves the version on."""
-    if events and not any(matters(e) for e in events):
-        await store.pass_version(conn, project_id, events[-1].version)
+    if events and not _matter(events):
+        await store.pass_versions(conn, {project_id: events[-1].version})
         return 0
     state = await store.lock_state(conn, project_id)
     fresh = [e for e in events if state is None or e.version > state.version]
@@ -106,6 +117,10 @@ async def apply_events(
         conn, project_id, org_id, ReportState(fresh[-1].version, zone_name, fold.categories)
     )
     return len(fresh)
+
+
+def _matter(events: Sequence[StoredEvent]) -> bool:
+    return any(matters(e) for e in events)
 
 
 async def recount_days(conn: AsyncConnection, project_id: UUID, zone_name: str) -> None:

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ FUZZY_BELOW = 3
 RECOVERY_WAIT_S = 5.0
 
 #: What callers may send over the shard's channel (`ShardHandles.call`).
-CHANNEL_METHODS = frozenset({"search", "apply"})
+CHANNEL_METHODS = frozenset({"search", "apply", "apply_many"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +108,17 @@ class SearchShard:
     async def apply(self, batch: ApplyBatch) -> None:
         """Take one project's changes; they are committed within `commit_max_interval_s`
         (plus the commit in progress, if any)."""
+        await self.apply_many((batch,))
+
+    async def apply_many(self, batches: Sequence[ApplyBatch]) -> None:
+        """`apply` of several projects' changes (the relay's pass), in order."""
         async with self._lock:
-            if batch.drop_project:
-                self._index.delete_project(batch.project_id)
-            self._index.delete_tasks(batch.gone)
-            self._index.upsert(batch.items)
-            self._index.note(batch.project_id, batch.version)
+            for batch in batches:
+                if batch.drop_project:
+                    self._index.delete_project(batch.project_id)
+                self._index.delete_tasks(batch.gone)
+                self._index.upsert(batch.items)
+                self._index.note(batch.project_id, batch.version)
         self._dirty.set()
 
     async def flush(self) -> None:

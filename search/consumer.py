@@ -16,7 +16,7 @@ rewinds this consumer's offsets on restart (see `search.actor`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -81,26 +81,45 @@ async def batch_for(
 ) -> ApplyBatch | None:
     """The index changes of one project's events (None: nothing to change); with
     `projects`, the project is read only when the events may have changed it."""
-    project_id = events[0].project_id
-    version = events[-1].version
-    types = {e.type for e in events}
-    project = None
-    if projects is not None and not types & _PROJECT_CHANGED:
-        project = projects.get(project_id)
-    if project is None:
-        project = await source.live_project(conn, project_id, events[0].org_id)
-        if projects is not None:
-            projects.put(project_id, project)
-    if project is None or types & _DROP:
-        return ApplyBatch(str(project_id), version, drop_project=True)
-    if types & _WHOLE_PROJECT:
-        items, _ = await source.load_tasks(conn, project, None)
-        return ApplyBatch(str(project_id), version, tuple(items))
-    task_ids = list(dict.fromkeys(e.task_id for e in events if e.task_id is not None))
-    if not task_ids:
-        return None
-    items, gone = await source.load_tasks(conn, project, task_ids)
-    return ApplyBatch(str(project_id), version, tuple(items), tuple(str(g) for g in gone))
+    found = await batches_for(conn, {events[0].project_id: events}, projects)
+    return found[0] if found else None
+
+
+async def batches_for(
+    conn: AsyncConnection,
+    pending: Mapping[UUID, Sequence[StoredEvent]],
+    projects: ProjectCache | None = None,
+) -> list[ApplyBatch]:
+    """The index changes of several projects' events (project id → its events in
+    version order); projects with nothing to change are left out. The tasks the
+    events name are read in one statement for all the projects."""
+    out: list[ApplyBatch] = []
+    named: dict[UUID, tuple[Project, list[UUID]]] = {}
+    for project_id, events in pending.items():
+        version = events[-1].version
+        types = {e.type for e in events}
+        project = None
+        if projects is not None and not types & _PROJECT_CHANGED:
+            project = projects.get(project_id)
+        if project is None:
+            project = await source.live_project(conn, project_id, events[0].org_id)
+            if projects is not None:
+                projects.put(project_id, project)
+        if project is None or types & _DROP:
+            out.append(ApplyBatch(str(project_id), version, drop_project=True))
+        elif types & _WHOLE_PROJECT:
+            items, _ = await source.load_tasks(conn, project, None)
+            out.append(ApplyBatch(str(project_id), version, tuple(items)))
+        elif task_ids := list(dict.fromkeys(e.task_id for e in events if e.task_id is not None)):
+            named[project_id] = (project, task_ids)
+    if named:
+        loaded = await source.load_named_tasks(conn, named)
+        for project_id, (items, gone) in loaded.items():
+            version = pending[project_id][-1].version
+            out.append(
+                ApplyBatch(str(project_id), version, tuple(items), tuple(str(g) for g in gone))
+            )
+    return out
 
 
 class SearchConsumer:
@@ -114,10 +133,15 @@ class SearchConsumer:
         self._projects = ProjectCache()
 
     async def handle(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-        batch = await batch_for(conn, events, self._projects)
-        if batch is not None:
-            await self._handles.call(events[0].org_id, "apply", batch)
-        return None
+        await self.handle_many(conn, {events[0].project_id: events})
+
+    async def handle_many(
+        self, conn: AsyncConnection, pending: Mapping[UUID, Sequence[StoredEvent]]
+    ) -> None:
+        """Every project's changes, one call per shard that holds some of them."""
+        batches = await batches_for(conn, pending, self._projects)
+        orgs = {str(p): events[0].org_id for p, events in pending.items()}
+        await self._handles.call_grouped("apply_many", [(orgs[b.project_id], b) for b in batches])
 
     async def background(self) -> None:
         return None

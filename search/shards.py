@@ -8,6 +8,8 @@ count ask shard 0 once.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -61,6 +63,18 @@ class ShardHandles:
 
     async def all(self) -> list[Any]:
         return [self._get(i) for i in range(await self.count())]
+
+    async def call_grouped(self, method: str, items: Sequence[tuple[UUID | str, Any]]) -> None:
+        """`method(tuple of items)` once on each shard that holds some of the items'
+        organisations (`(org id, item)` pairs), the shards concurrently. Raises as
+        `call` does."""
+        count = await self.count()
+        by_shard: dict[int, tuple[UUID | str, list[Any]]] = {}
+        for org_id, item in items:
+            by_shard.setdefault(shard_of(org_id, count), (org_id, []))[1].append(item)
+        await asyncio.gather(
+            *(self.call(org_id, method, tuple(group)) for org_id, group in by_shard.values())
+        )
 
     async def call(self, org_id: UUID | str, method: str, *args: Any) -> Any:
         """`method(*args)` on the organisation's shard. Raises what the shard raised

@@ -9,7 +9,8 @@ Functions take an open connection and never commit.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -91,42 +92,77 @@ async def live_project(
 
 
 # Tasks with their live comments' bodies (oldest first) and live attachment count,
-# in one statement: the consumer runs it for every project it passes over, on the
-# relay transaction's asyncpg connection (no SQLAlchemy result processing).
-_ALL_TASKS = f"""
-SELECT {task_load.COLUMNS},
+# in one statement: the consumer runs it for every pass over a set of projects, on
+# the relay transaction's asyncpg connection (no SQLAlchemy result processing).
+_EXTRA_COLUMNS = """,
     (SELECT array_agg(c.body ORDER BY c.created_at) FROM comments c
      WHERE c.task_id = tasks.id AND c.deleted_at IS NULL) AS comment_bodies,
     (SELECT count(*) FROM attachments a
-     WHERE a.task_id = tasks.id AND a.deleted_at IS NULL) AS attachment_count
-FROM tasks WHERE tasks.project_id = $1
-"""  # noqa: S608 - constant
-_NAMED_TASKS = f"{_ALL_TASKS} AND tasks.id = ANY($2::uuid[])"
+     WHERE a.task_id = tasks.id AND a.deleted_at IS NULL) AS attachment_count"""
+_QUALIFIED = ", ".join(f"tasks.{c.strip()}" for c in task_load.COLUMNS.split(","))
+_ALL_TASKS = (
+    f"SELECT {_QUALIFIED}{_EXTRA_COLUMNS}, tasks.project_id FROM tasks WHERE tasks.project_id = $1"  # noqa: S608 - constant
+)
+# Named tasks of several projects. A lateral lookup per pair, kept from being
+# flattened into a join (LIMIT): a plain join of the pairs with `tasks` is
+# planned as a hash join over every partition; this is an index probe each, in
+# the partition found at run time.
+_NAMED_TASKS = (
+    "SELECT found.* FROM unnest($1::uuid[], $2::uuid[]) AS wanted(project_id, id)"  # noqa: S608 - constant
+    f" CROSS JOIN LATERAL (SELECT {_QUALIFIED}{_EXTRA_COLUMNS}, tasks.project_id"
+    " FROM tasks WHERE tasks.project_id = wanted.project_id AND tasks.id = wanted.id"
+    " LIMIT 1) AS found"
+)
 _EXTRAS = len(task_load.COLUMNS.split(","))  # where comment_bodies sits in a record
+
+#: Per project: its current indexed tasks, and the named ids that no longer exist.
+Loaded = tuple[list[IndexedTask], list[UUID]]
 
 
 async def load_tasks(
     conn: AsyncConnection, project: Project, task_ids: Sequence[UUID] | None
-) -> tuple[list[IndexedTask], list[UUID]]:
+) -> Loaded:
     """Current state of the named tasks (all the project's when None), and the
     named ids that no longer exist. One query, whatever the number of tasks.
     `conn`'s transaction must have begun (`storage.db.transaction_driver`)."""
-    driver = await transaction_driver(conn)
-    if task_ids is None:
-        rows = await driver.fetch(_ALL_TASKS, project.id)
-    else:
-        rows = await driver.fetch(_NAMED_TASKS, project.id, list(task_ids))
-    types = {f.id: f.type.value for f in project.fields}
-    found: list[IndexedTask] = []
+    if task_ids is not None:
+        return (await load_named_tasks(conn, {project.id: (project, task_ids)}))[project.id]
+    rows = await (await transaction_driver(conn)).fetch(_ALL_TASKS, project.id)
+    return _loaded({project.id: (project, None)}, rows)[project.id]
+
+
+async def load_named_tasks(
+    conn: AsyncConnection, wanted: Mapping[UUID, tuple[Project, Sequence[UUID]]]
+) -> dict[UUID, Loaded]:
+    """`load_tasks` of several projects' named tasks (project id → the project and
+    its task ids), in one statement."""
+    pairs = [(pid, task_id) for pid, (_, ids) in wanted.items() for task_id in ids]
+    rows = await (await transaction_driver(conn)).fetch(
+        _NAMED_TASKS, [p for p, _ in pairs], [x for _, x in pairs]
+    )
+    return _loaded(wanted, rows)
+
+
+def _loaded(
+    wanted: Mapping[UUID, tuple[Project, Sequence[UUID] | None]], rows: Sequence[Any]
+) -> dict[UUID, Loaded]:
+    types = {pid: {f.id: f.type.value for f in p.fields} for pid, (p, _) in wanted.items()}
+    found: dict[UUID, list[IndexedTask]] = {pid: [] for pid in wanted}
     present: set[UUID] = set()
     for row in rows:
-        task = task_load.task_from_record(row, project.org_id, project.id)
+        pid = row[_EXTRAS + 2]
+        project = wanted[pid][0]
+        task = task_load.task_from_record(row, project.org_id, pid)
         present.add(task.id)
-        found.append(
-            _indexed_task(project, task, tuple(row[_EXTRAS] or ()), int(row[_EXTRAS + 1]), types)
+        found[pid].append(
+            _indexed_task(
+                project, task, tuple(row[_EXTRAS] or ()), int(row[_EXTRAS + 1]), types[pid]
+            )
         )
-    gone = [x for x in task_ids or () if x not in present]
-    return found, gone
+    return {
+        pid: (found[pid], [x for x in ids or () if x not in present])
+        for pid, (_, ids) in wanted.items()
+    }
 
 
 async def org_ids(conn: AsyncConnection) -> list[UUID]:

@@ -6,13 +6,13 @@ that also moves the consumer's offset. Functions never commit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -93,20 +93,21 @@ _FLOWS = (
 _FLOWS_OF = f"{_FLOWS} AND task_id = ANY($2::uuid[])"
 
 
-async def pass_version(conn: AsyncConnection, project_id: UUID, version: int) -> None:
-    """Record that events up to `version` were seen and changed nothing: one
-    statement, no lock (a concurrent fold of later events keeps its own version)."""
-    await conn.execute(_PASS_VERSION, {"b_project_id": project_id, "b_version": version})
+async def pass_versions(conn: AsyncConnection, versions: Mapping[UUID, int]) -> None:
+    """Record that each project's events up to its version were seen and changed
+    nothing: one statement for all of them, no lock (a concurrent fold of later
+    events keeps its own version)."""
+    if versions:
+        await (await transaction_driver(conn)).execute(
+            _MOVE_ON, list(versions), list(versions.values())
+        )
 
 
-# Built once: the relay runs it for nearly every project it passes over.
-_PASS_VERSION = (
-    update(t.report_projects)
-    .where(
-        t.report_projects.c.project_id == bindparam("b_project_id"),
-        t.report_projects.c.version < bindparam("b_version"),
-    )
-    .values(version=bindparam("b_version"), updated_at=func.now())
+# The relay runs it for nearly every pass.
+_MOVE_ON = (
+    "UPDATE report_projects AS r SET version = v.version, updated_at = now()"
+    " FROM unnest($1::uuid[], $2::bigint[]) AS v(project_id, version)"
+    " WHERE r.project_id = v.project_id AND r.version < v.version"
 )
 
 

@@ -211,6 +211,63 @@ async def test_a_selective_consumer_handles_only_its_projects_and_all_offsets_mo
     assert await _offset(db, recorder.name, other["id"]) == 1  # skipped, yet delivered
 
 
+async def test_a_batched_consumer_gets_a_pass_in_one_call_and_a_failure_goes_one_by_one(
+    client: httpx.AsyncClient, alice: User, database_url: str, db: Any
+) -> None:
+    projects = [await create_project(client, alice) for _ in range(4)]
+    for p in projects:
+        await create_task(client, alice, p["id"])
+    ids = [uuid.UUID(p["id"]) for p in projects]
+    skipped, bad = ids[0], ids[1]
+    engine = create_engine(database_url, pool_size=2)
+    recorder = Recorder()
+    calls: list[list[uuid.UUID]] = []
+    fail = True
+
+    async def interested(
+        conn: AsyncConnection, asked: dict[uuid.UUID, uuid.UUID]
+    ) -> set[uuid.UUID]:
+        return set(asked) - {skipped}
+
+    async def handle_many(
+        conn: AsyncConnection, pending: dict[uuid.UUID, Sequence[StoredEvent]]
+    ) -> AfterCommit | None:
+        calls.append(list(pending))
+        after = [await recorder.handle(conn, events) for events in pending.values()]
+        if fail and bad in pending:
+            raise RuntimeError("handler failed")
+
+        async def done() -> None:
+            for step in after:
+                assert step is not None
+                await step()
+
+        return done
+
+    recorder.interested = interested  # type: ignore[attr-defined]
+    recorder.handle_many = handle_many  # type: ignore[attr-defined]
+    relay = OutboxRelay(engine, [recorder])
+    try:
+        counts = await relay.deliver_many(recorder, ids)
+        # One call for the pass (the uninterested project left out); it failed, so
+        # each project went again alone, and only the failing one waits.
+        assert sorted(calls[0]) == sorted(ids[1:])
+        assert sorted(calls[1:]) == sorted([i] for i in ids[1:])
+        assert counts == {i: 1 for i in ids if i != bad}
+        fail = False
+        calls.clear()
+        relay._failing.clear()  # its back-off is over
+        assert await relay.deliver_many(recorder, ids) == {bad: 1}
+        assert calls == [[bad]]
+    finally:
+        await engine.dispose()
+    for p in ids:
+        assert await _offset(db, recorder.name, str(p)) == 1
+        marker = await _offset(db, recorder.name + "-marker", str(p))
+        assert marker == (None if p == skipped else 1)
+    assert sorted(recorder.after_commit) == [1, 1, 1]
+
+
 async def test_claiming_creates_offsets_and_leaves_out_what_another_relay_holds(
     client: httpx.AsyncClient, alice: User, database_url: str, db: Any
 ) -> None:

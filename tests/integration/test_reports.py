@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 
-from reports.consumer import CONSUMER_NAME, apply_events
+from reports.consumer import CONSUMER_NAME, ReportsConsumer, apply_events
 from reports.rebuild import rebuild_project
 from storage import outbox
 from storage.db import create_engine
@@ -223,6 +223,53 @@ async def test_rebuild_equals_incremental_and_replays_change_nothing(
         assert await _snapshot(db, pid) == incremental
     finally:
         await engine.dispose()
+
+
+async def test_a_pass_of_events_that_change_no_report_moves_on_in_one_statement(
+    client: httpx.AsyncClient, alice: User, db: Any, database_url: str
+) -> None:
+    projects = [uuid.UUID((await create_project(client, alice))["id"]) for _ in range(3)]
+    for pid in projects:
+        task = await create_task(client, alice, str(pid))
+        r = await client.patch(
+            f"/api/v1/tasks/{task['id']}", json={"title": "Renamed"}, headers=alice.headers
+        )
+        assert r.status_code == 200, r.text
+    for pid in projects:
+        await _caught_up(db, pid)
+    before = {pid: await _snapshot(db, pid) for pid in projects}
+    engine = create_engine(database_url, pool_size=1)
+    sent: list[str] = []
+    consumer = ReportsConsumer()
+
+    def logged(record: Any) -> None:
+        sent.append(record.query)
+
+    try:
+        async with engine.begin() as conn:
+            pending = {}
+            for pid in projects:
+                events = await outbox.read_events(conn, pid, after=0, limit=100)
+                pending[pid] = [e for e in events if e.type == "task.updated"]
+            # Seen already: nothing moves (and asyncpg has looked up the types).
+            await consumer.handle_many(conn, pending)
+        assert {pid: await _snapshot(db, pid) for pid in projects} == before
+        # As if the renames had not been seen yet.
+        for pid in projects:
+            await db.execute(
+                "UPDATE report_projects SET version = version - 1 WHERE project_id = $1", pid
+            )
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+            driver = (await conn.get_raw_connection()).driver_connection
+            driver.add_query_logger(logged)
+            await consumer.handle_many(conn, pending)
+            await asyncio.sleep(0.05)  # asyncpg calls query loggers on a later loop turn
+            driver.remove_query_logger(logged)
+    finally:
+        await engine.dispose()
+    assert len(sent) == 1, sent
+    assert {pid: await _snapshot(db, pid) for pid in projects} == before
 
 
 async def test_changing_the_time_zone_recounts_the_days(

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import event, select
 
 from search import source
-from search.consumer import ProjectCache, batch_for
+from search.consumer import ProjectCache, batch_for, batches_for
 from storage import outbox
 from storage import tables as t
 from storage.db import create_engine
 from storage.project_store import task_from_row
 from tests.integration.conftest import User, create_project, create_task
 from tests.integration.test_attachments import upload
+
+T = TypeVar("T")
 
 
 async def _comment(client: httpx.AsyncClient, user: User, task_id: str, body: str) -> str:
@@ -69,11 +72,9 @@ async def test_load_tasks_reads_what_the_per_task_queries_read(
     assert got["Attached"].attachments == 2 and got["Bare"].comments == ()
 
 
-async def _batch_counted(
-    engine: Any, conn: Any, events: Any, projects: ProjectCache | None = None
-) -> tuple[Any, list[str]]:
-    """`batch_for` over `events`, and the statements it sent (through SQLAlchemy,
-    and on the asyncpg connection underneath)."""
+async def _counted(engine: Any, conn: Any, read: Callable[[], Awaitable[T]]) -> tuple[T, list[str]]:
+    """`read()`'s result, and the statements it sent (through SQLAlchemy, and on the
+    asyncpg connection underneath)."""
     sent: list[str] = []
 
     def count(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
@@ -82,18 +83,25 @@ async def _batch_counted(
     def logged(record: Any) -> None:
         sent.append(record.query)
 
-    # asyncpg looks up the types of a statement's parameters once per connection:
-    # a warm-up pass (without the caller's cache) leaves the steady state to count.
-    await batch_for(conn, events)
     driver = (await conn.get_raw_connection()).driver_connection
     event.listen(engine.sync_engine, "before_cursor_execute", count)
     driver.add_query_logger(logged)
     try:
-        return await batch_for(conn, events, projects), sent
+        return await read(), sent
     finally:
         await asyncio.sleep(0.05)  # asyncpg calls query loggers on a later loop turn
         driver.remove_query_logger(logged)
         event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def _batch_counted(
+    engine: Any, conn: Any, events: Any, projects: ProjectCache | None = None
+) -> tuple[Any, list[str]]:
+    """`batch_for` over `events`, and the statements it sent."""
+    # asyncpg looks up the types of a statement's parameters once per connection:
+    # a warm-up pass (without the caller's cache) leaves the steady state to count.
+    await batch_for(conn, events)
+    return await _counted(engine, conn, lambda: batch_for(conn, events, projects))
 
 
 async def test_a_pass_over_a_project_costs_two_statements_and_a_deleted_one_drops(
@@ -162,3 +170,35 @@ async def test_the_consumer_reads_a_project_again_only_after_an_event_that_chang
         assert [i.category for i in batch.items] == ["done"]
     finally:
         await engine.dispose()
+
+
+async def test_a_pass_over_several_projects_reads_their_tasks_in_one_statement(
+    client: httpx.AsyncClient, alice: User, database_url: str
+) -> None:
+    projects = [await create_project(client, alice) for _ in range(3)]
+    tasks = [[await create_task(client, alice, p["id"]) for _ in range(2)] for p in projects]
+    deleted = tasks[1][0]["id"]
+    r = await client.delete(f"/api/v1/tasks/{deleted}", headers=alice.headers)
+    assert r.status_code == 204, r.text
+    engine = create_engine(database_url, pool_size=1)
+    cache = ProjectCache()
+    try:
+        async with engine.connect() as conn:
+            pending = {}
+            for p in projects:
+                pid = uuid.UUID(p["id"])
+                pending[pid] = await outbox.read_events(conn, pid, after=0, limit=100)
+            alone = [await batch_for(conn, events, cache) for events in pending.values()]
+            together, sent = await _counted(engine, conn, lambda: batches_for(conn, pending, cache))
+    finally:
+        await engine.dispose()
+    assert len(sent) == 1, sent  # the projects come from the cache: only the tasks
+
+    def key(batch: Any) -> Any:
+        items = sorted((i.task["id"], i.task["title"]) for i in batch.items)
+        return batch.project_id, batch.version, items, sorted(batch.gone)
+
+    assert sorted(map(key, together)) == sorted(map(key, alone))
+    gone = {b.project_id: b.gone for b in together}
+    assert gone[projects[1]["id"]] == (deleted,) and gone[projects[0]["id"]] == ()
+    assert sum(len(b.items) for b in together) == 5
