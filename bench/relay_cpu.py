@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from actors.grain import ProjectGrain
-from actors.outbox import AfterCommit, Consumer, OutboxRelay
+from actors.outbox import AfterCommit, Batched, Consumer, OutboxRelay
 from bench.host_writes import on_scratch_database, seed_projects
 from domain.commands import IdempotencyKey, UpdateTask
 from domain.events import Event
@@ -62,6 +62,9 @@ class _ShardSink:
     async def call(self, _org_id: Any, _method: str, *_args: Any) -> None:
         return None
 
+    async def call_grouped(self, _method: str, _items: Any) -> None:
+        return None
+
 
 class _Timed:
     """A consumer as is, noting how long after its commit each event reached it."""
@@ -73,6 +76,16 @@ class _Timed:
         for optional in ("linger_s", "interested"):
             if hasattr(inner, optional):
                 setattr(self, optional, getattr(inner, optional))
+        if isinstance(inner, Batched):  # the relay then hands it a pass at once
+            self.handle_many = self._handle_many
+
+    async def _handle_many(
+        self, conn: AsyncConnection, pending: Mapping[UUID, Sequence[StoredEvent]]
+    ) -> AfterCommit | None:
+        now = datetime.now(UTC)
+        self.delays += [(now - e.created_at).total_seconds() for es in pending.values() for e in es]
+        assert isinstance(self.inner, Batched)
+        return await self.inner.handle_many(conn, pending)
 
     async def handle(
         self, conn: AsyncConnection, events: Sequence[StoredEvent]
