@@ -11,10 +11,10 @@ fenced by its own project's epoch inside the combined transaction.
 What a grain sees does not change: `commit(batch, epoch)` returns once its batch
 committed, raises `Fenced` when its project's epoch moved on (nothing of it was
 written; the other projects' batches commit), and `IdempotencyRace` or any other
-error as `ProjectStore.commit` does. When the combined transaction fails before
-COMMIT (a key race, a constraint, a deadlock), every batch of it is written again
-alone, concurrently, through `ProjectStore.commit`, so one bad batch fails only
-its own grain. Batches of other shapes (project settings, deletions, comments,
+error as `ProjectStore.commit` does. When the database refuses the combined
+statement (a key race, a constraint, a deadlock), every batch of it is written
+again alone, concurrently, through `ProjectStore.commit`, so one bad batch fails
+only its own grain. Batches of other shapes (project settings, deletions, comments,
 sprints) always take `ProjectStore.commit`.
 
 `TASKHIVE_HOST_GROUP_COMMIT=0` turns it off (every grain commits alone), to
@@ -115,7 +115,7 @@ class HostCommitter:
             telemetry.HOST_COMMIT_FALLBACKS.inc()
             await asyncio.gather(*(self._alone(w) for w in group))
             return
-        except Exception as exc:  # COMMIT itself failed: the outcome is unknown
+        except Exception as exc:  # e.g. the connection was lost: the outcome is unknown
             for w in group:
                 _settle(w, exc)
             return

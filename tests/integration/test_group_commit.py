@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import httpx
@@ -18,6 +20,7 @@ from domain.commands import CreateTask, IdempotencyKey, Reply, UpdateTask
 from domain.errors import Unavailable
 from domain.events import Event
 from domain.projects import Project
+from domain.tasks import Priority
 from storage.db import create_engine
 from storage.group_commit import NotCommitted, commit_together
 from storage.project_store import Batch, IdempotencyRace, ProjectStore
@@ -131,6 +134,43 @@ async def test_a_stale_and_a_fresh_batch_of_one_project_in_one_transaction(
     fresh = await _staged(store, pid, alice, "fresh")
     assert await commit_together(store.engine, [stale, fresh]) == {(pid, stale[1])}
     assert await _written(db, pid) == {"tasks": ["fresh"], "lookups": 1, "events": 1}
+
+
+async def test_changed_tasks_are_stored_as_staged_arrays_dates_and_fields_included(
+    client: httpx.AsyncClient, alice: User, store: ProjectStore, db: Any
+) -> None:
+    pids = await _projects(client, alice, 2)
+    created = [await _staged(store, pid, alice, f"first {i}") for i, pid in enumerate(pids)]
+    assert await commit_together(store.engine, created) == set()
+    items: list[tuple[Batch, int]] = []
+    expected = {}
+    for n, pid in enumerate(pids):
+        loaded = await store.activate(pid)
+        assert loaded is not None
+        project, tasks, _ = loaded
+        (task,) = tasks
+        # Arrays of different lengths per row, with characters array literals quote.
+        labels = ("a,b", 'say "hi"', "{brace}", "ünï code", "back\\slash")[: 5 - n]
+        changed = dataclasses.replace(
+            task,
+            title=f"changed {n}",
+            labels=labels,
+            watchers=tuple(uuid.uuid4() for _ in range(n + 1)),
+            custom_fields={"points": 3 + n, "note": "x", "nested": {"a": [1, None]}},
+            estimate=2.5,
+            due_date=date(2027, 1, 31),
+            start_date=date(2026, 12, 1),
+            version=task.version + 1,
+            priority=Priority.HIGH,
+        )
+        project = dataclasses.replace(project, version=project.version + 1)
+        items.append((Batch(project, updated=[changed]), project.epoch))
+        expected[pid] = (project.version, changed)
+    assert await commit_together(store.engine, items) == set()
+    for pid in pids:
+        loaded = await store.activate(pid)
+        assert loaded is not None
+        assert (loaded[0].version, loaded[1]) == (expected[pid][0], [expected[pid][1]])
 
 
 async def test_a_key_taken_meanwhile_rolls_back_everything(
