@@ -102,15 +102,11 @@ async def grants_of(ctx: AppContext, principal: Principal) -> Grants:
 
 
 async def _grants(ctx: AppContext, org_id: UUID, user_id: UUID) -> Grants:
-    key = (org_id, user_id)
-    cache = _cache(ctx).grants
-    cached = cache.lookup(key)
-    if cached is not None:
-        return cached[0]
-    async with ctx.reads.connect() as conn:
-        grants = await memberships.load_grants(conn, org_id=org_id, user_id=user_id)
-    cache.put(key, grants)
-    return grants
+    async def load() -> Grants:
+        async with ctx.reads.connect() as conn:
+            return await memberships.load_grants(conn, org_id=org_id, user_id=user_id)
+
+    return await _cache(ctx).grants.get((org_id, user_id), load)
 
 
 async def _project_facts(ctx: AppContext, org_id: UUID, project_id: UUID) -> ProjectFacts | None:
@@ -128,10 +124,12 @@ async def _project_facts(ctx: AppContext, org_id: UUID, project_id: UUID) -> Pro
         found = listed[1].by_id.get(project_id)
         if found is not None:
             return found
-    async with ctx.reads.connect() as conn:
-        facts = await memberships.project_facts(conn, org_id=org_id, project_id=project_id)
-    cache.put(key, facts)
-    return facts
+
+    async def load() -> ProjectFacts | None:
+        async with ctx.reads.connect() as conn:
+            return await memberships.project_facts(conn, org_id=org_id, project_id=project_id)
+
+    return await cache.get(key, load)
 
 
 async def org_role(ctx: AppContext, principal: Principal) -> OrgRole:

@@ -16,9 +16,10 @@ JWTs and API tokens is checked on every request, not cached.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID
@@ -47,14 +48,58 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+class _LoaderGone(Exception):
+    """The request loading a value was cancelled: a waiter loads it itself."""
+
+
 class TtlCache(Generic[K, V]):
     """A bounded LRU whose entries expire `ttl_s` seconds (monotonic) after they were
-    stored. Values may be None (a cached "no such thing")."""
+    stored. Values may be None (a cached "no such thing").
+
+    `get` loads a missing value once however many requests want it meanwhile:
+    when an entry expires under load, every request in flight for it would
+    otherwise send the same query at the same moment."""
 
     def __init__(self, ttl_s: float, capacity: int = 50_000) -> None:
         self._ttl_s = ttl_s
         self._capacity = capacity
         self._items: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        """The cached value, or `load()`'s, which is then cached. Requests that
+        want the same key while it loads wait for that load instead of their own;
+        they get its error too, except its cancellation (then one of them loads)."""
+        while True:
+            cached = self.lookup(key)
+            if cached is not None:
+                return cached[0]
+            loading = self._loading.get(key)
+            if loading is None:
+                return await self._load(key, load)
+            try:
+                return await asyncio.shield(loading)
+            except _LoaderGone:
+                continue
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        loading: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = loading
+        try:
+            value = await load()
+        except BaseException as exc:
+            if self._loading.get(key) is loading:
+                del self._loading[key]
+            gone = not isinstance(exc, Exception)
+            loading.set_exception(_LoaderGone() if gone else exc)
+            loading.exception()  # retrieved: no warning when nobody waited
+            raise
+        # Not when discarded meanwhile: the value may predate the change.
+        if self._loading.get(key) is loading:
+            del self._loading[key]
+            self.put(key, value)
+        loading.set_result(value)
+        return value
 
     def lookup(self, key: K) -> tuple[V] | None:
         """`(value,)` while cached, None when absent or expired."""
@@ -75,10 +120,13 @@ class TtlCache(Generic[K, V]):
 
     def discard(self, key: K) -> None:
         self._items.pop(key, None)
+        self._loading.pop(key, None)
 
     def discard_where(self, predicate: Callable[[K], bool]) -> None:
         for key in [k for k in self._items if predicate(k)]:
             del self._items[key]
+        for key in [k for k in self._loading if predicate(k)]:
+            del self._loading[key]
 
 
 class Authenticator:
@@ -150,24 +198,20 @@ class Authenticator:
         self._api_tokens.discard(token_hash)
 
     async def _user_standing(self, user_id: UUID, org_id: UUID) -> UserStanding | None:
-        key = (user_id, org_id)
-        cached = self._standing.lookup(key)
-        if cached is not None:
-            return cached[0]
-        async with autocommit(self._engine).connect() as conn:  # one statement: no transaction
-            standing = await credentials.user_standing(conn, user_id=user_id, org_id=org_id)
-        self._standing.put(key, standing)
-        return standing
+        async def load() -> UserStanding | None:
+            async with autocommit(self._engine).connect() as conn:  # one statement
+                return await credentials.user_standing(conn, user_id=user_id, org_id=org_id)
+
+        return await self._standing.get((user_id, org_id), load)
 
     async def _api_token(self, bearer: str) -> Principal:
         token_hash = hash_token(bearer)
-        cached = self._api_tokens.lookup(token_hash)
-        if cached is not None:
-            grant = cached[0]
-        else:
+
+        async def load() -> ApiTokenGrant | None:
             async with autocommit(self._engine).connect() as conn:
-                grant = await credentials.find_api_token(conn, token_hash)
-            self._api_tokens.put(token_hash, grant)
+                return await credentials.find_api_token(conn, token_hash)
+
+        grant = await self._api_tokens.get(token_hash, load)
         if grant is None:
             raise Unauthenticated("unknown or revoked API token")
         if grant.expires_at is not None and grant.expires_at <= datetime.now(UTC):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -163,3 +164,72 @@ def test_new_errors_map_to_403_and_429_and_pickle() -> None:
     assert Forbidden("x").status == 403
     err = pickle.loads(pickle.dumps(TooManyRequests("slow down", 7)))
     assert (err.status, err.retry_after, err.as_json()["retry_after"]) == (429, 7, 7)
+
+
+async def test_ttl_cache_loads_a_missing_value_once_for_everyone_waiting() -> None:
+    cache: TtlCache[str, int] = TtlCache(ttl_s=5)
+    loads = 0
+    release = asyncio.Event()
+
+    async def load() -> int:
+        nonlocal loads
+        loads += 1
+        await release.wait()
+        return 7
+
+    waiting = [asyncio.create_task(cache.get("k", load)) for _ in range(20)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == [7] * 20
+    assert loads == 1 and cache.lookup("k") == (7,)
+    assert await cache.get("k", load) == 7 and loads == 1  # cached now
+
+
+async def test_ttl_cache_waiters_share_an_error_but_not_a_cancellation() -> None:
+    cache: TtlCache[str, int] = TtlCache(ttl_s=5)
+    release = asyncio.Event()
+    calls = 0
+
+    async def failing() -> int:
+        await release.wait()
+        raise RuntimeError("database down")
+
+    async def slow() -> int:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return calls
+
+    first = [asyncio.create_task(cache.get("e", failing)) for _ in range(3)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*first, return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert cache.lookup("e") is None  # nothing cached from a failure
+
+    release.clear()
+    leader = asyncio.create_task(cache.get("c", slow))
+    await asyncio.sleep(0)
+    follower = asyncio.create_task(cache.get("c", slow))
+    await asyncio.sleep(0)
+    leader.cancel()  # the request that was loading went away
+    await asyncio.sleep(0)
+    release.set()
+    assert await follower == 2  # it loaded the value itself
+    assert leader.cancelled() and calls == 2
+
+
+async def test_ttl_cache_does_not_keep_a_value_loaded_across_a_discard() -> None:
+    cache: TtlCache[tuple[str, int], str] = TtlCache(ttl_s=5)
+    release = asyncio.Event()
+
+    async def load() -> str:
+        await release.wait()
+        return "before the change"
+
+    loading = asyncio.create_task(cache.get(("user", 1), load))
+    await asyncio.sleep(0)
+    cache.discard_where(lambda key: key[0] == "user")  # e.g. the password changed
+    release.set()
+    assert await loading == "before the change"  # the request that read it gets it
+    assert cache.lookup(("user", 1)) is None  # but it is not kept for others
