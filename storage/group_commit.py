@@ -3,7 +3,7 @@
 `ProjectStore.commit` writes one grain's batch in its own transaction. Under load
 that is a transaction, a fence statement and one statement per row kind for every
 batch of every grain. `commit_together` writes the batches that grains of one
-host staged meanwhile in ONE statement (`_COMMIT`), which PostgreSQL runs as its
+host staged meanwhile in ONE statement (`_statement`), which PostgreSQL runs as its
 own transaction: a round trip instead of one per kind plus BEGIN and COMMIT. Its
 parts, each a data-modifying `WITH` over arrays of every batch's rows:
 
@@ -16,6 +16,10 @@ parts, each a data-modifying `WITH` over arrays of every batch's rows:
    `IdempotencyRace` is raised;
 3. task rows (new ones with their `task_lookup` rows, changed ones by key);
 4. the outbox `events`.
+
+A kind no batch of the group has is left out of the statement (fewer parameters
+to encode, fewer parts to plan): at most 16 texts, each prepared once per
+connection.
 
 Fixed SQL straight to asyncpg: prepared once per connection, with no SQLAlchemy
 compilation or parameter processing per write. Only batches `combinable` says yes
@@ -31,7 +35,8 @@ propagates as it is: the outcome is unknown, as for COMMIT of a single batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -74,71 +79,110 @@ _FENCED = "(x.p, x.ep) IN (SELECT id, epoch FROM fence)"
 _LABELS = "ARRAY(SELECT jsonb_array_elements_text(x.labels::jsonb))::varchar(64)[]"
 _WATCHERS = "ARRAY(SELECT jsonb_array_elements_text(x.watchers::jsonb)::uuid)"
 _CHANGEABLE_TYPES = (
-    "$%d::text[], $%d::text[], $%d::text[], $%d::text[], $%d::uuid[], $%d::timestamptz[],"
-    " $%d::bigint[], $%d::text[], $%d::uuid[], $%d::float8[], $%d::date[], $%d::date[],"
-    " $%d::text[], $%d::text[], $%d::uuid[], $%d::text[]"
-)
+    "text", "text", "text", "text", "uuid", "timestamptz", "bigint", "text", "uuid", "float8",
+    "date", "date", "text", "text", "uuid", "text",
+)  # fmt: skip
 _CHANGEABLE_NAMES = (
     "title, description, status, priority, assignee_id, updated_at, version, rank, parent_id,"
     " estimate, due_date, start_date, labels, watchers, sprint_id, custom_fields"
 )
 
 
-def _params(first: int, count: int) -> tuple[int, ...]:
-    return tuple(range(first, first + count))
+def _arrays(first: int, types: Sequence[str]) -> str:
+    """`$first::type[], …`: one array parameter per column."""
+    return ", ".join(f"${first + i}::{t}[]" for i, t in enumerate(types))
 
 
-_COMMIT = f"""
-WITH fence AS (
-    UPDATE projects AS p SET version = v.version, task_seq = v.task_seq
-    FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[])
-        AS v(id, epoch, version, task_seq)
-    WHERE p.id = v.id AND p.epoch = v.epoch
-    RETURNING p.id, p.epoch
-), wrote_replies AS (
+_REPLY_TYPES = ("uuid", "bigint", "uuid", "uuid", "text", "text", "smallint", "text")
+_CREATED_TYPES = (
+    "uuid", "bigint", "uuid", "uuid", "bigint", "text", "uuid", "timestamptz", *_CHANGEABLE_TYPES,
+)  # fmt: skip
+_UPDATED_TYPES = ("uuid", "bigint", "uuid", *_CHANGEABLE_TYPES)
+_EVENT_TYPES = (
+    "uuid", "bigint", "bigint", "uuid", "text", "uuid", "uuid", "text", "timestamptz", "text",
+)  # fmt: skip
+
+
+def _replies_part(at: int) -> str:
+    return f"""wrote_replies AS (
     INSERT INTO idempotency_keys (org_id, user_id, key, request_hash, status_code, response)
     SELECT x.o, x.u, x.k, x.h, x.s, x.r::jsonb
-    FROM unnest($5::uuid[], $6::bigint[], $7::uuid[], $8::uuid[], $9::text[], $10::text[],
-                $11::smallint[], $12::text[]) AS x(p, ep, o, u, k, h, s, r)
+    FROM unnest({_arrays(at, _REPLY_TYPES)}) AS x(p, ep, o, u, k, h, s, r)
     WHERE {_FENCED}
-), wrote_created AS (
+)"""  # noqa: S608 - constants and parameter numbers only
+
+
+def _created_part(at: int) -> str:
+    lookup = f"${at}::uuid[], ${at + 1}::bigint[], ${at + 2}::uuid[], ${at + 3}::uuid[]"
+    return f"""wrote_created AS (
     INSERT INTO tasks (project_id, id, org_id, number, key, reporter_id, created_at,
         {_CHANGEABLE_NAMES})
     SELECT x.p, x.id, x.org_id, x.number, x.key, x.reporter_id, x.created_at, x.title,
         x.description, x.status, x.priority, x.assignee_id, x.updated_at, x.version, x.rank,
         x.parent_id, x.estimate, x.due_date, x.start_date, {_LABELS}, {_WATCHERS}, x.sprint_id,
         x.custom_fields::jsonb
-    FROM unnest($13::uuid[], $14::bigint[], $15::uuid[], $16::uuid[], $17::bigint[],
-                $18::text[], $19::uuid[], $20::timestamptz[],
-                {_CHANGEABLE_TYPES % _params(21, 16)})
+    FROM unnest({_arrays(at, _CREATED_TYPES)})
         AS x(p, ep, id, org_id, number, key, reporter_id, created_at, {_CHANGEABLE_NAMES})
     WHERE {_FENCED}
 ), wrote_lookup AS (
     INSERT INTO task_lookup (id, org_id, project_id, key)
     SELECT x.id, x.org_id, x.p, x.key
-    FROM unnest($13::uuid[], $14::bigint[], $15::uuid[], $16::uuid[], $18::text[])
-        AS x(p, ep, id, org_id, key)
+    FROM unnest({lookup}, ${at + 5}::text[]) AS x(p, ep, id, org_id, key)
     WHERE {_FENCED}
-), wrote_updated AS (
+)"""  # noqa: S608 - constants and parameter numbers only
+
+
+def _updated_part(at: int) -> str:
+    return f"""wrote_updated AS (
     UPDATE tasks AS t SET title = x.title, description = x.description, status = x.status,
         priority = x.priority, assignee_id = x.assignee_id, updated_at = x.updated_at,
         version = x.version, rank = x.rank, parent_id = x.parent_id, estimate = x.estimate,
         due_date = x.due_date, start_date = x.start_date, labels = {_LABELS},
         watchers = {_WATCHERS}, sprint_id = x.sprint_id, custom_fields = x.custom_fields::jsonb
-    FROM unnest($37::uuid[], $38::bigint[], $39::uuid[], {_CHANGEABLE_TYPES % _params(40, 16)})
-        AS x(p, ep, id, {_CHANGEABLE_NAMES})
+    FROM unnest({_arrays(at, _UPDATED_TYPES)}) AS x(p, ep, id, {_CHANGEABLE_NAMES})
     WHERE t.project_id = x.p AND t.id = x.id AND {_FENCED}
-), wrote_events AS (
+)"""  # noqa: S608 - constants and parameter numbers only
+
+
+def _events_part(at: int) -> str:
+    return f"""wrote_events AS (
     INSERT INTO events (project_id, version, org_id, type, actor_id, task_id, payload,
                         created_at, request_id)
     SELECT x.p, x.v, x.o, x.t, x.a, x.k, x.d::jsonb, x.c, x.r
-    FROM unnest($56::uuid[], $57::bigint[], $58::bigint[], $59::uuid[], $60::text[],
-                $61::uuid[], $62::uuid[], $63::text[], $64::timestamptz[], $65::text[])
-        AS x(p, ep, v, o, t, a, k, d, c, r)
+    FROM unnest({_arrays(at, _EVENT_TYPES)}) AS x(p, ep, v, o, t, a, k, d, c, r)
     WHERE {_FENCED}
-)
-SELECT id, epoch FROM fence
-"""  # noqa: S608 - built from constants only
+)"""  # noqa: S608 - constants and parameter numbers only
+
+
+#: Each row kind: how its part of the statement is written (given its first
+#: parameter's number) and how many array parameters it takes.
+_PARTS: dict[str, tuple[Callable[[int], str], int]] = {
+    "replies": (_replies_part, len(_REPLY_TYPES)),
+    "created": (_created_part, len(_CREATED_TYPES)),
+    "updated": (_updated_part, len(_UPDATED_TYPES)),
+    "events": (_events_part, len(_EVENT_TYPES)),
+}
+
+
+@functools.cache
+def _statement(kinds: tuple[str, ...]) -> str:
+    """The statement writing the fence and the row kinds named (those a group of
+    batches has: at most 16 texts, each prepared once per connection)."""
+    parts = [
+        """fence AS (
+    UPDATE projects AS p SET version = v.version, task_seq = v.task_seq
+    FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[])
+        AS v(id, epoch, version, task_seq)
+    WHERE p.id = v.id AND p.epoch = v.epoch
+    RETURNING p.id, p.epoch
+)"""
+    ]
+    at = 5
+    for kind in kinds:
+        part, width = _PARTS[kind]
+        parts.append(part(at))
+        at += width
+    return "WITH " + ", ".join(parts) + "\nSELECT id, epoch FROM fence"
 
 
 def _json(value: Any) -> str | None:
@@ -162,13 +206,13 @@ async def commit_together(
     epoch (one grain has one batch in flight).
     """
     ordered = sorted(items, key=lambda item: item[0].project.id)  # rows in a stable order
-    args = _arguments(ordered)
+    kinds, args = _arguments(ordered)
     async with engine.connect() as sa_conn:
         raw = await sa_conn.get_raw_connection()
         conn: Any = raw.driver_connection  # asyncpg.Connection
         try:
             # One statement outside a transaction block: its own transaction.
-            written = await conn.fetch(_COMMIT, *args)
+            written = await conn.fetch(_statement(kinds), *args)
         except asyncpg.UniqueViolationError as exc:
             if exc.table_name == "idempotency_keys":
                 keys = {(k.org_id, k.user_id, k.key) for b, _ in ordered for k, _r in b.replies}
@@ -181,61 +225,70 @@ async def commit_together(
     return {(b.project.id, epoch) for b, epoch in ordered} - owned
 
 
-def _arguments(items: list[tuple[Batch, int]]) -> list[list[Any]]:
-    """The statement's 65 parameters: one array per column of each row kind."""
+def _arguments(items: list[tuple[Batch, int]]) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """The row kinds the batches have, and the statement's parameters: the fence's
+    four arrays, then one array per column of each of those kinds."""
     projects = [b.project for b, _ in items]
-    replies = [(b.project.id, ep, k, r) for b, ep in items for k, r in b.replies]
-    created = [(ep, x) for b, ep in items for x in b.created]
-    updated = [(ep, x) for b, ep in items for x in b.updated]
-    events = [(b.project.org_id, ep, e) for b, ep in items for e in b.events]
-    created_cols = _columns([_changeable(x) for _, x in created], 16)
-    updated_cols = _columns([_changeable(x) for _, x in updated], 16)
-    return [
+    args: list[list[Any]] = [
         [p.id for p in projects],
         [ep for _, ep in items],
         [p.version for p in projects],
         [p.task_seq for p in projects],
-        # replies $5-$12
-        [p for p, _, _, _ in replies],
-        [ep for _, ep, _, _ in replies],
-        [k.org_id for _, _, k, _ in replies],
-        [k.user_id for _, _, k, _ in replies],
-        [k.key for _, _, k, _ in replies],
-        [k.request_hash for _, _, k, _ in replies],
-        [r.status for _, _, _, r in replies],
-        [_json(r.body) for _, _, _, r in replies],
-        # created $13-$36
-        [x.project_id for _, x in created],
-        [ep for ep, _ in created],
-        [x.id for _, x in created],
-        [x.org_id for _, x in created],
-        [x.number for _, x in created],
-        [x.key for _, x in created],
-        [x.reporter_id for _, x in created],
-        [x.created_at for _, x in created],
-        *created_cols,
-        # updated $37-$55
-        [x.project_id for _, x in updated],
-        [ep for ep, _ in updated],
-        [x.id for _, x in updated],
-        *updated_cols,
-        # events $56-$65
-        [e.project_id for _, _, e in events],
-        [ep for _, ep, _ in events],
-        [e.version for _, _, e in events],
-        [org for org, _, _ in events],
-        [e.type.value for _, _, e in events],
-        [e.actor_id for _, _, e in events],
-        [e.task_id for _, _, e in events],
-        [_json(e.payload) for _, _, e in events],
-        [e.created_at for _, _, e in events],
-        [e.request_id for _, _, e in events],
     ]
+    kinds: list[str] = []
+    if replies := [(b.project.id, ep, k, r) for b, ep in items for k, r in b.replies]:
+        kinds.append("replies")
+        args += [
+            [p for p, _, _, _ in replies],
+            [ep for _, ep, _, _ in replies],
+            [k.org_id for _, _, k, _ in replies],
+            [k.user_id for _, _, k, _ in replies],
+            [k.key for _, _, k, _ in replies],
+            [k.request_hash for _, _, k, _ in replies],
+            [r.status for _, _, _, r in replies],
+            [_json(r.body) for _, _, _, r in replies],
+        ]
+    if created := [(ep, x) for b, ep in items for x in b.created]:
+        kinds.append("created")
+        args += [
+            [x.project_id for _, x in created],
+            [ep for ep, _ in created],
+            [x.id for _, x in created],
+            [x.org_id for _, x in created],
+            [x.number for _, x in created],
+            [x.key for _, x in created],
+            [x.reporter_id for _, x in created],
+            [x.created_at for _, x in created],
+            *_columns([_changeable(x) for _, x in created]),
+        ]
+    if updated := [(ep, x) for b, ep in items for x in b.updated]:
+        kinds.append("updated")
+        args += [
+            [x.project_id for _, x in updated],
+            [ep for ep, _ in updated],
+            [x.id for _, x in updated],
+            *_columns([_changeable(x) for _, x in updated]),
+        ]
+    if events := [(b.project.org_id, ep, e) for b, ep in items for e in b.events]:
+        kinds.append("events")
+        args += [
+            [e.project_id for _, _, e in events],
+            [ep for _, ep, _ in events],
+            [e.version for _, _, e in events],
+            [org for org, _, _ in events],
+            [e.type.value for _, _, e in events],
+            [e.actor_id for _, _, e in events],
+            [e.task_id for _, _, e in events],
+            [_json(e.payload) for _, _, e in events],
+            [e.created_at for _, _, e in events],
+            [e.request_id for _, _, e in events],
+        ]
+    return tuple(kinds), args
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows → one list per column (`width` of them, also when there are no rows)."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows (at least one) → one list per column."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 def _changeable(x: Task) -> tuple[Any, ...]:
