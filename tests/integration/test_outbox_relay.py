@@ -261,10 +261,10 @@ async def test_a_batched_consumer_gets_a_pass_in_one_call_and_a_failure_goes_one
         assert calls == [[bad]]
     finally:
         await engine.dispose()
-    for p in ids:
-        assert await _offset(db, recorder.name, str(p)) == 1
-        marker = await _offset(db, recorder.name + "-marker", str(p))
-        assert marker == (None if p == skipped else 1)
+    for pid in ids:
+        assert await _offset(db, recorder.name, str(pid)) == 1
+        marker = await _offset(db, recorder.name + "-marker", str(pid))
+        assert marker == (None if pid == skipped else 1)
     assert sorted(recorder.after_commit) == [1, 1, 1]
 
 

@@ -261,7 +261,7 @@ async def test_a_pass_of_events_that_change_no_report_moves_on_in_one_statement(
             )
         async with engine.begin() as conn:
             await conn.exec_driver_sql("SELECT 1")
-            driver = (await conn.get_raw_connection()).driver_connection
+            driver: Any = (await conn.get_raw_connection()).driver_connection
             driver.add_query_logger(logged)
             await consumer.handle_many(conn, pending)
             await asyncio.sleep(0.05)  # asyncpg calls query loggers on a later loop turn
