@@ -205,6 +205,8 @@ async def commit_together(
     Precondition: every batch is `combinable`; a project appears at most once per
     epoch (one grain has one batch in flight).
     """
+    if not items:
+        return set()
     ordered = sorted(items, key=lambda item: item[0].project.id)  # rows in a stable order
     kinds, args = _arguments(ordered)
     async with engine.connect() as sa_conn:
@@ -227,63 +229,55 @@ async def commit_together(
 
 def _arguments(items: list[tuple[Batch, int]]) -> tuple[tuple[str, ...], list[list[Any]]]:
     """The row kinds the batches have, and the statement's parameters: the fence's
-    four arrays, then one array per column of each of those kinds."""
-    projects = [b.project for b, _ in items]
-    args: list[list[Any]] = [
-        [p.id for p in projects],
-        [ep for _, ep in items],
-        [p.version for p in projects],
-        [p.task_seq for p in projects],
-    ]
-    kinds: list[str] = []
-    if replies := [(b.project.id, ep, k, r) for b, ep in items for k, r in b.replies]:
-        kinds.append("replies")
-        args += [
-            [p for p, _, _, _ in replies],
-            [ep for _, ep, _, _ in replies],
-            [k.org_id for _, _, k, _ in replies],
-            [k.user_id for _, _, k, _ in replies],
-            [k.key for _, _, k, _ in replies],
-            [k.request_hash for _, _, k, _ in replies],
-            [r.status for _, _, _, r in replies],
-            [_json(r.body) for _, _, _, r in replies],
-        ]
-    if created := [(ep, x) for b, ep in items for x in b.created]:
-        kinds.append("created")
-        args += [
-            [x.project_id for _, x in created],
-            [ep for ep, _ in created],
-            [x.id for _, x in created],
-            [x.org_id for _, x in created],
-            [x.number for _, x in created],
-            [x.key for _, x in created],
-            [x.reporter_id for _, x in created],
-            [x.created_at for _, x in created],
-            *_columns([_changeable(x) for _, x in created]),
-        ]
-    if updated := [(ep, x) for b, ep in items for x in b.updated]:
-        kinds.append("updated")
-        args += [
-            [x.project_id for _, x in updated],
-            [ep for ep, _ in updated],
-            [x.id for _, x in updated],
-            *_columns([_changeable(x) for _, x in updated]),
-        ]
-    if events := [(b.project.org_id, ep, e) for b, ep in items for e in b.events]:
-        kinds.append("events")
-        args += [
-            [e.project_id for _, _, e in events],
-            [ep for _, ep, _ in events],
-            [e.version for _, _, e in events],
-            [org for org, _, _ in events],
-            [e.type.value for _, _, e in events],
-            [e.actor_id for _, _, e in events],
-            [e.task_id for _, _, e in events],
-            [_json(e.payload) for _, _, e in events],
-            [e.created_at for _, _, e in events],
-            [e.request_id for _, _, e in events],
-        ]
-    return tuple(kinds), args
+    four arrays, then one array per column of each of those kinds (`_PARTS`' order,
+    each row led by its batch's project and epoch)."""
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "replies": [
+            (b.project.id, ep, k.org_id, k.user_id, k.key, k.request_hash, r.status, _json(r.body))
+            for b, ep in items
+            for k, r in b.replies
+        ],
+        "created": [
+            (
+                x.project_id,
+                ep,
+                x.id,
+                x.org_id,
+                x.number,
+                x.key,
+                x.reporter_id,
+                x.created_at,
+                *_changeable(x),
+            )
+            for b, ep in items
+            for x in b.created
+        ],
+        "updated": [
+            (x.project_id, ep, x.id, *_changeable(x)) for b, ep in items for x in b.updated
+        ],
+        "events": [
+            (
+                e.project_id,
+                ep,
+                e.version,
+                b.project.org_id,
+                e.type.value,
+                e.actor_id,
+                e.task_id,
+                _json(e.payload),
+                e.created_at,
+                e.request_id,
+            )
+            for b, ep in items
+            for e in b.events
+        ],
+    }
+    fence = [(b.project.id, ep, b.project.version, b.project.task_seq) for b, ep in items]
+    kinds = tuple(kind for kind in _PARTS if rows[kind])
+    args = _columns(fence)
+    for kind in kinds:
+        args += _columns(rows[kind])
+    return kinds, args
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
