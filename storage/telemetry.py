@@ -97,6 +97,14 @@ RATE_LIMIT_REJECTIONS = Counter(
 WEBSOCKET_SESSIONS = Gauge(
     "taskhive_websocket_sessions", "Open websocket sessions", registry=REGISTRY
 )
+WEBSOCKET_SESSIONS_OPENED = Counter(
+    "taskhive_websocket_sessions_opened",
+    "Websocket sessions opened, by how their events are sent: `prepared` (each event's"
+    " frame built once and written to every session) or `asgi` (per session, through"
+    " the ASGI send: the server offered no frame lane)",
+    ("frames",),
+    registry=REGISTRY,
+)
 FANOUT_LAG_SECONDS = LoopHistogram(
     "taskhive_fanout_lag_seconds",
     "From an event's commit to its send on a websocket (live path)",

@@ -23,6 +23,7 @@ from serve_app.access import authorize_project
 from serve_app.context import AppContext, get_ctx
 from serve_app.security import Principal
 from serve_app.ws_server import FRAMES_EXTENSION, text_frame
+from storage import telemetry
 
 router = APIRouter(tags=["realtime"])
 
@@ -65,7 +66,9 @@ def _frame_lane(websocket: WebSocket) -> FrameLane | None:
     """The server's lane for prepared frames, if it offers one on this loop."""
     offered = websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION)
     if offered is None or offered["loop"] is not asyncio.get_running_loop():
+        telemetry.WEBSOCKET_SESSIONS_OPENED.labels("asgi").inc()
         return None
+    telemetry.WEBSOCKET_SESSIONS_OPENED.labels("prepared").inc()
     return FrameLane(frame=text_frame, send=offered["send"])
 
 

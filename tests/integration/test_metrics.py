@@ -114,6 +114,7 @@ async def test_websocket_sessions_and_fanout_lag(
 ) -> None:
     project = await create_project(client, alice)
     ws = await WsClient.open(base_url, alice.token)
+    opened = "taskhive_websocket_sessions_opened_total"
     try:
         await ws.subscribe(project["id"])
         await create_task(client, alice, project["id"], title="live")
@@ -124,10 +125,17 @@ async def test_websocket_sessions_and_fanout_lag(
             if (
                 total(samples, "taskhive_websocket_sessions") >= 1
                 and total(samples, "taskhive_fanout_lag_seconds_count") >= 1
+                and total(samples, opened, frames="prepared") >= 1
             ):
                 break
-            assert time.monotonic() < deadline, "session or fan-out lag never reported"
+            assert time.monotonic() < deadline, (
+                "no session, fan-out lag or session on prepared frames reported: "
+                f"{samples.get(opened)}"
+            )
             await asyncio.sleep(1.0)  # the session's replica pushes every few seconds
+        # Under Serve every session writes each event's prepared frame (the client
+        # offers compression, which the replicas decline by default).
+        assert total(samples, opened, frames="asgi") == 0
     finally:
         await ws.conn.close()
 
