@@ -58,8 +58,7 @@ class ReportsConsumer:
     async def handle(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
         """Fold one project's events (version order) in the relay's transaction."""
         if events:
-            await apply_events(conn, events[0].project_id, events)
-        return None
+            await self.handle_many(conn, {events[0].project_id: events})
 
     async def handle_many(
         self, conn: AsyncConnection, pending: Mapping[UUID, Sequence[StoredEvent]]

@@ -1,7 +1,8 @@
 """The search shard actor: one Tantivy index per shard of organisations.
 
 A named, detached Ray actor (`taskhive-search-N`, `num_cpus=0`). The outbox
-consumer (`search.consumer`) hands it each project's changes (`apply`); it adds
+consumer (`search.consumer`) hands it the projects' changes of each pass
+(`apply_many`); it adds
 them to the writer at once and commits in small batches, reloading the
 searcher: `commit_interval_s` after a change on an idle shard, up to
 `commit_max_interval_s` when commits take long (`search.cadence`), so a change
@@ -9,7 +10,7 @@ is searchable tens to a few hundred milliseconds after it arrives. The reload
 is explicit because the reader's own policy notices a commit only when its file
 watcher polls (every 500 ms). Searches and commits run in threads
 (Tantivy releases the GIL), so neither blocks the actor's event loop.
-`search` and `apply` also arrive over the shard's channel
+`search` and `apply_many` also arrive over the shard's channel
 (`storage.channel`), which costs callers and the shard a fraction of a Ray
 call; Ray calls remain the fallback.
 
@@ -57,7 +58,7 @@ FUZZY_BELOW = 3
 RECOVERY_WAIT_S = 5.0
 
 #: What callers may send over the shard's channel (`ShardHandles.call`).
-CHANNEL_METHODS = frozenset({"search", "apply", "apply_many"})
+CHANNEL_METHODS = frozenset({"search", "apply_many"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +106,10 @@ class SearchShard:
 
     # -- changes -------------------------------------------------------------------
 
-    async def apply(self, batch: ApplyBatch) -> None:
-        """Take one project's changes; they are committed within `commit_max_interval_s`
-        (plus the commit in progress, if any)."""
-        await self.apply_many((batch,))
-
     async def apply_many(self, batches: Sequence[ApplyBatch]) -> None:
-        """`apply` of several projects' changes (the relay's pass), in order."""
+        """Take the changes of the relay's pass, project by project in order; they
+        are committed within `commit_max_interval_s` (plus the commit in progress,
+        if any)."""
         async with self._lock:
             for batch in batches:
                 if batch.drop_project:

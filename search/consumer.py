@@ -76,15 +76,6 @@ class SearchConsumerConfig:
         return SearchConsumer(ShardHandles(self.shards))
 
 
-async def batch_for(
-    conn: AsyncConnection, events: Sequence[StoredEvent], projects: ProjectCache | None = None
-) -> ApplyBatch | None:
-    """The index changes of one project's events (None: nothing to change); with
-    `projects`, the project is read only when the events may have changed it."""
-    found = await batches_for(conn, {events[0].project_id: events}, projects)
-    return found[0] if found else None
-
-
 async def batches_for(
     conn: AsyncConnection,
     pending: Mapping[UUID, Sequence[StoredEvent]],

@@ -81,7 +81,7 @@ class ShardHandles:
         (without Ray's wrapper), or `ShardUnreachable`.
 
         A call whose channel broke is made again through Ray: both methods callers
-        send (`search`, `apply` of documents carrying current state) may run twice.
+        send (`search`, `apply_many` of documents carrying current state) may run twice.
         """
         try:
             shard = shard_of(org_id, await self.count())

@@ -67,6 +67,15 @@ async def _staged(
     return stage.batch, project.epoch
 
 
+async def _committed_new_tasks(
+    store: ProjectStore, pids: list[uuid.UUID], alice: User, title: str
+) -> list[tuple[Batch, int]]:
+    """A task `title i` created in each project by one combined commit (none fenced)."""
+    items = [await _staged(store, pid, alice, f"{title} {i}") for i, pid in enumerate(pids)]
+    assert await commit_together(store.engine, items) == set()
+    return items
+
+
 async def _written(db: Any, pid: uuid.UUID) -> dict[str, Any]:
     return {
         "tasks": [
@@ -88,8 +97,7 @@ async def test_batches_of_several_projects_commit_in_one_transaction(
     client: httpx.AsyncClient, alice: User, store: ProjectStore, db: Any
 ) -> None:
     pids = await _projects(client, alice, 3)
-    items = [await _staged(store, pid, alice, f"together {i}") for i, pid in enumerate(pids)]
-    assert await commit_together(store.engine, items) == set()
+    items = await _committed_new_tasks(store, pids, alice, "together")
     for i, (pid, (batch, _)) in enumerate(zip(pids, items, strict=True)):
         assert await _written(db, pid) == {"tasks": [f"together {i}"], "lookups": 1, "events": 1}
         assert await _version(db, pid) == batch.project.version
@@ -140,8 +148,7 @@ async def test_changed_tasks_are_stored_as_staged_arrays_dates_and_fields_includ
     client: httpx.AsyncClient, alice: User, store: ProjectStore, db: Any
 ) -> None:
     pids = await _projects(client, alice, 2)
-    created = [await _staged(store, pid, alice, f"first {i}") for i, pid in enumerate(pids)]
-    assert await commit_together(store.engine, created) == set()
+    await _committed_new_tasks(store, pids, alice, "first")
     items: list[tuple[Batch, int]] = []
     expected = {}
     for n, pid in enumerate(pids):

@@ -13,7 +13,8 @@ import httpx
 from sqlalchemy import event, select
 
 from search import source
-from search.consumer import ProjectCache, batch_for, batches_for
+from search.consumer import ProjectCache, batches_for
+from search.messages import ApplyBatch
 from storage import outbox
 from storage import tables as t
 from storage.db import create_engine
@@ -92,6 +93,14 @@ async def _counted(engine: Any, conn: Any, read: Callable[[], Awaitable[T]]) -> 
         await asyncio.sleep(0.05)  # asyncpg calls query loggers on a later loop turn
         driver.remove_query_logger(logged)
         event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+
+async def batch_for(
+    conn: Any, events: Any, projects: ProjectCache | None = None
+) -> ApplyBatch | None:
+    """The index changes of one project's events (None: nothing to change)."""
+    found = await batches_for(conn, {events[0].project_id: events}, projects)
+    return found[0] if found else None
 
 
 async def _batch_counted(
