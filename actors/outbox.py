@@ -11,8 +11,11 @@ effect outside the database), so handlers must be idempotent by
 Hosts announce commits on `WAKE_CHANNEL` (the ids of the projects that committed
 in one turn of the host's event loop, space-separated),
 and each consumer's loop then passes over just the announced projects: one
-transaction claims their offsets and reads their next events in one statement,
-hands each project's batch to the consumer and advances the offsets together (a
+transaction claims their offsets and reads their next events in one statement
+(skipping the events another consumer of this relay claimed lately: they are
+held in memory, `storage.outbox.RecentEvents`, so each event is read and decoded
+once rather than once per consumer; handlers must not change the events they
+are given, which other consumers are given too), hands each project's batch to the consumer and advances the offsets together (a
 failing handler sends the projects through again one transaction each, so only
 its own waits). After a pass that delivered, a loop lingers for its consumer's
 `linger_s` (`LINGER_S` when it declares none) so the next transaction carries
@@ -66,8 +69,11 @@ FULL_SCAN_S = 2.0
 #: After a pass that delivered, wait this long so the next one carries more commits
 #: (a consumer's own `linger_s`, when it has one, takes precedence).
 LINGER_S = 0.02
-#: Projects delivered in one transaction (each up to a batch of events).
-PROJECTS_PER_TRANSACTION = 20
+#: Projects delivered in one transaction (each up to a batch of events): a pass's
+#: worth (`projects_per_pass`). Under a write load spread over many projects, a
+#: search pass carried 20 projects a transaction before and took five transactions
+#: for what one does now (`bench.relay_cpu`: 0.52 → 0.46 ms of CPU per write).
+PROJECTS_PER_TRANSACTION = 100
 
 AfterCommit = Callable[[], Awaitable[None]]
 
@@ -195,6 +201,8 @@ class OutboxRelay:
         self._projects_per_pass = projects_per_pass
         self._full_scan_s = full_scan_s
         self._linger_s = linger_s
+        #: Events claimed lately, so the next consumer to claim them need not read them.
+        self.recent = outbox.RecentEvents()
         # (consumer, project) whose handler failed → (failures, monotonic time to retry)
         self._failing: dict[tuple[str, Any], tuple[int, float]] = {}
         # Projects announced since each consumer's last pass.
@@ -276,7 +284,7 @@ class OutboxRelay:
         after: list[AfterCommit] = []
         async with self._engine.begin() as conn:
             pending = await outbox.claim_next_events(
-                conn, consumer.name, projects, limit=self._batch_size
+                conn, consumer.name, projects, limit=self._batch_size, recent=self.recent
             )
             takers = await _takers(consumer, conn, pending)
             counts = {project_id: len(events) for project_id, events in pending.items()}

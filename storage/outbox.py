@@ -11,13 +11,14 @@ transaction, which also holds the consumer's own writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import BigInteger, Integer, column, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import tables as t
@@ -105,7 +106,12 @@ async def advance(conn: AsyncConnection, consumer: str, project_id: UUID, versio
 
 
 async def claim_next_events(
-    conn: AsyncConnection, consumer: str, project_ids: Sequence[UUID], *, limit: int
+    conn: AsyncConnection,
+    consumer: str,
+    project_ids: Sequence[UUID],
+    *,
+    limit: int,
+    recent: RecentEvents | None = None,
 ) -> dict[UUID, list[StoredEvent]]:
     """Lock `consumer`'s offsets of the projects for this transaction (creating
     them at 0) and return each project's next events after its offset (up to
@@ -115,26 +121,120 @@ async def claim_next_events(
     offset another relay created after this statement began.
 
     One statement instead of three (create, lock, read): the relay runs it for
-    every pass of every consumer, and each round trip costs it CPU."""
+    every pass of every consumer, and each round trip costs it CPU.
+
+    With `recent`, events it holds are not read again: the statement reads only
+    what follows them (or everything after the offset, when the offset lies
+    before them), and the events read are added to it. A relay's consumers claim
+    the same events one after another; each event is then read and decoded once,
+    not once per consumer."""
     if not project_ids:
         return {}
+    projects = list(dict.fromkeys(project_ids))
+    # The runs as they are now: a consumer claiming meanwhile may replace them.
+    runs = {p: recent.run(p) for p in projects} if recent is not None else {}
     rows = await conn.execute(
-        _CLAIM_NEXT, {"consumer": consumer, "projects": list(project_ids), "limit": limit}
+        _CLAIM_NEXT,
+        {
+            "consumer": consumer,
+            "projects": projects,
+            "lo": [run[0].version if (run := runs.get(p)) else 1 for p in projects],
+            "hi": [run[-1].version if (run := runs.get(p)) else 0 for p in projects],
+            "limit": limit,
+        },
     )
-    out: dict[UUID, list[StoredEvent]] = {}
+    offsets: dict[UUID, int] = {}
+    fresh: dict[UUID, list[StoredEvent]] = {}
+    large: dict[UUID, set[int]] = {}
     for r in rows:
-        out.setdefault(r.project_id, []).append(_stored(r))
+        offsets[r.project_id] = r.claimed_from
+        if r.version is None:  # nothing past what `recent` holds
+            continue
+        fresh.setdefault(r.project_id, []).append(_stored(r))
+        if r.stored_bytes > RecentEvents.LARGE_BYTES:
+            large.setdefault(r.project_id, set()).add(r.version)
+    out: dict[UUID, list[StoredEvent]] = {}
+    for project_id, offset in offsets.items():
+        read = fresh.get(project_id, [])
+        held: Sequence[StoredEvent] = ()
+        if (run := runs.get(project_id)) and run[0].version - 1 <= offset < run[-1].version:
+            held = run[offset - run[0].version + 1 :]
+        if recent is not None:
+            recent.hold(project_id, read, large.get(project_id, ()))
+        if events := [*held, *read][:limit]:
+            out[project_id] = events
     return out
+
+
+class RecentEvents:
+    """Each project's latest events, as a relay's consumers claimed them: a run of
+    consecutive versions per project, the projects claimed longest ago dropped
+    first once `capacity` events are held. Events are immutable once committed,
+    so a held event is as good as a read one.
+
+    One instance per relay, shared by its consumers (one event loop: no locking).
+    Events whose stored payload is larger than `LARGE_BYTES` (long descriptions)
+    are not held: a run starts after the last of them."""
+
+    #: An event's stored payload size (compressed, as PostgreSQL keeps it) above
+    #: which each consumer reads it again rather than it being held.
+    LARGE_BYTES = 8192
+
+    def __init__(self, capacity: int = 10_000, *, per_project: int = 1_000) -> None:
+        self._capacity = capacity
+        self._per_project = per_project
+        self._runs: OrderedDict[UUID, tuple[StoredEvent, ...]] = OrderedDict()
+        self._held = 0
+
+    def __len__(self) -> int:
+        """Events held."""
+        return self._held
+
+    def run(self, project_id: UUID) -> tuple[StoredEvent, ...]:
+        """The project's held events, consecutive versions (empty: none). A run is
+        never changed in place: `hold` replaces it."""
+        return self._runs.get(project_id, ())
+
+    def hold(self, project_id: UUID, read: Sequence[StoredEvent], large: Container[int]) -> None:
+        """Hold `read` (consecutive versions just read; `large`: versions not to
+        hold): after the project's run when they follow on from it, instead of it
+        when they do not. Without `read`, the run only counts as recently used."""
+        old = self._runs.pop(project_id, ())
+        self._held -= len(old)
+        cut = -1  # position of the last large event read
+        if large:
+            cut = max((i for i, e in enumerate(read) if e.version in large), default=-1)
+        tail = tuple(read[cut + 1 :])
+        if not read:
+            new = old
+        elif cut < 0 and old and read[0].version == old[-1].version + 1:
+            new = old + tail
+        else:
+            new = tail
+        new = new[-self._per_project :]
+        if new:
+            self._runs[project_id] = new
+            self._held += len(new)
+        while self._held > self._capacity and self._runs:
+            _, dropped = self._runs.popitem(last=False)
+            self._held -= len(dropped)
 
 
 # `locked` reads the statement's snapshot, which does not hold the rows `created`
 # inserts: each claimed offset comes from exactly one of them (a new row is
 # locked by its insert). FOR UPDATE is not allowed beside UNION, hence the CTEs.
+# `lo`/`hi` are the versions the relay holds already (`RecentEvents`): when the
+# offset lies within or just before them, reading starts after `hi`. A claimed
+# project with nothing to read still gives a row (null event) carrying its offset.
 _CLAIM_NEXT = text(
     """
-    WITH created AS (
+    WITH wanted AS (
+        SELECT * FROM unnest(
+            CAST(:projects AS uuid[]), CAST(:lo AS bigint[]), CAST(:hi AS bigint[])
+        ) AS w(project_id, lo, hi)
+    ), created AS (
         INSERT INTO consumer_offsets (consumer, project_id, version)
-        SELECT :consumer, p, 0 FROM unnest(CAST(:projects AS uuid[])) AS p
+        SELECT :consumer, project_id, 0 FROM wanted
         ON CONFLICT DO NOTHING
         RETURNING project_id, version
     ), locked AS (
@@ -146,18 +246,27 @@ _CLAIM_NEXT = text(
         UNION ALL
         SELECT project_id, version FROM locked
     )
-    SELECT e.project_id, e.version, e.org_id, e.type, e.actor_id, e.task_id, e.payload,
-           e.created_at
+    SELECT o.project_id, o.version AS claimed_from, e.version, e.org_id, e.type,
+           e.actor_id, e.task_id, e.payload, e.created_at,
+           pg_column_size(e.payload) AS stored_bytes
     FROM claimed AS o
-    CROSS JOIN LATERAL (
+    JOIN wanted AS w ON w.project_id = o.project_id
+    LEFT JOIN LATERAL (
         SELECT * FROM events
-        WHERE events.project_id = o.project_id AND events.version > o.version
+        WHERE events.project_id = o.project_id
+          AND events.version > CASE WHEN o.version >= w.lo - 1
+                                    THEN GREATEST(o.version, w.hi) ELSE o.version END
         ORDER BY events.version
         LIMIT :limit
-    ) AS e
-    ORDER BY e.project_id, e.version
+    ) AS e ON true
+    ORDER BY o.project_id, e.version
     """
-).columns(*(t.events.c[name] for name in _EVENT_COLUMNS))
+).columns(
+    t.events.c.project_id,
+    column("claimed_from", BigInteger),
+    *(t.events.c[name] for name in _EVENT_COLUMNS[1:]),
+    column("stored_bytes", Integer),
+)
 
 
 async def advance_many(conn: AsyncConnection, consumer: str, versions: Mapping[UUID, int]) -> None:

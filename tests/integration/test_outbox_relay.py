@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from actors.outbox import AfterCommit, OutboxRelay
 from storage.db import create_engine
-from storage.outbox import StoredEvent, claim_next_events
+from storage.outbox import RecentEvents, StoredEvent, claim_next_events
 from tests.integration.conftest import User, create_project, create_task
 
 
@@ -296,3 +296,49 @@ async def test_claiming_creates_offsets_and_leaves_out_what_another_relay_holds(
         await engine.dispose()
     assert await _offset(db, name, held["id"]) == 0
     assert await _offset(db, name, free["id"]) == 0
+
+
+async def test_consumers_claiming_with_held_events_read_each_event_once(
+    client: httpx.AsyncClient, alice: User, database_url: str, db: Any
+) -> None:
+    project = await create_project(client, alice)
+    for _ in range(3):
+        await create_task(client, alice, project["id"])
+    p = uuid.UUID(project["id"])
+    first, second, ahead = (f"test-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    await db.execute(
+        "INSERT INTO consumer_offsets (consumer, project_id, version) VALUES ($1, $2, 2)", ahead, p
+    )
+    recent = RecentEvents()
+    engine = create_engine(database_url, pool_size=2)
+    try:
+        async with engine.begin() as conn:
+            read = (await claim_next_events(conn, first, [p], limit=10, recent=recent))[p]
+        assert [e.version for e in read] == [1, 2, 3]
+        assert recent.run(p) == tuple(read)
+        async with engine.begin() as conn:
+            held = (await claim_next_events(conn, second, [p], limit=10, recent=recent))[p]
+            after_two = (await claim_next_events(conn, ahead, [p], limit=10, recent=recent))[p]
+        # The same objects: handed out from what the first claim read, not read again.
+        assert all(a is b for a, b in zip(held, read, strict=True))
+        assert [e.version for e in after_two] == [3] and after_two[0] is read[2]
+
+        await create_task(client, alice, project["id"])
+        async with engine.begin() as conn:
+            grown = (await claim_next_events(conn, second, [p], limit=10, recent=recent))[p]
+            capped = (await claim_next_events(conn, first, [p], limit=2, recent=recent))[p]
+        assert [e.version for e in grown] == [1, 2, 3, 4]
+        assert all(a is b for a, b in zip(grown[:3], read, strict=True))
+        assert [e.version for e in recent.run(p)] == [1, 2, 3, 4]
+        assert [e.version for e in capped] == [1, 2]
+
+        # An offset before what is held reads from the offset on, and holds that.
+        tail_only = RecentEvents()
+        tail_only.hold(p, grown[2:], ())
+        async with engine.begin() as conn:
+            got = (await claim_next_events(conn, first, [p], limit=10, recent=tail_only))[p]
+        assert [e.version for e in got] == [1, 2, 3, 4]
+        assert got == grown and got[2] is not grown[2]
+        assert [e.version for e in tail_only.run(p)] == [1, 2, 3, 4]
+    finally:
+        await engine.dispose()
