@@ -44,7 +44,7 @@ from serve_app.routes import webhooks as webhook_routes
 from serve_app.security import SigningKeys
 from serve_app.tracing import TracingMiddleware
 from serve_app.uploads import BoundedUploadBody
-from serve_app.ws_server import configure_websockets
+from serve_app.ws_server import configure_server
 from storage import tracing
 from storage.breaker import fast_redis
 from storage.db import create_engine
@@ -221,7 +221,7 @@ class _Replica:
 
     def __init__(self, config: AppConfig) -> None:
         # Serve starts this replica's HTTP server after the constructor returns.
-        configure_websockets(compression=config.ws_compression)
+        configure_server(compression=config.ws_compression)
         install_context(make_context(config))
 
     async def __del__(self) -> None:

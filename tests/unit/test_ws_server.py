@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 import uvloop
@@ -17,7 +18,7 @@ from serve_app.ws_server import (
     FRAMES_EXTENSION,
     CorkedTransport,
     CorkedWebSocketsProtocol,
-    configure_websockets,
+    configure_server,
     text_frame,
 )
 
@@ -37,12 +38,12 @@ def _app() -> None:
 def test_the_choices_become_uvicorn_s_defaults_and_an_explicit_argument_still_wins() -> None:
     original = uvicorn.Config
     assert original(_app).ws_per_message_deflate is True  # uvicorn's own default
-    configure_websockets(compression=False)
+    configure_server(compression=False)
     assert uvicorn.Config(_app).ws_per_message_deflate is False
     assert uvicorn.Config(_app).ws is CorkedWebSocketsProtocol
     assert uvicorn.Config(_app, ws_per_message_deflate=True).ws_per_message_deflate is True
     assert uvicorn.Config(_app, ws="wsproto").ws == "wsproto"
-    configure_websockets(compression=True)  # again: replaces the choice, does not stack
+    configure_server(compression=True)  # again: replaces the choice, does not stack
     assert uvicorn.Config(_app).ws_per_message_deflate is True
     assert uvicorn.Config.__mro__[1] is original
 
@@ -265,3 +266,29 @@ def test_a_prepared_frame_is_what_the_protocol_itself_would_send() -> None:
         conn.send_text(payload)
         assert b"".join(conn.data_to_send()) == text_frame(payload)
         assert text_frame(payload)[0] == 0x80 | Opcode.TEXT.value  # FIN, text, one frame
+
+
+@pytest.mark.usefixtures("restore_uvicorn")
+def test_a_server_s_http_requests_are_marked_unwatched_and_forwarded_for_is_not_taken() -> None:
+    configure_server(compression=False)
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        seen.append({"headers": dict(scope["headers"]), "client": scope["client"]})
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def check(port: int) -> None:
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(
+                f"http://127.0.0.1:{port}/", headers={"X-Forwarded-For": "203.0.113.7"}
+            )
+        assert answer.status_code == 204
+
+    asyncio.run(_serve(lambda: app, check, factory=True))
+    assert seen[0]["headers"][b"x-request-disconnect-disabled"] == b"?1"
+    assert seen[0]["client"][0] == "127.0.0.1"  # not the header's address
+    # Not a server's app (Serve runs the app's lifespan through such a Config): as it is.
+    assert uvicorn.Config(app).app is app
