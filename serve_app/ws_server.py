@@ -6,7 +6,10 @@ Serve starts each replica's HTTP server itself (`uvicorn.Config(...)` in
 deployment's constructor, which Serve runs before it starts the replica's
 server.
 
-For HTTP requests, two layers of per-request work that buy nothing here go:
+For HTTP requests, a response's status line and headers and its body leave in
+one socket write (`CorkedHttpToolsProtocol`, see `CorkedTransport` below) rather
+than one each: a system call fewer per response here, and a read fewer in
+HAProxy. And two layers of per-request work that buy nothing here go:
 
 - Serve's watch for a client that disconnects mid-request. Unless a request
   carries Serve's `x-request-disconnect-disabled: ?1`, the replica runs the app in
@@ -57,6 +60,7 @@ from typing import Any, cast
 import uvicorn
 from ray.serve._private.constants import SERVE_HTTP_REQUEST_DISCONNECT_DISABLED_HEADER
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
@@ -158,6 +162,15 @@ class CorkedTransport:
         return getattr(self._transport, name)
 
 
+class CorkedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol over a `CorkedTransport`: a response's head and body,
+    written in one turn, leave in one socket write instead of two."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        corked = CorkedTransport(transport, asyncio.get_running_loop())
+        super().connection_made(cast(asyncio.Transport, corked))
+
+
 class CorkedWebSocketsProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websocket protocol over a `CorkedTransport`, offering the frames
     lane to the application."""
@@ -216,8 +229,8 @@ def unwatched(app: ASGIApp) -> ASGIApp:
 def configure_server(*, compression: bool) -> None:
     """Make uvicorn servers created from now on in this process serve websockets
     with `CorkedWebSocketsProtocol`, offering permessage-deflate only if
-    `compression`, and HTTP requests without the disconnect watch or the
-    proxy-headers middleware (explicit arguments still win). The app of a server
+    `compression`, and HTTP with `CorkedHttpToolsProtocol`, without the
+    disconnect watch or the proxy-headers middleware (explicit arguments still win). The app of a server
     (`factory=True`, as Serve makes it) is wrapped; a `Config` made for other uses
     (Serve runs the app's lifespan through one) is left as it is."""
     base = getattr(uvicorn.Config, "_taskhive_base", uvicorn.Config)
@@ -228,6 +241,7 @@ def configure_server(*, compression: bool) -> None:
         def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("ws_per_message_deflate", compression)
             kwargs.setdefault("ws", CorkedWebSocketsProtocol)
+            kwargs.setdefault("http", CorkedHttpToolsProtocol)
             kwargs.setdefault("proxy_headers", False)
             if kwargs.get("factory") and callable(app):
                 make = app

@@ -13,9 +13,11 @@ import pytest
 import uvicorn
 import uvloop
 import websockets
+from uvicorn.server import ServerState
 
 from serve_app.ws_server import (
     FRAMES_EXTENSION,
+    CorkedHttpToolsProtocol,
     CorkedTransport,
     CorkedWebSocketsProtocol,
     configure_server,
@@ -41,6 +43,7 @@ def test_the_choices_become_uvicorn_s_defaults_and_an_explicit_argument_still_wi
     configure_server(compression=False)
     assert uvicorn.Config(_app).ws_per_message_deflate is False
     assert uvicorn.Config(_app).ws is CorkedWebSocketsProtocol
+    assert uvicorn.Config(_app).http is CorkedHttpToolsProtocol
     assert uvicorn.Config(_app, ws_per_message_deflate=True).ws_per_message_deflate is True
     assert uvicorn.Config(_app, ws="wsproto").ws == "wsproto"
     configure_server(compression=True)  # again: replaces the choice, does not stack
@@ -292,3 +295,22 @@ def test_a_server_s_http_requests_are_marked_unwatched_and_forwarded_for_is_not_
     assert seen[0]["client"][0] == "127.0.0.1"  # not the header's address
     # Not a server's app (Serve runs the app's lifespan through such a Config): as it is.
     assert uvicorn.Config(app).app is app
+
+
+async def test_an_http_response_s_head_and_body_reach_the_socket_in_one_write() -> None:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"11")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"ok":true}'})
+
+    config = uvicorn.Config(app, lifespan="off", log_level="error")
+    config.load()
+    protocol = CorkedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+    real = _Recorder()
+    protocol.connection_made(real)
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: replica\r\n\r\n")
+    for _ in range(5):
+        await _next_turn()
+    assert len(real.writes) == 1
+    assert real.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert real.writes[0].endswith(b'\r\n\r\n{"ok":true}')
