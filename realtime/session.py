@@ -3,7 +3,9 @@
 Guarantee: for every subscribed project the session sends each committed event
 exactly once and in `version` order with no gap. Everything a session sends goes
 through one bounded queue drained by one sender task, which is therefore the only
-place that decides order:
+place that decides order (a live event that could only be the next thing sent,
+with the sender idle and the queue empty, is written at once instead: see
+`Session._deliver_now`):
 
 - `subscribe` registers the Redis listener first, then queues a *sync* item; the
   sender replays the event log after `since` (or starts at the current version),
@@ -71,6 +73,8 @@ class FrameLane:
 
     frame: Callable[[bytes], bytes]
     send: Callable[[bytes], Awaitable[bool]]
+    #: `send` without waiting: False also when the frame cannot be written at once.
+    send_now: Callable[[bytes], bool] | None = None
 
 
 Authorize = Callable[[UUID], Awaitable[None]]  # raises DomainError when not allowed
@@ -181,6 +185,8 @@ class Session:
         self._authorize = authorize
         self._limits = limits
         self._queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=limits.queue)
+        #: The sender is acting on an item it took from the queue.
+        self._busy = False
         self._subs: dict[str, _Subscription] = {}
         self._listeners: dict[str, Callable[[str, bytes | None], None]] = {}
         self.closed = asyncio.Event()
@@ -261,8 +267,36 @@ class Session:
         project_id = channel.removeprefix("project:")
         if data is None:
             self._offer(("catch_up", project_id))
-        else:
-            self._offer(("live", project_id, _decode_live(data)))
+            return
+        event = _decode_live(data)
+        if not self._deliver_now(project_id, event):
+            self._offer(("live", project_id, event))
+
+    def _deliver_now(self, project_id: str, event: dict[str, Any]) -> bool:
+        """Send a live event from the fan-out's own call, when nothing can be ahead
+        of it: the sender is idle with an empty queue, the subscription is live and
+        the event is the very next version, and the connection takes the prepared
+        frame at once. Anything else (a gap, a sync under way, a full transport
+        buffer, a deletion that ends the subscription) goes through the queue as
+        before. Under a steady load this is most events, and each then costs no
+        queue item and no wake-up of the sender task (measured: the sender's round
+        trip was about half of what a delivered frame cost the replica)."""
+        lane = self._frames
+        if lane is None or lane.send_now is None or self._busy or not self._queue.empty():
+            return False
+        sub = self._subs.get(project_id)
+        if (
+            self.state is not SessionState.OPEN
+            or sub is None
+            or sub.last is None
+            or event["version"] != sub.last + 1
+            or event["event"] == "project.deleted"
+            or not lane.send_now(_framed(event, lane))
+        ):
+            return False
+        sub.last = event["version"]
+        telemetry.FANOUT_LAG_SECONDS.observe(_lag_s(event))
+        return True
 
     def _on_presence_message(self, _channel: str, data: bytes | None) -> None:
         if data is not None:
@@ -289,6 +323,7 @@ class Session:
     async def _send_loop(self) -> None:
         while True:
             item = await self._queue.get()
+            self._busy = True
             kind = item[0]
             if kind == "send":
                 await self._send(item[1])
@@ -300,6 +335,7 @@ class Session:
                 await self._catch_up(item[1])
             elif kind == "revoke" and item[1] in self._subs:
                 await self._revoke(item[1], item[2])
+            self._busy = False
 
     async def _send(self, message: dict[str, Any]) -> None:
         await self._transport.send_text(orjson.dumps(message).decode())

@@ -69,7 +69,8 @@ from websockets.protocol import State
 
 #: The scope extension offering the lane: {"loop": the connection's event loop,
 #: "send": an async callable taking a frame from `text_frame`, returning whether it
-#: was written (False: send the message through ASGI instead)}.
+#: was written (False: send the message through ASGI instead), "send_now": the
+#: same without waiting, False also when the frame cannot be written at once}.
 FRAMES_EXTENSION = "taskhive.frames"
 
 
@@ -189,6 +190,7 @@ class CorkedWebSocketsProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][FRAMES_EXTENSION] = {
                 "loop": asyncio.get_running_loop(),
                 "send": self.send_frame,
+                "send_now": self.send_frame_now,
             }
 
     async def send_frame(self, frame: bytes) -> bool:
@@ -198,16 +200,28 @@ class CorkedWebSocketsProtocol(WebSocketsSansIOProtocol):
         await self.writable.wait()
         if self.disconnected:
             raise ClientDisconnected
-        if (
+        if not self._takes_frames():
+            return False
+        self.transport.write(frame)
+        return True
+
+    def send_frame_now(self, frame: bytes) -> bool:
+        """`send_frame` without waiting: False also when the connection cannot take
+        it at once (its transport's buffer is full, or it is gone); the caller then
+        sends it the way that waits."""
+        if self.disconnected or not self.writable.is_set() or not self._takes_frames():
+            return False
+        self.transport.write(frame)
+        return True
+
+    def _takes_frames(self) -> bool:
+        return not (
             not self.handshake_complete
             or self.close_sent
             or self.initial_response is not None
             or self.conn.extensions
             or self.conn.state is not State.OPEN
-        ):
-            return False
-        self.transport.write(frame)
-        return True
+        )
 
 
 #: Serve's request header that makes a replica skip watching for the client's
