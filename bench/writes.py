@@ -17,6 +17,10 @@ up, so one step's backlog does not eat the next one's CPU (the time it needed is
 reported). The reference, measured in the same run on the same tables: the
 monolith (`bench/monolith_app.py`, 2 uvicorn workers, one transaction per write).
 
+A shape's best rate, the one set against the target and the monolith, counts
+only steps within the brief's p99 limit for writes (500 ms), without errors and
+with every acknowledged write found.
+
 Prints a table and writes `bench/results/writes-<UTC>.{md,json}`.
 
     python -m bench.writes --quick                        # ~3 minutes
@@ -297,24 +301,52 @@ def table_rows(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return out
 
 
+#: The brief's p99 limit for writes: a step above it does not count as sustained.
+P99_LIMIT_MS = 500.0
+
+
+def sustained(row: dict[str, Any]) -> bool:
+    """Whether a step counts toward a best rate: within the p99 limit, without
+    errors, and every acknowledged write found in PostgreSQL."""
+    return (
+        row["p99_ms"] <= P99_LIMIT_MS
+        and row["errors"] == 0
+        and row["verification"]["every_acknowledged_write_committed"]
+    )
+
+
 def summary_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Per shape, each target's best sustained rate (see `sustained`), the target
+    met or not, and the ratio of the two; a faster step that was not sustained is
+    named beside it."""
     lines = []
     for shape, goal in TARGETS.items():
-        best = {
-            t: max(
-                (r["acked_per_s"] for r in rows if r["target"] == t and r["shape"] == shape),
-                default=0.0,
-            )
+        steps = {
+            t: [r for r in rows if r["target"] == t and r["shape"] == shape]
             for t in ("taskhive", "monolith")
         }
-        if not best["taskhive"] and not best["monolith"]:
+        if not steps["taskhive"] and not steps["monolith"]:
             continue
+        best = {
+            t: max((r["acked_per_s"] for r in found if sustained(r)), default=0.0)
+            for t, found in steps.items()
+        }
         ratio = f"{best['taskhive'] / best['monolith']:.2f}" if best["monolith"] else "n/a"
-        lines.append(
+        line = (
             f"{shape}: best Taskhive {best['taskhive']:,.0f}/s (target {goal:,}/s: "
             f"{'met' if best['taskhive'] >= goal else 'not met'}), best monolith "
             f"{best['monolith']:,.0f}/s, Taskhive ÷ monolith {ratio}"
         )
+        over = [
+            f"{t} {r['acked_per_s']:,.0f}/s at p99 {r['p99_ms']:,.0f} ms"
+            for t, found in steps.items()
+            for r in found
+            if not sustained(r) and r["acked_per_s"] > best[t]
+        ]
+        if over:
+            line += f" (faster but over the {P99_LIMIT_MS:.0f} ms p99 or failing: "
+            line += ", ".join(over) + ")"
+        lines.append(line)
     return lines
 
 

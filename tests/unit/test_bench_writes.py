@@ -45,3 +45,13 @@ def test_the_table_divides_taskhive_by_the_monolith_at_the_same_step() -> None:
     assert table_rows(rows)[1][-1] == "—"
     (line,) = summary_lines(rows)
     assert "best Taskhive 900/s (target 1,500/s: not met)" in line
+
+
+def test_a_step_over_the_p99_limit_or_with_errors_is_not_a_best_rate() -> None:
+    slow = _row("taskhive", "spread", 1_600.0) | {"p99_ms": 650.0}
+    failing = _row("monolith", "spread", 1_400.0) | {"errors": 3}
+    rows = [_row("taskhive", "spread", 1_200.0), slow, _row("monolith", "spread", 1_000.0), failing]
+    (line,) = summary_lines(rows)
+    assert "best Taskhive 1,200/s (target 1,500/s: not met)" in line
+    assert "best monolith 1,000/s, Taskhive ÷ monolith 1.20" in line
+    assert "taskhive 1,600/s at p99 650 ms" in line and "monolith 1,400/s" in line
