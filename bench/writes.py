@@ -308,7 +308,7 @@ P99_LIMIT_MS = 500.0
 def sustained(row: dict[str, Any]) -> bool:
     """Whether a step counts toward a best rate: within the p99 limit, without
     errors, and every acknowledged write found in PostgreSQL."""
-    return (
+    return bool(
         row["p99_ms"] <= P99_LIMIT_MS
         and row["errors"] == 0
         and row["verification"]["every_acknowledged_write_committed"]

@@ -9,10 +9,9 @@ import uuid
 import orjson
 import redis.asyncio as aioredis
 
-from realtime.fanout import Fanout
 from realtime.protocol import CloseCode
-from realtime.session import Limits, Session
-from storage.db import create_engine
+from realtime.session import Limits
+from tests.integration.session_seam import open_session, wait_until
 
 
 class StalledSocket:
@@ -32,42 +31,27 @@ class StalledSocket:
         self.closed_with = code
 
 
-async def _allow(_project_id: uuid.UUID) -> None:
-    return None
-
-
 async def test_overflowing_session_is_closed_too_slow(database_url: str, redis_url: str) -> None:
-    fanout = Fanout(redis_url)
-    engine = create_engine(database_url, pool_size=2)
     publisher = aioredis.from_url(redis_url)
     socket = StalledSocket()
     user_id = str(uuid.uuid4())
-    session = Session(
-        socket,
-        user_id=user_id,
-        fanout=fanout,
-        redis=None,
-        engine=engine,
-        authorize=_allow,
-        limits=Limits(queue=16, replay=100),
-    )
     try:
-        await session.start()  # listens on the user's own channel
-        started = asyncio.get_running_loop().time()
-        for n in range(200):
-            message = {"type": "notification", "id": n, "title": "x" * 1000}
-            await publisher.publish(f"user:{user_id}", orjson.dumps(message))
-        publishing_took = asyncio.get_running_loop().time() - started
-        await asyncio.wait_for(session.closed.wait(), 10)
-        for _ in range(50):
-            if socket.closed_with is not None:
-                break
-            await asyncio.sleep(0.05)
-        assert socket.closed_with == CloseCode.TOO_SLOW
-        assert publishing_took < 5
-        assert len(socket.sent) <= 3, "nothing is sent after the socket stalled"
+        async with open_session(
+            socket,
+            user_id=user_id,
+            redis_url=redis_url,
+            database_url=database_url,
+            limits=Limits(queue=16, replay=100),
+        ) as (session, _):  # the session listens on the user's own channel
+            started = asyncio.get_running_loop().time()
+            for n in range(200):
+                message = {"type": "notification", "id": n, "title": "x" * 1000}
+                await publisher.publish(f"user:{user_id}", orjson.dumps(message))
+            publishing_took = asyncio.get_running_loop().time() - started
+            await asyncio.wait_for(session.closed.wait(), 10)
+            await wait_until(lambda: socket.closed_with is not None, timeout=2.5)
+            assert socket.closed_with == CloseCode.TOO_SLOW
+            assert publishing_took < 5
+            assert len(socket.sent) <= 3, "nothing is sent after the socket stalled"
     finally:
-        await session.close()
-        await fanout.close()
         await publisher.aclose()
-        await engine.dispose()

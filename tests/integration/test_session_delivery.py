@@ -5,18 +5,14 @@ PostgreSQL; the connection is a seam)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import orjson
 
-from realtime.fanout import Fanout
-from realtime.session import FrameLane, Session
-from storage.db import create_engine
+from realtime.session import FrameLane
 from tests.integration.conftest import User, create_task
+from tests.integration.session_seam import open_session, wait_until
 
 
 class LaneSocket:
@@ -48,17 +44,6 @@ class LaneSocket:
         return True
 
 
-async def _allow(_project_id: uuid.UUID) -> None:
-    return None
-
-
-async def _until(check: Callable[[], bool], within_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_live_events_go_at_once_when_nothing_is_ahead_and_through_the_sender_when_held(
     client: httpx.AsyncClient,
     alice: User,
@@ -66,40 +51,30 @@ async def test_live_events_go_at_once_when_nothing_is_ahead_and_through_the_send
     database_url: str,
     redis_url: str,
 ) -> None:
-    fanout = Fanout(redis_url)
-    engine = create_engine(database_url, pool_size=2)
     socket = LaneSocket()
-    session = Session(
+    project_id = project["id"]
+    async with open_session(
         socket,
         user_id=alice.id,
-        fanout=fanout,
-        redis=None,
-        engine=engine,
-        authorize=_allow,
+        redis_url=redis_url,
+        database_url=database_url,
         frames=socket.lane(),
-    )
-    project_id = project["id"]
-    try:
-        await session.start()
+    ) as (session, _):
         await session.handle(orjson.dumps({"type": "subscribe", "project_id": project_id}).decode())
-        await _until(lambda: any(t["type"] == "subscribed" for t in socket.texts))
+        await wait_until(lambda: any(t["type"] == "subscribed" for t in socket.texts))
 
         for _ in range(3):
             await create_task(client, alice, project_id)
-        await _until(lambda: len(socket.at_once) == 3)
+        await wait_until(lambda: len(socket.at_once) == 3)
         assert socket.at_once == [1, 2, 3] and socket.waited == []
 
         socket.writable = False  # the connection's buffer is full: the sender waits
         for _ in range(2):
             await create_task(client, alice, project_id)
-        await _until(lambda: len(socket.waited) == 2)
+        await wait_until(lambda: len(socket.waited) == 2)
         assert socket.waited == [4, 5] and socket.at_once == [1, 2, 3]
 
         socket.writable = True
         await create_task(client, alice, project_id)
-        await _until(lambda: len(socket.at_once) == 4)
+        await wait_until(lambda: len(socket.at_once) == 4)
         assert socket.at_once == [1, 2, 3, 6] and socket.waited == [4, 5]
-    finally:
-        await session.close()
-        await fanout.close()
-        await engine.dispose()
