@@ -11,13 +11,13 @@ effect outside the database), so handlers must be idempotent by
 Hosts announce commits on `WAKE_CHANNEL` (the ids of the projects that committed
 in one turn of the host's event loop, space-separated),
 and each consumer's loop then passes over just the announced projects: one
-transaction claims their offsets and reads their next events in one statement
-(skipping the events another consumer of this relay claimed lately: they are
-held in memory, `storage.outbox.RecentEvents`, so each event is read and decoded
-once rather than once per consumer; handlers must not change the events they
-are given, which other consumers are given too), hands each project's batch to the consumer and advances the offsets together (a
+transaction claims their offsets and reads their next events in one statement,
+hands each project's batch to the consumer and advances the offsets together (a
 failing handler sends the projects through again one transaction each, so only
-its own waits). After a pass that delivered, a loop lingers for its consumer's
+its own waits). The claim skips the events another consumer of this relay
+claimed lately: they are held in memory (`storage.outbox.RecentEvents`), so each
+event is read and decoded once rather than once per consumer, and handlers must
+not change the events they are given, which other consumers are given too. After a pass that delivered, a loop lingers for its consumer's
 `linger_s` (`LINGER_S` when it declares none) so the next transaction carries
 more commits: search lingers briefly (freshness), consumers whose readers expect
 seconds (notifications, webhooks, reports) longer, and under a steady write load

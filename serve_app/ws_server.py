@@ -244,9 +244,10 @@ def configure_server(*, compression: bool) -> None:
     """Make uvicorn servers created from now on in this process serve websockets
     with `CorkedWebSocketsProtocol`, offering permessage-deflate only if
     `compression`, and HTTP with `CorkedHttpToolsProtocol`, without the
-    disconnect watch or the proxy-headers middleware (explicit arguments still win). The app of a server
-    (`factory=True`, as Serve makes it) is wrapped; a `Config` made for other uses
-    (Serve runs the app's lifespan through one) is left as it is."""
+    disconnect watch or the proxy-headers middleware (explicit arguments still
+    win). The app of a server (`factory=True`, as Serve makes it) is wrapped; a
+    `Config` made for other uses (Serve runs the app's lifespan through one) is
+    left as it is."""
     base = getattr(uvicorn.Config, "_taskhive_base", uvicorn.Config)
 
     class Config(base):  # type: ignore[misc, valid-type]
