@@ -197,8 +197,9 @@ class RecentEvents:
 
     def hold(self, project_id: UUID, read: Sequence[StoredEvent], large: Container[int]) -> None:
         """Hold `read` (consecutive versions just read; `large`: versions not to
-        hold): after the project's run when they follow on from it, instead of it
-        when they do not. Without `read`, the run only counts as recently used."""
+        hold): after the project's run when they follow on from it, before it when
+        they reach into it or up to it (a consumer catching up from behind), instead
+        of it otherwise. Without `read`, the run only counts as recently used."""
         old = self._runs.pop(project_id, ())
         self._held -= len(old)
         cut = -1  # position of the last large event read
@@ -209,6 +210,8 @@ class RecentEvents:
             new = old
         elif cut < 0 and old and read[0].version == old[-1].version + 1:
             new = old + tail
+        elif tail and old and tail[0].version <= old[0].version <= tail[-1].version + 1:
+            new = tail + old[tail[-1].version - old[0].version + 1 :]
         else:
             new = tail
         new = new[-self._per_project :]

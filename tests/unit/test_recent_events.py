@@ -71,3 +71,17 @@ def test_a_run_is_never_changed_in_place() -> None:
     before = recent.run(p)
     recent.hold(p, _events(p, 3, 4), ())
     assert [e.version for e in before] == [1, 2]
+
+
+def test_a_consumer_catching_up_from_behind_extends_the_run_at_its_front() -> None:
+    recent, p = RecentEvents(), uuid4()
+    recent.hold(p, _events(p, 10, 20), ())
+    recent.hold(p, _events(p, 5, 12), ())  # reaches into the run
+    assert _versions(recent, p) == list(range(5, 21))
+    recent.hold(p, _events(p, 1, 4), ())  # ends just before it
+    assert _versions(recent, p) == list(range(1, 21))
+    assert len(recent) == 20
+    recent.hold(p, _events(p, 30, 31), ())  # a gap after it: replaced
+    assert _versions(recent, p) == [30, 31]
+    recent.hold(p, _events(p, 27, 28), ())  # a gap before it: replaced
+    assert _versions(recent, p) == [27, 28]
