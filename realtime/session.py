@@ -69,12 +69,13 @@ class FrameLane:
     """A way to send a live event's frame as prepared bytes, when the server offers
     one: `frame` builds the frame for an `event` message's UTF-8 text (once per
     event, shared by all sessions), `send` writes it to this session's connection
-    and says whether it did (False: send the text through the transport)."""
+    and says whether it did (False: send the text through the transport), and
+    `send_now` does the same without waiting."""
 
     frame: Callable[[bytes], bytes]
     send: Callable[[bytes], Awaitable[bool]]
     #: `send` without waiting: False also when the frame cannot be written at once.
-    send_now: Callable[[bytes], bool] | None = None
+    send_now: Callable[[bytes], bool]
 
 
 Authorize = Callable[[UUID], Awaitable[None]]  # raises DomainError when not allowed
@@ -282,7 +283,7 @@ class Session:
         queue item and no wake-up of the sender task (measured: the sender's round
         trip was about half of what a delivered frame cost the replica)."""
         lane = self._frames
-        if lane is None or lane.send_now is None or self._busy or not self._queue.empty():
+        if lane is None or self._busy or not self._queue.empty():
             return False
         sub = self._subs.get(project_id)
         if (

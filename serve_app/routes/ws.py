@@ -69,7 +69,7 @@ def _frame_lane(websocket: WebSocket) -> FrameLane | None:
         telemetry.WEBSOCKET_SESSIONS_OPENED.labels("asgi").inc()
         return None
     telemetry.WEBSOCKET_SESSIONS_OPENED.labels("prepared").inc()
-    return FrameLane(frame=text_frame, send=offered["send"], send_now=offered.get("send_now"))
+    return FrameLane(frame=text_frame, send=offered["send"], send_now=offered["send_now"])
 
 
 @router.websocket("/api/v1/ws")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import uvloop
 import websockets
 from uvicorn.server import ServerState
 
+from serve_app.routes.ws import _frame_lane
 from serve_app.ws_server import (
     FRAMES_EXTENSION,
     CorkedHttpToolsProtocol,
@@ -203,24 +205,28 @@ async def _serve(app: Any, check: Callable[[int], Any], **config: Any) -> None:
 
 
 def _lane_app(written: list[bool]) -> Any:
-    """Sends `first` through ASGI, then three prepared frames through the lane (or
-    through ASGI where the lane declines), then `last` through ASGI."""
+    """Sends `first` through ASGI, then three prepared frames through the lane (the
+    second without waiting, `send_now`; through ASGI where the lane declines), then
+    `last` through ASGI."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await receive()
         lane = scope["extensions"][FRAMES_EXTENSION]
         assert lane["loop"] is asyncio.get_running_loop()
         assert await lane["send"](text_frame(b"early")) is False  # not accepted yet
+        assert lane["send_now"](text_frame(b"early")) is False
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": "first"})
         for text in ("événement 1", "event 2", "x" * 70_000):  # the three length forms
-            done = await lane["send"](text_frame(text.encode()))
+            frame = text_frame(text.encode())
+            done = lane["send_now"](frame) if text == "event 2" else await lane["send"](frame)
             written.append(done)
             if not done:
                 await send({"type": "websocket.send", "text": text})
         await send({"type": "websocket.send", "text": "last"})
         await send({"type": "websocket.close", "code": 1000})
         assert await lane["send"](text_frame(b"late")) is False  # closed
+        assert lane["send_now"](text_frame(b"late")) is False
 
     return app
 
@@ -314,3 +320,17 @@ async def test_an_http_response_s_head_and_body_reach_the_socket_in_one_write() 
     assert len(real.writes) == 1
     assert real.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert real.writes[0].endswith(b'\r\n\r\n{"ok":true}')
+
+
+async def test_the_websocket_route_takes_both_ways_of_the_offered_lane() -> None:
+    offered = {
+        "loop": asyncio.get_running_loop(),
+        "send": CorkedWebSocketsProtocol.send_frame,
+        "send_now": CorkedWebSocketsProtocol.send_frame_now,
+    }
+    socket = SimpleNamespace(scope={"extensions": {FRAMES_EXTENSION: offered}})
+    lane = _frame_lane(socket)  # type: ignore[arg-type]
+    assert lane is not None
+    assert lane.send is offered["send"] and lane.send_now is offered["send_now"]
+    elsewhere = SimpleNamespace(scope={"extensions": {FRAMES_EXTENSION: offered | {"loop": None}}})
+    assert _frame_lane(elsewhere) is None  # type: ignore[arg-type]
