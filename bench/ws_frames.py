@@ -8,7 +8,7 @@ counts what arrives. Measured: the server process's CPU per frame delivered.
 
 - `asgi` (the reference): uvicorn's own websocket protocol, each frame sent as
   text through Starlette's `WebSocket.send_text`, as a session did before;
-- `corked`: the replica's protocol (`serve_app.ws_server`), same ASGI sends,
+- `corked`: the replica's protocol (`serve_app.replica_server`), same ASGI sends,
   the frames of one turn in one socket write;
 - `lane`: the replica's protocol and its frames lane, as sessions send now: the
   event's frame built once, written as it is to every connection.
@@ -58,7 +58,7 @@ def _server(mode: str, sock: socket.socket, sessions: int, spec: dict[str, Any])
     import uvicorn
     from starlette.websockets import WebSocket
 
-    from serve_app.ws_server import FRAMES_EXTENSION, CorkedWebSocketsProtocol, text_frame
+    from serve_app.replica_server import FRAMES_EXTENSION, CorkedWebSocketsProtocol, text_frame
 
     connected: list[Any] = []
     everyone = asyncio.Event()

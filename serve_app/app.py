@@ -24,6 +24,7 @@ from serve_app.metrics import MetricsMiddleware
 from serve_app.metrics import router as metrics_router
 from serve_app.ratelimit import LoginPolicy, LoginThrottle, RateLimiter
 from serve_app.ratelimit_middleware import RateLimitMiddleware
+from serve_app.replica_server import configure_server
 from serve_app.request_id import RequestIdMiddleware
 from serve_app.routes import api_tokens, auth, health, projects, tasks, users, ws
 from serve_app.routes import attachments as attachment_routes
@@ -44,7 +45,6 @@ from serve_app.routes import webhooks as webhook_routes
 from serve_app.security import SigningKeys
 from serve_app.tracing import TracingMiddleware
 from serve_app.uploads import BoundedUploadBody
-from serve_app.ws_server import configure_server
 from storage import tracing
 from storage.breaker import fast_redis
 from storage.db import create_engine

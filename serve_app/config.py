@@ -34,7 +34,7 @@ class AppConfig:
     forwarded_for_hops: int = 1
     ws_reauthorize_s: float = 30.0
     #: Whether the replica's websocket listener offers permessage-deflate
-    #: (`serve_app.ws_server`).
+    #: (`serve_app.replica_server`).
     ws_compression: bool = False
     #: Where attachment bytes go; None: a `blobs` directory under the working directory.
     blobs: BlobConfig | None = None

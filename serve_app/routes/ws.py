@@ -21,8 +21,8 @@ from realtime.protocol import CloseCode, ProtocolError, validate
 from realtime.session import FrameLane, Limits, Session
 from serve_app.access import authorize_project
 from serve_app.context import AppContext, get_ctx
+from serve_app.replica_server import FRAMES_EXTENSION, text_frame
 from serve_app.security import Principal
-from serve_app.ws_server import FRAMES_EXTENSION, text_frame
 from storage import telemetry
 
 router = APIRouter(tags=["realtime"])

@@ -1,5 +1,6 @@
-"""The replica's uvicorn: websocket compression only when configured, and the
-frames of one event-loop turn in one socket write."""
+"""The replica's uvicorn: websocket compression only when configured, the
+frames of one event-loop turn in one socket write, the frames lane, and HTTP
+requests without Serve's disconnect watch or forwarded client addresses."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ import uvloop
 import websockets
 from uvicorn.server import ServerState
 
-from serve_app.routes.ws import _frame_lane
-from serve_app.ws_server import (
+from serve_app.replica_server import (
     FRAMES_EXTENSION,
     CorkedHttpToolsProtocol,
     CorkedTransport,
@@ -25,6 +25,7 @@ from serve_app.ws_server import (
     configure_server,
     text_frame,
 )
+from serve_app.routes.ws import _frame_lane
 
 
 @pytest.fixture
