@@ -238,9 +238,11 @@ class SearchShard:
         return SearchResult(hits, page.total, fuzzy)
 
     def _run(self, request: SearchRequest, fuzzy: bool, text: bool) -> Any:
-        condition = translate(
-            self._index.schema, request.predicate, TextOptions(fuzzy=fuzzy, prefix=request.prefix)
-        )
+        searcher = self._index.searcher()
+        prefix = request.prefix
+        completions = self._index.completions(searcher, prefix) if prefix else None
+        options = TextOptions(fuzzy=fuzzy, prefix=prefix, completions=completions)
+        condition = translate(self._index.schema, request.predicate, options)
         return self._index.search(
             condition,
             sort=request.sort,
@@ -248,6 +250,7 @@ class SearchShard:
             offset=request.offset,
             highlight=condition if request.highlight and text else None,
             within=(request.org_id, request.project_ids),
+            searcher=searcher,
         )
 
     # -- the channel ---------------------------------------------------------------

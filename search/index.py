@@ -54,6 +54,10 @@ _SORT_FIELDS = {
 
 #: The most matching tasks a custom-field sort orders (it reads each one).
 CUSTOM_SORT_MAX = 10_000
+#: Completions of the word being typed are looked up for words this long, and
+#: named when there are at most this many.
+COMPLETION_MIN_CHARS = 3
+COMPLETIONS_MAX = 64
 
 
 def _hit(doc: tantivy.Document, score: float | None, generators: dict[str, Any]) -> Hit:
@@ -265,6 +269,22 @@ class TaskIndex:
     def count(self) -> int:
         return int(self.index.searcher().num_docs)
 
+    def searcher(self) -> tantivy.Searcher:
+        """The committed index as of now: a search and the lookups it is built
+        from (`completions`) use the same one."""
+        return self.index.searcher()
+
+    def completions(self, searcher: tantivy.Searcher, word: str) -> tuple[str, ...] | None:
+        """The indexed words longer than `word` that begin with it, for matching
+        the word being typed; None when `word` is shorter than
+        `COMPLETION_MIN_CHARS` or begins more than `COMPLETIONS_MAX` words (a
+        regex over the terms then finds them)."""
+        if len(word) < COMPLETION_MIN_CHARS:
+            return None
+        found = searcher.terms_with_prefix("words", word, limit=COMPLETIONS_MAX + 2)
+        longer = sorted(term for term, _count in found if term != word)
+        return None if len(longer) > COMPLETIONS_MAX else tuple(longer)
+
     def size_bytes(self) -> int:
         try:
             return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
@@ -280,10 +300,12 @@ class TaskIndex:
         offset: int,
         highlight: Query | None = None,
         within: tuple[str, Collection[str]] | None = None,
+        searcher: tantivy.Searcher | None = None,
     ) -> Page:
         """Matches of `query`; with `within` (an organisation and the projects the
-        caller may read), only that organisation's documents of those projects."""
-        searcher = self.index.searcher()
+        caller may read), only that organisation's documents of those projects.
+        `searcher`: the one the query was built from (default: the latest)."""
+        searcher = self.index.searcher() if searcher is None else searcher
         if within is not None:
             # `held` is read after the searcher: it only grows, so it covers
             # every project whose documents this searcher can see.

@@ -5,7 +5,13 @@ could break or bend).
 Free text (`Words`) matches a word in any text field, by stem in the stemmed
 fields and as written in `keytext`. Two search-only loosenings: `fuzzy` also
 accepts words one or two edits away (typo tolerance) and `prefix` lets one word
-(the one being typed) match any word it begins.
+(the one being typed) match any longer word it begins.
+
+The longer words are best named: the shard looks them up in the index's term
+dictionary (`TaskIndex.completions`), and a word nothing longer begins adds no
+clause at all. Matching the typed word itself again as a prefix used to cost a
+second pass over every task that holds it: over a million tasks, a word in one
+task of eight took 2.5 ms to search, 1.4 without that pass.
 """
 
 from __future__ import annotations
@@ -60,6 +66,9 @@ class TextOptions:
     fuzzy: bool = False
     #: A word (lower case) that also matches as a prefix of longer words.
     prefix: str | None = None
+    #: The indexed words longer than `prefix` that begin with it, when looked up
+    #: (None: not looked up, or too many; a regex over the terms finds them).
+    completions: tuple[str, ...] | None = None
 
 
 def terms(schema: tantivy.Schema, field: str, values: Collection[str]) -> Query:
@@ -205,9 +214,24 @@ def _word(schema: tantivy.Schema, word: str, opts: TextOptions) -> Query:
         fuzzy = Query.fuzzy_term_query(schema, "words", word, distance=distance)
         options.append(Query.boost_query(fuzzy, 0.5))
     if opts.prefix is not None and word == opts.prefix:
-        prefix = Query.fuzzy_term_query(schema, "words", word, distance=0, prefix=True)
-        options.append(Query.boost_query(prefix, 0.8))
+        longer = _longer_words(schema, word, opts.completions)
+        if longer is not None:
+            options.append(Query.const_score_query(longer, 0.8))
     return Query.disjunction_max_query(options, tie_breaker=0.1)
+
+
+def _longer_words(
+    schema: tantivy.Schema, word: str, completions: tuple[str, ...] | None
+) -> Query | None:
+    """Tasks holding a word that `word` begins and is not: the exact clauses
+    already find `word` itself (its stem, in the same fields). Every such task
+    scores 0.8 for it: less than the word itself scores in a title, and in a
+    description unless a large share of the tasks hold the word."""
+    if completions is None:
+        return Query.regex_query(schema, "words", _escape(word) + ".+")
+    if not completions:
+        return None
+    return terms(schema, "words", completions)
 
 
 def _phrase(schema: tantivy.Schema, words: Sequence[str]) -> Query:

@@ -208,6 +208,53 @@ def test_fuzzy_and_prefix_matching_loosen_only_free_text(index: TaskIndex) -> No
     assert _indexed(index, "rota", TextOptions(prefix="rota")) == {"OPS-12"}
 
 
+def test_the_word_being_typed_finds_the_longer_words_the_index_names(index: TaskIndex) -> None:
+    searcher = index.searcher()
+    assert index.completions(searcher, "rota") == ("rotate",)
+    assert index.completions(searcher, "log") == ("login", "logout")
+    assert index.completions(searcher, "login") == ()
+    assert index.completions(searcher, "lo") is None, "too short to look up"
+    named: tuple[str, ...] | None
+    for named in (("rotate",), None):
+        found = _indexed(index, "rota", TextOptions(prefix="rota", completions=named))
+        assert found == {"OPS-12"}
+    for named in (("login", "logout"), None):
+        found = _indexed(index, "log", TextOptions(prefix="log", completions=named))
+        assert found == {"WEB-1", "WEB-2"}
+    # Nothing longer begins "login": typing it finds what the word finds.
+    typed = _indexed(index, "login", TextOptions(prefix="login", completions=()))
+    assert typed == _indexed(index, "login") == {"WEB-1", "WEB-2"}
+
+
+def test_too_many_completions_are_left_to_a_regex(
+    index: TaskIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("search.index.COMPLETIONS_MAX", 1)
+    assert index.completions(index.searcher(), "log") is None
+    assert index.completions(index.searcher(), "rota") == ("rotate",)
+
+
+def test_a_task_holding_the_typed_word_ranks_above_one_holding_a_longer_word(
+    tmp_path: Path,
+) -> None:
+    small = TaskIndex(tmp_path, heap_bytes=15_000_000)
+    small.upsert(
+        [
+            _task(1, WEB, "WEB", title="Login form"),
+            _task(2, WEB, "WEB", title="Log rotation"),
+            _task(3, WEB, "WEB", title="Unrelated"),
+        ]
+    )
+    small.commit()
+    completions = small.completions(small.searcher(), "log")
+    assert completions == ("login",)
+    pred, _ = resolve(parse("log"), SCOPE)
+    query = translate(small.schema, pred, TextOptions(prefix="log", completions=completions))
+    page = small.search(query, sort=None, limit=10, offset=0)
+    assert [h.task["key"] for h in page.hits] == ["WEB-2", "WEB-1"]
+    assert page.hits[0].score is not None and page.hits[1].score == pytest.approx(0.8)
+
+
 def test_highlights_mark_the_matched_words(index: TaskIndex) -> None:
     pred, _ = resolve(parse("login"), SCOPE)
     query = translate(index.schema, pred)
