@@ -165,6 +165,9 @@ def _visible(hidden: Sequence[UUID]) -> Any:
     return n.project_id.not_in(hidden) if hidden else true()
 
 
+#: The most unread notifications an inbox counts (`UnreadCount`).
+UNREAD_COUNTED_MAX = 1000
+
 _INBOX_COLUMNS = (
     "id, org_id, user_id, project_id, version, task_id, actor_id, kind, title, summary,"
     " payload, created_at, read_at"
@@ -173,20 +176,24 @@ _INBOX_COLUMNS = (
 
 def _inbox_sql(unread_only: bool, paged: bool) -> str:
     """The inbox page joined to the unread count: one statement, one snapshot.
-    `$1` user, `$2` org, `$3` hidden project ids, `$4` rows; `$5`, `$6` the
-    `(created_at, id)` the page starts below when `paged`."""
+    `$1` user, `$2` org, `$3` hidden project ids, `$4` rows, `$5` the most
+    unread ones counted; `$6`, `$7` the `(created_at, id)` the page starts below
+    when `paged`."""
     return f"""
 SELECT u.unread_count, r.*
 FROM (
-    SELECT count(*) AS unread_count FROM notifications
-    WHERE user_id = $1 AND org_id = $2 AND read_at IS NULL
-      AND project_id <> ALL($3::uuid[])
+    SELECT count(*) AS unread_count FROM (
+        SELECT 1 FROM notifications
+        WHERE user_id = $1 AND org_id = $2 AND read_at IS NULL
+          AND project_id <> ALL($3::uuid[])
+        LIMIT $5
+    ) AS counted
 ) AS u
 LEFT JOIN LATERAL (
     SELECT {_INBOX_COLUMNS} FROM notifications
     WHERE user_id = $1 AND org_id = $2 AND project_id <> ALL($3::uuid[])
       {"AND read_at IS NULL" if unread_only else ""}
-      {"AND (created_at, id) < ($5, $6)" if paged else ""}
+      {"AND (created_at, id) < ($6, $7)" if paged else ""}
     ORDER BY created_at DESC, id DESC
     LIMIT $4
 ) AS r ON true
@@ -195,6 +202,20 @@ ORDER BY r.created_at DESC, r.id DESC
 
 
 _INBOX_SQL = {(u, p): _inbox_sql(u, p) for u in (False, True) for p in (False, True)}
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadCount:
+    """How many notifications are unread, counted up to a bound: an inbox
+    nobody reads grows without end, and counting it all on every read would
+    cost more the longer it was ignored. `more`: there are over `count`."""
+
+    count: int
+    more: bool
+
+    @classmethod
+    def of(cls, counted: int, up_to: int) -> UnreadCount:
+        return cls(min(counted, up_to), counted > up_to)
 
 
 async def inbox_page(
@@ -206,7 +227,8 @@ async def inbox_page(
     before: tuple[datetime, UUID] | None,
     limit: int,
     hidden: Sequence[UUID] = (),
-) -> tuple[list[asyncpg.Record], int]:
+    count_up_to: int = UNREAD_COUNTED_MAX,
+) -> tuple[list[asyncpg.Record], UnreadCount]:
     """A page of the inbox, newest first in `(created_at, id)` order, and the unread
     count, from one statement (one snapshot: the count and the page always agree).
     Fetches `limit + 1` rows so the caller can tell whether another page follows.
@@ -214,21 +236,30 @@ async def inbox_page(
 
     On the driver's connection (`storage.db.driver_connection`), with fixed SQL:
     the inbox is read far more often than it changes."""
-    args: list[Any] = [user_id, org_id, list(hidden), limit + 1]
+    args: list[Any] = [user_id, org_id, list(hidden), limit + 1, count_up_to + 1]
     if before is not None:
         args.extend(before)
     found = await conn.fetch(_INBOX_SQL[unread_only, before is not None], *args)
-    count = int(found[0]["unread_count"]) if found else 0
-    return [r for r in found if r["id"] is not None], count
+    counted = int(found[0]["unread_count"]) if found else 0
+    return [r for r in found if r["id"] is not None], UnreadCount.of(counted, count_up_to)
 
 
 async def unread_count(
-    conn: AsyncConnection, *, org_id: UUID, user_id: UUID, hidden: Sequence[UUID] = ()
-) -> int:
-    count = await conn.scalar(
-        select(func.count()).where(_mine(org_id, user_id), n.read_at.is_(None), _visible(hidden))
+    conn: AsyncConnection,
+    *,
+    org_id: UUID,
+    user_id: UUID,
+    hidden: Sequence[UUID] = (),
+    count_up_to: int = UNREAD_COUNTED_MAX,
+) -> UnreadCount:
+    unread = (
+        select(n.id)
+        .where(_mine(org_id, user_id), n.read_at.is_(None), _visible(hidden))
+        .limit(count_up_to + 1)
+        .subquery()
     )
-    return int(count or 0)
+    counted = await conn.scalar(select(func.count()).select_from(unread))
+    return UnreadCount.of(int(counted or 0), count_up_to)
 
 
 async def mark_read(

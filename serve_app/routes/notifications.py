@@ -46,15 +46,23 @@ class NotificationOut(BaseModel):
     read_at: datetime | None
 
 
+UnreadCount = Annotated[
+    int, Field(description=f"unread notifications, counted up to {store.UNREAD_COUNTED_MAX:,}")
+]
+UnreadMore = Annotated[bool, Field(description="more are unread than `unread_count` says")]
+
+
 class NotificationList(BaseModel):
     items: list[NotificationOut]
     next_cursor: str | None
-    unread_count: int
+    unread_count: UnreadCount
+    unread_more: UnreadMore
 
 
 class ReadAllOut(BaseModel):
     marked: int
-    unread_count: int
+    unread_count: UnreadCount
+    unread_more: UnreadMore
 
 
 class NotificationSettingsOut(BaseModel):
@@ -91,8 +99,9 @@ async def list_notifications(
     cursor: str | None = None,
 ) -> Response:
     """The caller's notifications, newest first. `unread=true` lists only unread
-    ones; `unread_count` counts all unread ones, whatever the page. Notifications
-    about projects the caller may no longer read are left out of both."""
+    ones; `unread_count` counts the unread ones, whatever the page, up to
+    1,000 (`unread_more` says there are more). Notifications about projects the
+    caller may no longer read are left out of both."""
     return await inbox_page(ctx, principal, unread=unread, limit=limit, cursor=cursor)
 
 
@@ -103,7 +112,7 @@ async def inbox_page(
     # Someone who lost access to a project no longer sees what it told them.
     hidden = await unreadable_project_ids(ctx, principal)
     async with driver_connection(ctx.engine) as conn:
-        rows, count = await store.inbox_page(
+        rows, counted = await store.inbox_page(
             conn,
             org_id=principal.org_id,
             user_id=principal.user_id,
@@ -121,7 +130,8 @@ async def inbox_page(
         {
             "items": [store.notification_json(r) for r in page],
             "next_cursor": next_cursor,
-            "unread_count": count,
+            "unread_count": counted.count,
+            "unread_more": counted.more,
         }
     )
 
@@ -133,8 +143,10 @@ async def read_all(principal: CurrentPrincipal, ctx: Ctx) -> Response:
         marked = await store.mark_all_read(
             conn, org_id=principal.org_id, user_id=principal.user_id, now=datetime.now(UTC)
         )
-        count = await store.unread_count(conn, org_id=principal.org_id, user_id=principal.user_id)
-    return json_response({"marked": marked, "unread_count": count})
+        unread = await store.unread_count(conn, org_id=principal.org_id, user_id=principal.user_id)
+    return json_response(
+        {"marked": marked, "unread_count": unread.count, "unread_more": unread.more}
+    )
 
 
 async def _unsubscribe(ctx: Ctx, token: str) -> None:

@@ -49,7 +49,12 @@ async def test_inbox_pages_filters_counts_and_marks_read(
         if cursor is None:
             break
     assert seen == ["T4", "T3", "T2", "T1", "T0"]  # newest first, each once
-    assert await inbox(client, mallory) == {"items": [], "next_cursor": None, "unread_count": 0}
+    assert await inbox(client, mallory) == {
+        "items": [],
+        "next_cursor": None,
+        "unread_count": 0,
+        "unread_more": False,
+    }
 
     first = (await inbox(client, bob, limit=1))["items"][0]
     r = await client.post(f"/api/v1/notifications/{first['id']}/read", headers=bob.headers)
@@ -72,8 +77,35 @@ async def test_inbox_pages_filters_counts_and_marks_read(
     assert (await client.get("/api/v1/notifications")).status_code == 401
 
     r = await client.post("/api/v1/notifications/read-all", headers=bob.headers)
-    assert r.json() == {"marked": 4, "unread_count": 0}
+    assert r.json() == {"marked": 4, "unread_count": 0, "unread_more": False}
     assert (await inbox(client, bob, unread="true"))["items"] == []
+
+
+async def test_an_inbox_nobody_reads_is_counted_up_to_a_thousand(
+    client: httpx.AsyncClient, db: Any, bob: User, project: dict[str, Any]
+) -> None:
+    await db.execute(
+        """INSERT INTO notifications (id, org_id, user_id, project_id, version, kind, title, summary)
+        SELECT gen_random_uuid(), $1, $2, $3, g, 'assigned', 'Assigned: T' || g, ''
+        FROM generate_series(1, $4) AS g""",
+        uuid.UUID(bob.org_id),
+        uuid.UUID(bob.id),
+        uuid.UUID(project["id"]),
+        1001,
+    )
+    page = await inbox(client, bob, limit=3)
+    assert (page["unread_count"], page["unread_more"]) == (1000, True)
+    assert len(page["items"]) == 3 and page["next_cursor"] is not None
+
+    await db.execute(
+        "UPDATE notifications SET read_at = now() WHERE user_id = $1 AND version <= 2",
+        uuid.UUID(bob.id),
+    )
+    page = await inbox(client, bob, unread="true", limit=1)
+    assert (page["unread_count"], page["unread_more"]) == (999, False)
+
+    r = await client.post("/api/v1/notifications/read-all", headers=bob.headers)
+    assert r.json() == {"marked": 999, "unread_count": 0, "unread_more": False}
 
 
 async def test_preferences_email_off_and_off(

@@ -505,8 +505,9 @@ export interface paths {
         /**
          * List Notifications
          * @description The caller's notifications, newest first. `unread=true` lists only unread
-         *     ones; `unread_count` counts all unread ones, whatever the page. Notifications
-         *     about projects the caller may no longer read are left out of both.
+         *     ones; `unread_count` counts the unread ones, whatever the page, up to
+         *     1,000 (`unread_more` says there are more). Notifications about projects the
+         *     caller may no longer read are left out of both.
          */
         get: operations["list_notifications_api_v1_notifications_get"];
         put?: never;
@@ -2164,8 +2165,16 @@ export interface components {
             items: components["schemas"]["NotificationOut"][];
             /** Next Cursor */
             next_cursor: string | null;
-            /** Unread Count */
+            /**
+             * Unread Count
+             * @description unread notifications, counted up to 1,000
+             */
             unread_count: number;
+            /**
+             * Unread More
+             * @description more are unread than `unread_count` says
+             */
+            unread_more: boolean;
         };
         /** NotificationOut */
         NotificationOut: {
@@ -2395,8 +2404,16 @@ export interface components {
         ReadAllOut: {
             /** Marked */
             marked: number;
-            /** Unread Count */
+            /**
+             * Unread Count
+             * @description unread notifications, counted up to 1,000
+             */
             unread_count: number;
+            /**
+             * Unread More
+             * @description more are unread than `unread_count` says
+             */
+            unread_more: boolean;
         };
         /** RefreshIn */
         RefreshIn: {

@@ -23,6 +23,8 @@ export function Bell() {
   const inbox = useNotifications(true);
   const ref = useRef<HTMLDivElement>(null);
   const unread = inbox.data?.unread_count ?? 0;
+  // The count stops at 1,000; `unread_more` says there are more.
+  const many = unread > 99 || Boolean(inbox.data?.unread_more);
 
   useEffect(() => {
     if (!open) return;
@@ -59,7 +61,9 @@ export function Bell() {
     <div className="bell" ref={ref}>
       <button
         className="icon-btn bell-btn"
-        aria-label={unread ? `Notifications, ${unread} unread` : "Notifications"}
+        aria-label={
+          unread ? `Notifications, ${unread}${inbox.data?.unread_more ? "+" : ""} unread` : "Notifications"
+        }
         aria-expanded={open}
         onClick={() => setOpen((v) => !v)}
         data-testid="bell"
@@ -67,7 +71,7 @@ export function Bell() {
         <BellIcon />
         {unread > 0 && (
           <span className="badge" data-testid="unread-count">
-            {unread > 99 ? "99+" : unread}
+            {many ? "99+" : unread}
           </span>
         )}
       </button>
