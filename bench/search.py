@@ -18,6 +18,8 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,17 @@ def generate(
         }
         out.append(IndexedTask(task, ORG, category))
     return out, vocab, projects, users
+
+
+@contextmanager
+def built_index(tasks: list[IndexedTask], name: str) -> Iterator[TaskIndex]:
+    """One shard's index of `tasks`, committed, in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix=f"taskhive-{name}-bench-") as tmp:
+        index = TaskIndex(Path(tmp) / "shard-0", heap_bytes=256_000_000)
+        for item in tasks:
+            index.add_new(item)
+        index.commit()
+        yield index
 
 
 def percentile(values: list[float], p: float) -> float:

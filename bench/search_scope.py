@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import tempfile
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 from tantivy import Occur, Query
 
 from bench.report import save
-from bench.search import ORG, generate, percentile
+from bench.search import ORG, built_index, generate, percentile
 from search.index import TaskIndex, scope_parts
 from search.query import terms
 from search.schema import stem
@@ -110,11 +109,7 @@ def main() -> None:
     rng = random.Random(5)
     words = [w.lower() for w in rng.sample(vocab[:50], min(args.queries, 50))]
     rows: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="taskhive-scope-bench-") as tmp:
-        index = TaskIndex(Path(tmp) / "shard-0", heap_bytes=256_000_000)
-        for item in tasks:
-            index.add_new(item)
-        index.commit()
+    with built_index(tasks, "scope") as index:
         build_s = time.perf_counter() - t0
         held = index.held(ORG)
         assert held is not None and len(held) == args.projects

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import tantivy
 from tantivy import Query
 
 from bench.report import save
-from bench.search import ORG, generate, percentile
+from bench.search import ORG, built_index, generate, percentile
 from domain.filters.ast import Sort, SortKey
 from domain.filters.predicates import Words
 from search.index import TaskIndex
@@ -106,11 +105,7 @@ def main() -> None:
         "a rare word, typed whole": rare,
     }
     rows: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="taskhive-typing-bench-") as tmp:
-        index = TaskIndex(Path(tmp) / "shard-0", heap_bytes=256_000_000)
-        for item in tasks:
-            index.add_new(item)
-        index.commit()
+    with built_index(tasks, "typing") as index:
         build_s = time.perf_counter() - t0
         compare(index, common[:3])  # warm up
         for name, words in cases.items():
