@@ -39,3 +39,32 @@ def test_a_read_ahead_fills_free_room_only_and_goes_first() -> None:
     cache.put(_key(4), (PROJECT, uuid.uuid4()))
     assert cache.get(_key(0)) == used and cache.get(_key(4)) is not None
     assert len(cache) == 3
+
+
+def test_an_id_reference_gives_back_its_task_and_project() -> None:
+    cache = RefCache(capacity=10)
+    task = uuid.uuid4()
+    cache.put((ORG, str(task)), (PROJECT, task))
+    found = cache.get((ORG, str(task)))
+    assert found == (PROJECT, task) and isinstance(found[1], uuid.UUID)
+    other = uuid.uuid4()
+    cache.put_absent((ORG, str(other)), (PROJECT, other))
+    assert cache.get((ORG, str(other))) == (PROJECT, other)
+    # A reference spelled otherwise than the id's text keeps its task id.
+    shouted = uuid.uuid4()
+    cache.put((ORG, str(shouted).upper()), (PROJECT, shouted))
+    assert cache.get((ORG, str(shouted).upper())) == (PROJECT, shouted)
+
+
+def test_a_reference_is_found_only_in_its_own_organisation() -> None:
+    cache = RefCache(capacity=10)
+    other_org, other_project = uuid.uuid4(), uuid.uuid4()
+    ours, theirs = uuid.uuid4(), uuid.uuid4()
+    cache.put((ORG, "WEB-12"), (PROJECT, ours))
+    assert cache.get((other_org, "WEB-12")) is None
+    cache.put((other_org, "WEB-12"), (other_project, theirs))
+    assert cache.get((other_org, "WEB-12")) == (other_project, theirs)
+    assert cache.get((ORG, "WEB-12")) is None, "one organisation's key at a time"
+    task = uuid.uuid4()
+    cache.put((ORG, str(task)), (PROJECT, task))
+    assert cache.get((other_org, str(task))) is None
