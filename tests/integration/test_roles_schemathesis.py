@@ -15,6 +15,11 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+# Imported here rather than lazily inside `from_url`, deep in a running test:
+# CPython 3.11.7's AST constructor can fail there ("recursion depth mismatch")
+# while pytest rewrites the module's asserts.
+from schemathesis.specs.openapi.schemas import OpenApiSchema  # noqa: F401
+
 #: Operations left out, with why.
 SKIPPED = {
     # A changed password revokes the token the rest of the run uses.
