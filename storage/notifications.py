@@ -214,8 +214,9 @@ class UnreadCount:
     more: bool
 
     @classmethod
-    def of(cls, counted: int, up_to: int) -> UnreadCount:
-        return cls(min(counted, up_to), counted > up_to)
+    def of(cls, counted: int) -> UnreadCount:
+        """From a count that stopped one past `UNREAD_COUNTED_MAX`."""
+        return cls(min(counted, UNREAD_COUNTED_MAX), counted > UNREAD_COUNTED_MAX)
 
 
 async def inbox_page(
@@ -227,7 +228,6 @@ async def inbox_page(
     before: tuple[datetime, UUID] | None,
     limit: int,
     hidden: Sequence[UUID] = (),
-    count_up_to: int = UNREAD_COUNTED_MAX,
 ) -> tuple[list[asyncpg.Record], UnreadCount]:
     """A page of the inbox, newest first in `(created_at, id)` order, and the unread
     count, from one statement (one snapshot: the count and the page always agree).
@@ -236,12 +236,12 @@ async def inbox_page(
 
     On the driver's connection (`storage.db.driver_connection`), with fixed SQL:
     the inbox is read far more often than it changes."""
-    args: list[Any] = [user_id, org_id, list(hidden), limit + 1, count_up_to + 1]
+    args: list[Any] = [user_id, org_id, list(hidden), limit + 1, UNREAD_COUNTED_MAX + 1]
     if before is not None:
         args.extend(before)
     found = await conn.fetch(_INBOX_SQL[unread_only, before is not None], *args)
     counted = int(found[0]["unread_count"]) if found else 0
-    return [r for r in found if r["id"] is not None], UnreadCount.of(counted, count_up_to)
+    return [r for r in found if r["id"] is not None], UnreadCount.of(counted)
 
 
 async def unread_count(
@@ -250,16 +250,15 @@ async def unread_count(
     org_id: UUID,
     user_id: UUID,
     hidden: Sequence[UUID] = (),
-    count_up_to: int = UNREAD_COUNTED_MAX,
 ) -> UnreadCount:
     unread = (
         select(n.id)
         .where(_mine(org_id, user_id), n.read_at.is_(None), _visible(hidden))
-        .limit(count_up_to + 1)
+        .limit(UNREAD_COUNTED_MAX + 1)
         .subquery()
     )
     counted = await conn.scalar(select(func.count()).select_from(unread))
-    return UnreadCount.of(int(counted or 0), count_up_to)
+    return UnreadCount.of(int(counted or 0))
 
 
 async def mark_read(

@@ -46,23 +46,23 @@ class NotificationOut(BaseModel):
     read_at: datetime | None
 
 
-UnreadCount = Annotated[
+UnreadCountField = Annotated[
     int, Field(description=f"unread notifications, counted up to {store.UNREAD_COUNTED_MAX:,}")
 ]
-UnreadMore = Annotated[bool, Field(description="more are unread than `unread_count` says")]
+UnreadMoreField = Annotated[bool, Field(description="more are unread than `unread_count` says")]
 
 
 class NotificationList(BaseModel):
     items: list[NotificationOut]
     next_cursor: str | None
-    unread_count: UnreadCount
-    unread_more: UnreadMore
+    unread_count: UnreadCountField
+    unread_more: UnreadMoreField
 
 
 class ReadAllOut(BaseModel):
     marked: int
-    unread_count: UnreadCount
-    unread_more: UnreadMore
+    unread_count: UnreadCountField
+    unread_more: UnreadMoreField
 
 
 class NotificationSettingsOut(BaseModel):
