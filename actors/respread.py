@@ -8,15 +8,13 @@ the outbox relay's actor, one per deployment, so that moves are decided in one
 place, and every `interval_s`:
 
 1. reads the schedulable nodes; while they keep changing (a cluster scaling up
-   adds nodes one by one, and the schedulers learn of a new node a little after
-   the GCS lists it) it waits until they have been the same for `settle_s`;
+   adds nodes one by one) it waits until they have been the same for `settle_s`;
 2. compares each host's node with its target (`actors.spread.targets`) and moves
    a host that is off an alive target, busy or not (`actors.router.move_host`):
    at most `moves_per_pass` per pass, so a join never restarts every host at once.
-   A host that lands off target again (the scheduler that placed it did not yet
-   place work on the node: under load this lasts well after the node joined) is
-   tried again after a pause that doubles each time, up to `MAX_RETRY_PAUSE_S`,
-   so a node that cannot take hosts does not restart one every few seconds.
+   A host that lands off target again (the node could not take it) is tried
+   again after a pause that doubles each time, up to `MAX_RETRY_PAUSE_S`, so a
+   node that cannot take hosts does not restart one every few seconds.
 
 Moving a busy host drops its grains; they re-activate on the new host from
 PostgreSQL with new epochs, so the old process, were it still running, could not

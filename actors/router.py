@@ -28,6 +28,7 @@ from actors.host import CHANNEL_METHODS, ProjectHost
 from actors.placement import host_for, host_names
 from actors.spread import (
     PLACEMENT_DEADLINE_S,
+    PLACEMENT_MEMORY_BYTES,
     Placement,
     schedulable_nodes,
     spread_of,
@@ -87,8 +88,8 @@ def ensure_hosts(
         if time.monotonic() + delay > deadline:
             log.warning("project hosts not spread as planned: %s", spread_of(placements))
             return handles
-        # The node is alive but the scheduler that placed the host did not know it
-        # yet: give the cluster a moment, then place the host again.
+        # The target is alive but the host runs elsewhere (it was there before
+        # the node joined): give the cluster a moment, then place it again.
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
         for p in wrong:
@@ -118,6 +119,7 @@ def _create(name: str, config: HostConfig, node: str | None) -> ActorHandle[Proj
             max_task_retries=0,
             max_concurrency=1000,
             num_cpus=0,
+            memory=PLACEMENT_MEMORY_BYTES,
             scheduling_strategy=strategy(node),
         )
         .remote(

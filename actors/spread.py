@@ -10,14 +10,18 @@ joins or leaves therefore moves few hosts, close to the minimum an even spread
 needs, where a round robin over the sorted node ids would move most of them.
 
 A host is created with a **soft** `NodeAffinitySchedulingStrategy` to its
-target: Ray starts it there if its scheduler knows the node, and elsewhere if
-the node is gone. So a host whose node dies restarts on another node (it is a
-detached actor with unlimited restarts; its grains re-activate from PostgreSQL).
+target: Ray starts it there while the node lives, and elsewhere once it is gone.
+So a host whose node dies restarts on another node (it is a detached actor with
+unlimited restarts; its grains re-activate from PostgreSQL).
 
-The soft fallback has a catch: the raylet that places an actor learns of a node
-that just joined some time after the GCS lists it alive, and an actor placed in
-that window silently falls back to another node. And a host that Ray restarted
-after its node died stays wherever it restarted. Placement is therefore checked
+Ray honours a soft affinity only for an actor that asks for some resource: one
+that asks for none (`num_cpus=0` and nothing else) is placed on a *random* node
+whatever its strategy says, unless the affinity is hard. A host therefore asks
+for `PLACEMENT_MEMORY_BYTES` of the `memory` resource, which every node has: a
+token amount that reserves nothing that matters and puts the host on its target.
+
+A host that Ray restarted after its node died stays wherever it restarted, and
+a node that joins gets no host by itself. Placement is therefore checked
 (`Placement.misplaced`) in two places: when a replica starts, an idle host off an
 alive target is created again (`actors.router.ensure_hosts`); and the re-spread
 chore (`actors.respread`) moves busy hosts too, once the set of nodes has stopped
@@ -37,6 +41,10 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 #: How long `ensure_hosts` keeps correcting placement before accepting it as is.
 PLACEMENT_DEADLINE_S = 30.0
+
+#: The `memory` a host asks Ray for: any request at all makes Ray apply the soft
+#: node affinity, which it ignores for an actor asking for nothing (see above).
+PLACEMENT_MEMORY_BYTES = 1 << 20
 
 
 def schedulable_nodes(nodes: Sequence[Mapping[str, Any]] | None = None) -> list[str]:

@@ -117,10 +117,10 @@ async def _respread_until_spread(
     """Run the chore's passes until the hosts run on two nodes and every project
     was written since; what it moved (a host that landed off target is moved again).
 
-    Up to four minutes: on a loaded machine the scheduler may place a moved host back
-    on the old node for a while after the new one joined (the chore then retries
-    after pauses of 1, 2, 4, … s); three tries within one minute all landed there
-    once, and five within two minutes once, after a node had just been lost.
+    Up to four minutes, so that a host landing off target shows as a failed
+    assertion on the moves, not as a timeout: the chore retries after pauses of
+    1, 2, 4, … s. (When hosts asked Ray for no resource, it placed them on a
+    random node: up to eight tries landed on the old node.)
     """
     started = time.monotonic()
     moved: list[str] = []

@@ -316,6 +316,8 @@ async def test_a_node_that_joins_later_gets_hosts(
         assert spread["took_s"] is not None, f"no host moved to the new node: {spread}"
         assert len(set(spread["nodes"].values())) == 2, spread
         assert len(set(spread["moved"])) == 1, "one host is enough for an even spread"
+        # Ray honours the soft affinity (a host asks for a resource): the first move lands.
+        assert len(spread["moved"]) == 1, f"moved again, having landed off target: {spread}"
         moved = spread["moved"][0]
         assert spread["nodes"][moved] != first_node
         # The moved host's projects re-activated on it with a new epoch (fencing
@@ -345,6 +347,7 @@ async def test_a_node_that_joins_later_gets_hosts(
     # Both hosts ran on the head since the loss (and would have stayed there);
     # one moves to the new node.
     assert done["took_s"] is not None, f"no host moved to the third node: {done}"
+    assert len(done["moved"]) == 1, f"moved again, having landed off target: {done}"
     assert len(set(done["nodes"].values())) == 2
     assert first_node in done["nodes"].values()
     assert not done["failures"], done["failures"]
