@@ -20,6 +20,7 @@ Two kinds of roles:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -169,6 +170,12 @@ class OrgProjects:
 
     facts: tuple[ProjectFacts, ...]
     ids: tuple[UUID, ...]
+    #: `ids` as text, in the same order: what a search sends its index, spelled
+    #: once per catalog version rather than once per search.
+    texts: tuple[str, ...]
+    #: A name for `texts` (a digest), by which a search shard that was sent them
+    #: once is told them again (`search.messages.SearchRequest.scope_key`).
+    texts_key: str
     #: The projects only those granted a role see.
     private: tuple[ProjectFacts, ...]
     by_id: Mapping[UUID, ProjectFacts]
@@ -176,34 +183,46 @@ class OrgProjects:
     @classmethod
     def of(cls, facts: Iterable[ProjectFacts]) -> OrgProjects:
         listed = tuple(facts)
+        texts = tuple(str(p.id) for p in listed)
         return cls(
             listed,
             tuple(p.id for p in listed),
+            texts,
+            hashlib.blake2b("\n".join(texts).encode(), digest_size=16).hexdigest(),
             tuple(p for p in listed if p.visibility is not Visibility.ORG),
             {p.id: p for p in listed},
         )
 
 
-def readable_split(grants: Grants, projects: OrgProjects) -> tuple[list[UUID], list[UUID]]:
-    """The ids of the projects `grants` may read, and of the others, in the projects'
-    order: what asking `effective_role` of every project gives. An organisation
-    owner, admin or member reads every `org`-visible project (an implicit `admin`
-    or `member` role at least), so only the private ones are looked at then."""
+@dataclass(frozen=True, slots=True)
+class Readable:
+    """The projects a caller may read and the others, in the projects' order; the
+    readable ones also as text (`OrgProjects.texts`, shared when all are readable)."""
+
+    ids: list[UUID]
+    texts: tuple[str, ...]
+    hidden: list[UUID]
+    #: `OrgProjects.texts_key` when every project is readable, else None.
+    texts_key: str | None = None
+
+
+def readable_split(grants: Grants, projects: OrgProjects) -> Readable:
+    """What asking `effective_role` of every project gives. An organisation owner,
+    admin or member reads every `org`-visible project (an implicit `admin` or
+    `member` role at least), so only the private ones are looked at then."""
     if grants.org_role in ORG_PROJECT_ADMINS or grants.org_role == OrgRole.MEMBER:
-        unreadable = {
-            p.id for p in projects.private if not allows(effective_role(grants, p), Action.READ)
-        }
-        if not unreadable:
-            return list(projects.ids), []
-        return (
-            [i for i in projects.ids if i not in unreadable],
-            [i for i in projects.ids if i in unreadable],
-        )
-    readable: list[UUID] = []
-    hidden: list[UUID] = []
-    for p in projects.facts:
-        (readable if allows(effective_role(grants, p), Action.READ) else hidden).append(p.id)
-    return readable, hidden
+        looked_at = projects.private
+    else:
+        looked_at = projects.facts
+    hidden = {p.id for p in looked_at if not allows(effective_role(grants, p), Action.READ)}
+    if not hidden:
+        return Readable(list(projects.ids), projects.texts, [], projects.texts_key)
+    pairs = [(i, t) for i, t in zip(projects.ids, projects.texts, strict=True) if i not in hidden]
+    return Readable(
+        [i for i, _t in pairs],
+        tuple(t for _i, t in pairs),
+        [i for i in projects.ids if i in hidden],
+    )
 
 
 def may_assign_org_role(actor: OrgRole | str, *, current: str | None, new: str | None) -> bool:

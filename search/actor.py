@@ -29,7 +29,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,14 @@ from sqlalchemy import select, update
 from search import source
 from search.cadence import Cadence
 from search.index import TaskIndex
-from search.messages import ApplyBatch, SearchHit, SearchRequest, SearchResult, ShardRecovering
+from search.messages import (
+    ApplyBatch,
+    SearchHit,
+    SearchRequest,
+    SearchResult,
+    ShardRecovering,
+    UnknownScope,
+)
 from search.query import TextOptions, has_free_text, translate
 from search.schema import IndexedTask
 from search.shards import CONSUMER_NAME, NAMESPACE, actor_name, shard_of
@@ -59,6 +67,9 @@ RECOVERY_WAIT_S = 5.0
 
 #: What callers may send over the shard's channel (`ShardHandles.call`).
 CHANNEL_METHODS = frozenset({"search", "apply_many"})
+
+#: How many named project sets (`SearchRequest.scope_key`) a shard keeps.
+SCOPES_KEPT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +94,8 @@ class SearchShard:
         )
         self._lock = asyncio.Lock()
         self._dirty = asyncio.Event()
+        # Named project sets, oldest first; touched on use, so the unused go first.
+        self._scopes: OrderedDict[str, frozenset[str]] = OrderedDict()
         self.recovered = asyncio.Event()
         self._started_at = time.time()
         self._tasks = [
@@ -226,18 +239,41 @@ class SearchShard:
         return await asyncio.to_thread(self._search, request)
 
     def _search(self, request: SearchRequest) -> SearchResult:
-        if not request.project_ids:
+        readable = self._readable(request)
+        if not readable:
             return SearchResult((), 0, False)
         text = has_free_text(request.predicate)
         fuzzy = bool(request.fuzzy)
-        page = self._run(request, fuzzy, text)
+        page = self._run(request, readable, fuzzy, text)
         if request.fuzzy is None and text and request.offset == 0 and page.total < FUZZY_BELOW:
             fuzzy = True
-            page = self._run(request, fuzzy, text)
+            page = self._run(request, readable, fuzzy, text)
         hits = tuple(SearchHit(h.task, h.score, h.highlights) for h in page.hits)
         return SearchResult(hits, page.total, fuzzy)
 
-    def _run(self, request: SearchRequest, fuzzy: bool, text: bool) -> Any:
+    def _readable(self, request: SearchRequest) -> Collection[str]:
+        """The request's projects: as sent (kept under its `scope_key`, if named),
+        or the set kept under that name. Runs in the search threads, which share
+        `_scopes`: each step below is one atomic dict operation."""
+        key = request.scope_key
+        if request.project_ids is not None:
+            if key is None:
+                return request.project_ids
+            kept = self._scopes[key] = frozenset(request.project_ids)
+            while len(self._scopes) > SCOPES_KEPT:
+                with contextlib.suppress(KeyError, RuntimeError):
+                    self._scopes.popitem(last=False)
+            return kept
+        found = self._scopes.get(key) if key is not None else None
+        if found is None:
+            raise UnknownScope(f"search shard {self._shard} keeps no project set {key}")
+        with contextlib.suppress(KeyError):
+            self._scopes.move_to_end(key)  # type: ignore[arg-type]
+        return found
+
+    def _run(
+        self, request: SearchRequest, readable: Collection[str], fuzzy: bool, text: bool
+    ) -> Any:
         searcher = self._index.searcher()
         prefix = request.prefix
         completions = self._index.completions(searcher, prefix) if prefix else None
@@ -249,7 +285,7 @@ class SearchShard:
             limit=request.limit,
             offset=request.offset,
             highlight=condition if request.highlight and text else None,
-            within=(request.org_id, request.project_ids),
+            within=(request.org_id, readable),
             searcher=searcher,
         )
 
@@ -272,6 +308,7 @@ class SearchShard:
             "recovered": self.recovered.is_set(),
             "started_at": self._started_at,
             "channel_calls": self._channel.calls,
+            "scopes": len(self._scopes),
         }
 
     async def close(self) -> None:

@@ -23,8 +23,9 @@ class ApplyBatch:
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
     org_id: str
-    #: The projects the caller may read: the query never leaves them.
-    project_ids: tuple[str, ...]
+    #: The projects the caller may read: the query never leaves them. None: the
+    #: set named `scope_key`, sent to this shard before (`UnknownScope` if not).
+    project_ids: tuple[str, ...] | None
     predicate: Predicate
     sort: Sort | None
     limit: int = 20
@@ -34,6 +35,10 @@ class SearchRequest:
     #: None: decide (exact first, fuzzy if that finds little); else as given.
     fuzzy: bool | None = None
     highlight: bool = True
+    #: A name for `project_ids` (`domain.permissions.OrgProjects.texts_key`): the
+    #: shard keeps the sets it was sent by name, so an organisation's thousand
+    #: project ids cross once, not with every search.
+    scope_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +58,8 @@ class SearchResult:
 
 class ShardRecovering(RuntimeError):
     """The shard is still rebuilding after a start: its answers would be incomplete."""
+
+
+class UnknownScope(LookupError):
+    """A request named a project set the shard does not keep (it restarted, or
+    dropped the set): the caller sends the ids again."""

@@ -40,6 +40,7 @@ from domain.permissions import (
     OrgRole,
     ProjectFacts,
     ProjectRole,
+    Readable,
     allows,
     effective_role,
     org_allows,
@@ -185,13 +186,19 @@ async def may(ctx: AppContext, principal: Principal, project_id: UUID, action: A
 async def readable_project_ids(ctx: AppContext, principal: Principal) -> list[UUID]:
     """Ids of the projects the caller may read: the one definition search, lists,
     exports and reports filter by (inside their queries, so counts never leak)."""
-    return (await _split_projects(ctx, principal))[0]
+    return (await readable_projects(ctx, principal)).ids
+
+
+async def readable_projects(ctx: AppContext, principal: Principal) -> Readable:
+    """The projects the caller may read, as ids and as text, and the others."""
+    grants = await grants_of(ctx, principal)
+    return readable_split(grants, await _org_projects(ctx, principal.org_id))
 
 
 async def unreadable_project_ids(ctx: AppContext, principal: Principal) -> list[UUID]:
     """Ids of the organisation's projects the caller may not read (usually none):
     what the inbox hides notifications of, once someone lost access."""
-    return (await _split_projects(ctx, principal))[1]
+    return (await readable_projects(ctx, principal)).hidden
 
 
 async def _org_projects(ctx: AppContext, org_id: UUID) -> OrgProjects:
@@ -214,11 +221,6 @@ async def _org_projects(ctx: AppContext, org_id: UUID) -> OrgProjects:
         while len(cache) > ORG_PROJECTS_CACHED:
             del cache[next(iter(cache))]
     return projects
-
-
-async def _split_projects(ctx: AppContext, principal: Principal) -> tuple[list[UUID], list[UUID]]:
-    grants = await grants_of(ctx, principal)
-    return readable_split(grants, await _org_projects(ctx, principal.org_id))
 
 
 async def project_readers(

@@ -16,6 +16,7 @@ predicates in PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import re
 import time
@@ -32,11 +33,11 @@ from domain.filters.ast import Sort, SortKey
 from domain.filters.needs import NOTHING, Needs, needs_of
 from domain.filters.predicates import Predicate
 from domain.filters.text import words
-from search.messages import SearchRequest, SearchResult, ShardRecovering
+from search.messages import SearchRequest, SearchResult, ShardRecovering, UnknownScope
 from search.query import has_free_text
 from search.scope import FilterFacts, for_index, load_facts
 from search.shards import ShardHandles, ShardUnreachable
-from serve_app.access import readable_project_ids
+from serve_app.access import readable_projects
 from serve_app.context import AppContext, Ctx, CurrentPrincipal
 from serve_app.responses import decode_cursor, encode_cursor, json_response
 from serve_app.security import Principal
@@ -45,6 +46,12 @@ from storage.channel import CallTimedOut
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 
 _shards = ShardHandles()
+
+#: Project sets with at least this many ids are sent to a shard by name, once sent.
+SCOPE_NAMED_FROM = 64
+#: How many names of sent project sets a replica remembers (oldest forgotten first).
+SCOPES_REMEMBERED = 512
+_scopes_sent: dict[str, None] = {}
 _TYPING = re.compile(r"(?:^|[\s(,])([^\s():\",\-][^\s():\",]*)$")
 
 
@@ -53,7 +60,11 @@ class PreparedFilter:
     predicate: Predicate
     sort: Sort | None
     project_ids: list[UUID]
+    #: `project_ids` as text (the search index's terms).
+    project_texts: tuple[str, ...]
     facts: FilterFacts
+    #: A name for `project_texts` when they are all of the organisation's projects.
+    project_texts_key: str | None = None
 
 
 def parse_param(name: str, text: str | None) -> Any:
@@ -81,9 +92,11 @@ async def prepare_filter(
     the predicate rather than PostgreSQL (it needs less, see `search.scope.for_index`).
     """
     query = combine(*(parse_param(name, text) for name, text in texts.items()))
-    readable = await readable_project_ids(ctx, principal)
+    found = await readable_projects(ctx, principal)
+    readable, readable_texts, key = found.ids, found.texts, found.texts_key
     if project_id is not None:
         readable = [p for p in readable if p == project_id]
+        readable_texts, key = tuple(str(p) for p in readable), None
     needs = needs_of(query)
     needs = (for_index(needs) if index else needs) | also
     facts = await load_facts(
@@ -94,7 +107,7 @@ async def prepare_filter(
         needs=needs,
     )
     predicate, sort = resolve(query, facts.scope)
-    return PreparedFilter(predicate, sort, readable, facts)
+    return PreparedFilter(predicate, sort, readable, readable_texts, facts, key)
 
 
 def typing_word(q: str) -> str | None:
@@ -115,12 +128,25 @@ SHARD_WAIT_S = 5.0
 
 
 async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
+    """Ask the organisation's shard. A request whose project set is named goes
+    without the ids once this replica has sent them (the shard keeps them by
+    name), and with them again if the shard no longer has them."""
     deadline = time.monotonic() + SHARD_WAIT_S
     delay = 0.05
+    key = request.scope_key
     while True:
+        named = key is not None and key in _scopes_sent
         try:
-            result: SearchResult = await _shards.call(org_id, "search", request)
+            sent = dataclasses.replace(request, project_ids=None) if named else request
+            result: SearchResult = await _shards.call(org_id, "search", sent)
+            if key is not None and not named:
+                _scopes_sent[key] = None
+                while len(_scopes_sent) > SCOPES_REMEMBERED:
+                    del _scopes_sent[next(iter(_scopes_sent))]
             return result
+        except UnknownScope:
+            _scopes_sent.pop(key, None)  # type: ignore[arg-type]
+            continue  # at once, with the ids
         except ShardUnreachable as exc:  # no such actor yet, or restarting
             if time.monotonic() + delay > deadline:
                 raise Unavailable("search is starting; try again shortly") from exc
@@ -168,13 +194,16 @@ async def search_page(
         offset, fuzzy = max(0, position["o"]), bool(position.get("f"))
     request = SearchRequest(
         org_id=str(principal.org_id),
-        project_ids=tuple(str(p) for p in prepared.project_ids),
+        project_ids=prepared.project_texts,
         predicate=prepared.predicate,
         sort=sort,
         limit=limit,
         offset=offset,
         prefix=typing_word(q),
         fuzzy=fuzzy,
+        scope_key=prepared.project_texts_key
+        if len(prepared.project_texts) >= SCOPE_NAMED_FROM
+        else None,
     )
     result = await run_search(principal.org_id, request)
     reached = offset + len(result.hits)

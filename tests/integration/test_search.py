@@ -8,9 +8,15 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import ray
+from ray.exceptions import RayTaskError
 
+from domain.filters.ast import Sort, SortKey
+from domain.filters.predicates import Words
+from search.messages import SearchRequest, UnknownScope
 from search.shards import NAMESPACE, actor_name
+from serve_app.routes.search import SCOPE_NAMED_FROM
 from tests.integration.conftest import User, create_project, create_task, member_of, signup
 from tests.integration.search_helpers import keys, labelled_project, search, wait_for
 
@@ -169,3 +175,66 @@ async def test_nobody_gets_hits_or_counts_from_projects_they_cannot_read(
     assert outsider == {"items": [], "total": 0, "next_cursor": None}
     stranger = await signup(client)
     assert (await search(client, stranger, filters=f"project:{secret['id']}"))["total"] == 0
+
+
+async def test_a_shard_keeps_a_named_project_set_and_asks_for_one_it_does_not_keep(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
+    w = word()
+    task = await create_task(client, alice, project["id"], title=f"Named {w}")
+    await wait_for(client, alice, lambda b: task["key"] in keys(b), q=w)
+    shard = ray.get_actor(actor_name(0), namespace=NAMESPACE)
+    key = f"test-{uuid.uuid4().hex}"
+    request = SearchRequest(alice.org_id, None, Words((w,)), Sort(SortKey.RELEVANCE), scope_key=key)
+    with pytest.raises(RayTaskError) as raised:
+        await shard.search.remote(request)
+    assert isinstance(raised.value, UnknownScope), raised.value
+
+    sent = SearchRequest(
+        alice.org_id, (project["id"],), Words((w,)), Sort(SortKey.RELEVANCE), scope_key=key
+    )
+    kept = (await shard.stats.remote())["scopes"]
+    with_ids = await shard.search.remote(sent)
+    assert (await shard.stats.remote())["scopes"] >= min(kept + 1, 1024)
+    by_name = await shard.search.remote(request)
+    assert [h.task["key"] for h in with_ids.hits] == [task["key"]]
+    assert [h.task["key"] for h in by_name.hits] == [task["key"]]
+    assert by_name.total == with_ids.total == 1
+
+    # A name stands for the set it was sent with: another project's tasks stay out.
+    other = await create_project(client, alice)
+    more = await create_task(client, alice, other["id"], title=f"Named too {w}")
+    await wait_for(client, alice, lambda b: more["key"] in keys(b), q=w)
+    assert [h.task["key"] for h in (await shard.search.remote(request)).hits] == [task["key"]]
+
+
+async def test_an_organisation_s_many_projects_are_searched_by_name_and_stay_exact(
+    client: httpx.AsyncClient, alice: User, db: Any
+) -> None:
+    w = word()
+    projects = [await create_project(client, alice) for _ in range(SCOPE_NAMED_FROM)]
+    first = await create_task(client, alice, projects[0]["id"], title=f"Many {w}")
+    last = await create_task(client, alice, projects[-1]["id"], title=f"Many {w}")
+    await wait_for(client, alice, lambda b: b["total"] == 2, q=w)
+    shard = ray.get_actor(actor_name(0), namespace=NAMESPACE)
+    kept = (await shard.stats.remote())["scopes"]
+    for _ in range(3):  # the first search may send the ids, the others the name
+        assert keys(await search(client, alice, q=w)) == {first["key"], last["key"]}
+    assert (await shard.stats.remote())["scopes"] <= kept + 1
+
+    # A new project is a new set: its tasks are found, a private one stays hidden.
+    newer = await create_project(client, alice)
+    third = await create_task(client, alice, newer["id"], title=f"Many {w}")
+    r = await client.post(
+        "/api/v1/projects",
+        json={"name": f"Secret {w}", "visibility": "private"},
+        headers=alice.headers,
+    )
+    assert r.status_code == 201, r.text
+    await create_task(client, alice, r.json()["id"], title=f"Many hidden {w}")
+    await wait_for(client, alice, lambda b: b["total"] == 4, q=w)
+    bob = await member_of(client, db, alice, "Bob")
+    for _ in range(2):
+        body = await search(client, bob, q=w)
+        assert keys(body) == {first["key"], last["key"], third["key"]}
+        assert body["total"] == 3

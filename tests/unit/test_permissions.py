@@ -163,11 +163,11 @@ def test_the_readable_split_is_what_every_projects_role_says(
     org: tuple[Grants, OrgProjects],
 ) -> None:
     grants, projects = org
-    readable, hidden = readable_split(grants, projects)
-    assert readable == [
-        p.id for p in projects.facts if allows(effective_role(grants, p), Action.READ)
-    ]
-    assert hidden == [p.id for p in projects.facts if p.id not in set(readable)]
+    split = readable_split(grants, projects)
+    readable = [p.id for p in projects.facts if allows(effective_role(grants, p), Action.READ)]
+    assert split.ids == readable
+    assert split.texts == tuple(str(i) for i in readable)
+    assert split.hidden == [p.id for p in projects.facts if p.id not in set(readable)]
 
 
 def test_a_member_reads_org_projects_and_private_ones_only_when_granted() -> None:
@@ -181,11 +181,19 @@ def test_a_member_reads_org_projects_and_private_ones_only_when_granted() -> Non
             ProjectFacts(closed, other, Visibility.PRIVATE),
         ]
     )
+
+    def split(grants: Grants) -> tuple[list[UUID], list[UUID]]:
+        found = readable_split(grants, projects)
+        assert found.texts == tuple(str(i) for i in found.ids)
+        return found.ids, found.hidden
+
     member = Grants(me, OrgRole.MEMBER, {}, {granted: ProjectRole.VIEWER})
-    assert readable_split(member, projects) == ([public, mine, granted], [closed])
+    assert split(member) == ([public, mine, granted], [closed])
     admin = Grants(me, OrgRole.ADMIN, {}, {})
-    assert readable_split(admin, projects) == ([public, mine, granted, closed], [])
+    assert split(admin) == ([public, mine, granted, closed], [])
+    # Everything readable: the text form is the organisation's own, not a copy.
+    assert readable_split(admin, projects).texts is projects.texts
     guest = Grants(me, OrgRole.GUEST, {}, {})
-    assert readable_split(guest, projects) == ([mine], [public, granted, closed])
+    assert split(guest) == ([mine], [public, granted, closed])
     gone = Grants(me, None, {}, {})
-    assert readable_split(gone, projects) == ([], [public, mine, granted, closed])
+    assert split(gone) == ([], [public, mine, granted, closed])
