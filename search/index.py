@@ -117,7 +117,7 @@ def scope_parts(
     than a millisecond, and selects nothing)."""
     parts = [] if alone else [(Occur.Must, Query.term_query(schema, "org", org_id))]
     if held is not None:
-        excluded = set(held).difference(readable)
+        excluded = frozenset(held).difference(readable)
         if len(excluded) < len(readable):
             if excluded:
                 parts.append((Occur.MustNot, terms(schema, "project", excluded)))
@@ -153,6 +153,7 @@ class TaskIndex:
         self.pending: dict[str, int] = {}
         self._held_unsaved = False
         self._complete_after_commit = False
+        self._held_frozen = {org: frozenset(ids) for org, ids in self.positions.held.items()}
 
     def _open(self, path: Path) -> tantivy.Index:
         path.mkdir(parents=True, exist_ok=True)
@@ -184,13 +185,17 @@ class TaskIndex:
         if project_id not in projects:
             projects.add(project_id)
             self._held_unsaved = True
+            # Replaced whole here, by the one thread that writes: searches in other
+            # threads see the old set or the new one, never a half-made one.
+            self._held_frozen[item.org_id] = frozenset(projects)
 
     def held(self, org_id: str) -> frozenset[str] | None:
         """The organisation's projects whose documents the index may hold (None:
-        not known, for an index older than this record)."""
+        not known, for an index older than this record). Frozen once per change,
+        not once per search: an organisation may have thousands of projects."""
         if not self.positions.held_complete:
             return None
-        return frozenset(self.positions.held.get(org_id, ()))
+        return self._held_frozen.get(org_id, frozenset())
 
     def holds_only(self, org_id: str) -> bool:
         """Whether no other organisation's documents may be in the index (the usual

@@ -161,7 +161,12 @@ def test_held_projects_survive_a_reopen_and_are_written_before_the_commit(
             return self.inner.commit()
 
     index._writer = cast(IndexWriter, Watching(index._writer))
+    held_before = index.held(ORG_A)
     index.upsert([_item(ORG_A, new_project, 500)])
+    # Searches see the project held as soon as its documents are written, before
+    # any commit can make them visible; the set they had is left as it was.
+    assert index.held(ORG_A) == frozenset([*A_PROJECTS, new_project])
+    assert held_before == frozenset(A_PROJECTS)
     index.commit()
     assert new_project in seen_at_commit[0]  # on disk before the commit made it visible
     del index  # releases the writer's lock
