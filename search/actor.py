@@ -241,7 +241,7 @@ class SearchShard:
     def _search(self, request: SearchRequest) -> SearchResult:
         readable = self._readable(request)
         if not readable:
-            return SearchResult((), 0, False)
+            return SearchResult((), 0, False, scope_kept=request.scope_key is not None)
         text = has_free_text(request.predicate)
         fuzzy = bool(request.fuzzy)
         page = self._run(request, readable, fuzzy, text)
@@ -249,7 +249,8 @@ class SearchShard:
             fuzzy = True
             page = self._run(request, readable, fuzzy, text)
         hits = tuple(SearchHit(h.task, h.score, h.highlights) for h in page.hits)
-        return SearchResult(hits, page.total, fuzzy)
+        kept = request.scope_key is not None and request.project_ids is not None
+        return SearchResult(hits, page.total, fuzzy, scope_kept=kept)
 
     def _readable(self, request: SearchRequest) -> Collection[str]:
         """The request's projects: as sent (kept under its `scope_key`, if named),

@@ -54,6 +54,10 @@ class SearchResult:
     total: int
     #: Whether typo tolerance was used (the next page must use it too).
     fuzzy: bool
+    #: Whether the shard kept the request's named project set: only then does the
+    #: replica send the name alone (a shard of an earlier release, whose answers
+    #: lack this field, would read a missing set as no project at all).
+    scope_kept: bool = False
 
 
 class ShardRecovering(RuntimeError):

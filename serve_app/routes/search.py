@@ -129,8 +129,8 @@ SHARD_WAIT_S = 5.0
 
 async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
     """Ask the organisation's shard. A request whose project set is named goes
-    without the ids once this replica has sent them (the shard keeps them by
-    name), and with them again if the shard no longer has them."""
+    without the ids once this replica has sent them and the shard said it kept
+    them, and with them again if the shard no longer has them."""
     deadline = time.monotonic() + SHARD_WAIT_S
     delay = 0.05
     key = request.scope_key
@@ -139,7 +139,7 @@ async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
         try:
             sent = dataclasses.replace(request, project_ids=None) if named else request
             result: SearchResult = await _shards.call(org_id, "search", sent)
-            if key is not None and not named:
+            if key is not None and not named and getattr(result, "scope_kept", False):
                 _scopes_sent[key] = None
                 while len(_scopes_sent) > SCOPES_REMEMBERED:
                     del _scopes_sent[next(iter(_scopes_sent))]

@@ -200,6 +200,7 @@ async def test_a_shard_keeps_a_named_project_set_and_asks_for_one_it_does_not_ke
     assert [h.task["key"] for h in with_ids.hits] == [task["key"]]
     assert [h.task["key"] for h in by_name.hits] == [task["key"]]
     assert by_name.total == with_ids.total == 1
+    assert with_ids.scope_kept  # what lets a replica send the name alone
 
     # A name stands for the set it was sent with: another project's tasks stay out.
     other = await create_project(client, alice)
