@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import pickle
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -31,22 +30,14 @@ from domain.permissions import (
     Visibility,
     readable_split,
 )
-from search.actor import SearchShard
 from search.index import scope_parts
 from search.messages import SearchRequest
+from search.project_sets import ProjectSets
 from search.schema import build_schema
 
 ORG = str(uuid4())
 QUERY = Words(("payment",))
 RELEVANCE = Sort(SortKey.RELEVANCE)
-
-
-def _shard() -> SearchShard:
-    """The shard's request handling alone (no index, no Ray): its named sets."""
-    shard = object.__new__(SearchShard)
-    shard._shard = 0
-    shard._scopes = OrderedDict()
-    return shard
 
 
 def spelled(projects: OrgProjects, grants: Grants, held: frozenset[str], schema: Any) -> int:
@@ -59,13 +50,13 @@ def spelled(projects: OrgProjects, grants: Grants, held: frozenset[str], schema:
 
 
 def named(
-    projects: OrgProjects, grants: Grants, held: frozenset[str], schema: Any, shard: SearchShard
+    projects: OrgProjects, grants: Grants, held: frozenset[str], schema: Any, sets: ProjectSets
 ) -> int:
     """After: the organisation's text form, sent by name to a shard that keeps it."""
     found = readable_split(grants, projects)
     request = SearchRequest(ORG, None, QUERY, RELEVANCE, scope_key=found.texts_key)
     got: SearchRequest = pickle.loads(pickle.dumps(request, 5))
-    readable = shard._readable(got)
+    readable = sets.readable(got)
     return len(scope_parts(schema, ORG, readable, held, alone=True))
 
 
@@ -84,10 +75,10 @@ def measure(count: int) -> dict[str, Any]:
     grants = Grants(uuid4(), OrgRole.MEMBER, {}, {})
     held = frozenset(projects.texts)
     schema = build_schema()
-    shard = _shard()
+    sets = ProjectSets(16)
     first = SearchRequest(ORG, projects.texts, QUERY, RELEVANCE, scope_key=projects.texts_key)
-    shard._readable(first)  # the first search of this set sent the ids with the name
-    if spelled(projects, grants, held, schema) != named(projects, grants, held, schema, shard):
+    sets.readable(first)  # the first search of this set sent the ids with the name
+    if spelled(projects, grants, held, schema) != named(projects, grants, held, schema, sets):
         raise AssertionError("the two forms scope differently")
     rounds = max(20, 20_000 // count)
     sizes = {
@@ -101,7 +92,7 @@ def measure(count: int) -> dict[str, Any]:
     return {
         "projects": count,
         "spelled_us": _time(lambda: spelled(projects, grants, held, schema), rounds),
-        "named_us": _time(lambda: named(projects, grants, held, schema, shard), rounds),
+        "named_us": _time(lambda: named(projects, grants, held, schema, sets), rounds),
         "spelled_bytes": sizes["spelled"],
         "named_bytes": sizes["named"],
     }

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +47,8 @@ from search.messages import (
     SearchRequest,
     SearchResult,
     ShardRecovering,
-    UnknownScope,
 )
+from search.project_sets import ProjectSets
 from search.query import TextOptions, has_free_text, translate
 from search.schema import IndexedTask
 from search.shards import CONSUMER_NAME, NAMESPACE, actor_name, shard_of
@@ -94,8 +93,7 @@ class SearchShard:
         )
         self._lock = asyncio.Lock()
         self._dirty = asyncio.Event()
-        # Named project sets, oldest first; touched on use, so the unused go first.
-        self._scopes: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._scopes = ProjectSets(SCOPES_KEPT)
         self.recovered = asyncio.Event()
         self._started_at = time.time()
         self._tasks = [
@@ -239,7 +237,7 @@ class SearchShard:
         return await asyncio.to_thread(self._search, request)
 
     def _search(self, request: SearchRequest) -> SearchResult:
-        readable = self._readable(request)
+        readable = self._scopes.readable(request)
         if not readable:
             return SearchResult((), 0, False, scope_kept=request.scope_key is not None)
         text = has_free_text(request.predicate)
@@ -251,26 +249,6 @@ class SearchShard:
         hits = tuple(SearchHit(h.task, h.score, h.highlights) for h in page.hits)
         kept = request.scope_key is not None and request.project_ids is not None
         return SearchResult(hits, page.total, fuzzy, scope_kept=kept)
-
-    def _readable(self, request: SearchRequest) -> Collection[str]:
-        """The request's projects: as sent (kept under its `scope_key`, if named),
-        or the set kept under that name. Runs in the search threads, which share
-        `_scopes`: each step below is one atomic dict operation."""
-        key = request.scope_key
-        if request.project_ids is not None:
-            if key is None:
-                return request.project_ids
-            kept = self._scopes[key] = frozenset(request.project_ids)
-            while len(self._scopes) > SCOPES_KEPT:
-                with contextlib.suppress(KeyError, RuntimeError):
-                    self._scopes.popitem(last=False)
-            return kept
-        found = self._scopes.get(key) if key is not None else None
-        if found is None:
-            raise UnknownScope(f"search shard {self._shard} keeps no project set {key}")
-        with contextlib.suppress(KeyError):
-            self._scopes.move_to_end(key)  # type: ignore[arg-type]
-        return found
 
     def _run(
         self, request: SearchRequest, readable: Collection[str], fuzzy: bool, text: bool

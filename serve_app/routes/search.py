@@ -145,7 +145,9 @@ async def run_search(org_id: UUID, request: SearchRequest) -> SearchResult:
                     del _scopes_sent[next(iter(_scopes_sent))]
             return result
         except UnknownScope:
-            _scopes_sent.pop(key, None)  # type: ignore[arg-type]
+            if not named or key is None:
+                raise  # sent with its ids: never refused by name
+            _scopes_sent.pop(key, None)  # another search may have dropped it first
             continue  # at once, with the ids
         except ShardUnreachable as exc:  # no such actor yet, or restarting
             if time.monotonic() + delay > deadline:
