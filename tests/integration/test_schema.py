@@ -64,3 +64,44 @@ async def test_project_tasks_load_prunes_to_one_partition(
     scanned = set(re.findall(r" on (tasks_p\d+)", plan))
     assert len(scanned) == 1, plan
     assert "Index" in plan, plan
+
+
+async def test_a_task_write_updates_no_index(stack: Stack, db: asyncpg.Connection) -> None:
+    # What most writes change (status, rank, title, version, the time) is in no
+    # index, and each page keeps room: the update is heap-only (HOT), so none of
+    # the table's indexes gets an entry (and none of their pages is logged).
+    project_id, task_id = uuid.uuid4(), uuid.uuid4()
+    transaction = db.transaction()
+    await transaction.start()
+    try:
+        await db.execute(
+            "INSERT INTO tasks (project_id, id, org_id, number, key, title, status, "
+            "reporter_id, created_at, updated_at, version) "
+            "VALUES ($1, $2, $3, 1, 'HOT-1', 'Before', 'todo', $3, now(), now(), 1)",
+            project_id,
+            task_id,
+            uuid.uuid4(),
+        )
+        partition = await db.fetchval(
+            "SELECT tableoid::regclass::text FROM tasks WHERE project_id = $1 AND id = $2",
+            project_id,
+            task_id,
+        )
+        options = await db.fetchval(
+            "SELECT reloptions FROM pg_class WHERE oid = $1::regclass", partition
+        )
+        await db.execute(
+            "UPDATE tasks SET status = 'doing', rank = 'b', title = 'After', version = 2, "
+            "updated_at = now() WHERE project_id = $1 AND id = $2",
+            project_id,
+            task_id,
+        )
+        updated, hot = await db.fetchrow(
+            "SELECT pg_stat_get_xact_tuples_updated($1::regclass), "
+            "pg_stat_get_xact_tuples_hot_updated($1::regclass)",
+            partition,
+        )
+    finally:
+        await transaction.rollback()
+    assert options == ["fillfactor=80"]
+    assert (updated, hot) == (1, 1)
