@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     auth_cache_s: float = Field(
         default=5.0, ge=0, description="how long a replica trusts a user's/API token's standing"
     )
+    task_ref_cache_entries: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="task references each API replica keeps resolved to their project",
+    )
     rate_limit_per_min: int = Field(default=1000, ge=1, description="requests per user (or IP)")
     login_account_free_failures: int = Field(default=5, ge=1, description="before lockout")
     login_ip_free_failures: int = Field(default=50, ge=1, description="before an IP is locked")

@@ -157,6 +157,7 @@ class Stack:
             ws_reauthorize_s=self.settings.ws_reauthorize_s,
             ws_compression=self.settings.ws_compression,
             auth_cache_s=self.settings.auth_cache_s,
+            task_ref_cache_entries=self.settings.task_ref_cache_entries,
             rate_limit_per_min=self.settings.rate_limit_per_min,
             login_account_free_failures=self.settings.login_account_free_failures,
             login_ip_free_failures=self.settings.login_ip_free_failures,

@@ -43,6 +43,7 @@ from serve_app.routes import views as view_routes
 from serve_app.routes import web as web_routes
 from serve_app.routes import webhooks as webhook_routes
 from serve_app.security import SigningKeys
+from serve_app.task_refs import RefCache
 from serve_app.tracing import TracingMiddleware
 from serve_app.uploads import BoundedUploadBody
 from storage import tracing
@@ -155,6 +156,7 @@ def make_context(config: AppConfig) -> AppContext:
         auth=Authenticator(engine, secret=signing_keys(config), ttl_s=config.auth_cache_s),
         rate_limiter=RateLimiter(limits, limit=config.rate_limit_per_min) if limits else None,
         login_throttle=LoginThrottle(limits, _login_policy(config)) if limits else None,
+        task_refs=RefCache(config.task_ref_cache_entries),
     )
 
 

@@ -21,6 +21,8 @@ class AppConfig:
     ws_replay_limit: int = 1000
     # -- identity and limits (see serve_app.authn, serve_app.ratelimit) --
     auth_cache_s: float = 5.0
+    #: Task references an API replica keeps resolved (`serve_app.task_refs.RefCache`).
+    task_ref_cache_entries: int = 1_000_000
     rate_limit_per_min: int = 1000
     login_account_free_failures: int = 5
     login_ip_free_failures: int = 50

@@ -46,16 +46,21 @@ class RefCache:
     reference to a deleted task still leads to its project, whose grain says 404.
 
     Kept compact, because how many references a replica holds decides how many
-    requests need a statement first: at a million tasks the cache holds a
-    fraction of them. An entry is keyed by the reference alone and holds the
-    organisation and project as one tuple shared by every task of the project;
-    a reference that is the task id as text (nearly all of them) holds no task
-    id of its own, it is read back from the reference. About 180 bytes an
-    entry, reference included, against 400 for a tuple key and a tuple value.
-    A key (`WEB-12`) asked for in two organisations holds one of them at a time.
+    requests need a statement first. An entry is keyed by the reference alone
+    and holds the organisation and project as one tuple shared by every task of
+    the project; a reference that is the task id as text (nearly all of them)
+    holds no task id of its own, it is read back from the reference. About 165
+    bytes an entry, reference included, against 400 for a tuple key and a tuple
+    value. A key (`WEB-12`) asked for in two organisations holds one of them at
+    a time.
+
+    The default capacity holds every reference of a million tasks (about 160
+    MiB when full; `TASKHIVE_TASK_REF_CACHE_ENTRIES`). With a quarter of that,
+    a million-task workload kept resolving tasks in PostgreSQL once the cache
+    was full (docs/performance.md).
     """
 
-    def __init__(self, capacity: int = 250_000) -> None:
+    def __init__(self, capacity: int = 1_000_000) -> None:
         # reference → (org_id, project_id), or (org_id, project_id, task_id) when
         # the reference is not the task id as text.
         self._items: OrderedDict[str, tuple[UUID, ...]] = OrderedDict()
@@ -112,7 +117,7 @@ class RefResolver:
         *,
         max_batch: int = 500,
         cache: RefCache | None = None,
-        prefetch_max: int = 10_000,
+        prefetch_max: int = 100_000,
         prefetched_projects: int = 10_000,
     ) -> None:
         self._engine = engine

@@ -69,3 +69,14 @@ def test_scrape_without_a_configured_token_is_allowed() -> None:
 )
 def test_scrape_needs_the_bearer_token_when_configured(header: str | None, allowed: bool) -> None:
     assert scrape_allowed(header, "s3cret") is allowed
+
+
+def test_the_task_reference_cache_size_reaches_the_replicas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TASKHIVE_TASK_REF_CACHE_ENTRIES", raising=False)
+    settings = Settings(jwt_secret="x" * 32)
+    assert Stack(settings, database_url="pg").app_config().task_ref_cache_entries == 1_000_000
+    monkeypatch.setenv("TASKHIVE_TASK_REF_CACHE_ENTRIES", "50000")
+    settings = Settings(jwt_secret="x" * 32)
+    assert Stack(settings, database_url="pg").app_config().task_ref_cache_entries == 50_000
