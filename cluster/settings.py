@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         default=0.05, gt=0, description="how soon an idle search index commits a change"
     )
     search_commit_max_interval_s: float = Field(
-        default=0.25,
+        default=0.5,
         gt=0,
         description="the longest a busy search index waits between commits (search.cadence)",
     )

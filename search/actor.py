@@ -77,7 +77,7 @@ class SearchConfig:
     index_dir: str
     shards: int = 1
     commit_interval_s: float = 0.05
-    commit_max_interval_s: float = 0.25
+    commit_max_interval_s: float = 0.5
     heap_bytes: int = 64_000_000
 
 

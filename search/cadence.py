@@ -16,9 +16,16 @@ are each committed after `floor_s`.
 The duration is wall time, which includes waiting for the disk and, on a busy
 machine, for a CPU: commits then get rarer, which is what a busy machine needs.
 Thread CPU time would miss most of it, spent in Tantivy's threads; a commit's CPU
-was measured at 1.2-1.5 times its wall time (merges go on after it returns),
-hence a factor of 10 for about a tenth of a core
+was measured at 1.2-1.5 times its wall time (merges go on after it returns)
 (`python -m bench.search_commits`).
+
+A commit costs about the same at 100,000 and at 1,000,000 documents, and about
+the same whatever it carries: under 100 task updates a second, four commits a
+second took 0.13-0.15 of a core at a million documents, two a second
+0.08-0.09. The factor is 20 and the cap half a second: a busy shard spends
+about a twentieth of a core on commits, and a change is still searchable
+within a second of its write (the relay's 0.1 s linger, the cap, and two
+commits of about 30 ms).
 """
 
 from __future__ import annotations
@@ -31,9 +38,9 @@ class Cadence:
     #: The shortest wait after a change: how fresh an idle shard is.
     floor_s: float = 0.05
     #: Spacing commits this many durations apart bounds them to 1/(factor + 1) of the time.
-    factor: float = 10.0
-    #: The longest spacing, whatever commits cost: freshness stays well under a second.
-    cap_s: float = 0.25
+    factor: float = 20.0
+    #: The longest spacing, whatever commits cost: freshness stays under a second.
+    cap_s: float = 0.5
 
     def wait_s(self, last_commit_s: float, since_commit_s: float) -> float:
         """Seconds to wait before the next commit, once something changed:
