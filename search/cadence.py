@@ -20,12 +20,13 @@ was measured at 1.2-1.5 times its wall time (merges go on after it returns)
 (`python -m bench.search_commits`).
 
 A commit costs about the same at 100,000 and at 1,000,000 documents, and about
-the same whatever it carries: under 100 task updates a second, four commits a
-second took 0.13-0.15 of a core at a million documents, two a second
-0.08-0.09. The factor is 20 and the cap half a second: a busy shard spends
-about a twentieth of a core on commits, and a change is still searchable
-within a second of its write (the relay's 0.1 s linger, the cap, and two
-commits of about 30 ms).
+the same whatever it carries, so under load fewer commits are the saving. With
+100 task updates and 10 searches a second over a million documents
+(`python -m bench.search_commits --tasks 1000000 --writes 100`), the index took
+0.22-0.26 of a core with commits ten times their duration apart (at most 250
+ms) and 0.13-0.16 with twenty times (at most 500 ms). A change is still
+searchable within a second of its write (the relay's 0.1 s linger, the cap, and
+two commits of about 30 ms).
 """
 
 from __future__ import annotations
