@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from search.cadence import CAP_S, FLOOR_S
+from serve_app.task_refs import CACHE_ENTRIES
 from storage.blobs import BlobConfig
 
 
@@ -89,10 +91,10 @@ class Settings(BaseSettings):
         description="search index actors; organisations are hashed over them",
     )
     search_commit_interval_s: float = Field(
-        default=0.05, gt=0, description="how soon an idle search index commits a change"
+        default=FLOOR_S, gt=0, description="how soon an idle search index commits a change"
     )
     search_commit_max_interval_s: float = Field(
-        default=0.5,
+        default=CAP_S,
         gt=0,
         description="the longest a busy search index waits between commits (search.cadence)",
     )
@@ -102,7 +104,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="how long a replica trusts a user's/API token's standing"
     )
     task_ref_cache_entries: int = Field(
-        default=1_000_000,
+        default=CACHE_ENTRIES,
         ge=1000,
         description="task references each API replica keeps resolved to their project",
     )

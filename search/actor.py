@@ -39,7 +39,7 @@ import ray
 from sqlalchemy import select, update
 
 from search import source
-from search.cadence import Cadence
+from search.cadence import CAP_S, FLOOR_S, Cadence
 from search.index import TaskIndex
 from search.messages import (
     ApplyBatch,
@@ -76,8 +76,8 @@ class SearchConfig:
     database_url: str
     index_dir: str
     shards: int = 1
-    commit_interval_s: float = 0.05
-    commit_max_interval_s: float = 0.5
+    commit_interval_s: float = FLOOR_S
+    commit_max_interval_s: float = CAP_S
     heap_bytes: int = 64_000_000
 
 

@@ -33,15 +33,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The shortest wait after a change: how fresh an idle shard is.
+FLOOR_S = 0.05
+#: The longest spacing, whatever commits cost: freshness stays under a second.
+CAP_S = 0.5
+
 
 @dataclass(frozen=True, slots=True)
 class Cadence:
-    #: The shortest wait after a change: how fresh an idle shard is.
-    floor_s: float = 0.05
+    floor_s: float = FLOOR_S
     #: Spacing commits this many durations apart bounds them to 1/(factor + 1) of the time.
     factor: float = 20.0
-    #: The longest spacing, whatever commits cost: freshness stays under a second.
-    cap_s: float = 0.5
+    cap_s: float = CAP_S
 
     def wait_s(self, last_commit_s: float, since_commit_s: float) -> float:
         """Seconds to wait before the next commit, once something changed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from serve_app.task_refs import CACHE_ENTRIES
 from storage.blobs import BlobConfig
 
 
@@ -22,7 +23,7 @@ class AppConfig:
     # -- identity and limits (see serve_app.authn, serve_app.ratelimit) --
     auth_cache_s: float = 5.0
     #: Task references an API replica keeps resolved (`serve_app.task_refs.RefCache`).
-    task_ref_cache_entries: int = 1_000_000
+    task_ref_cache_entries: int = CACHE_ENTRIES
     rate_limit_per_min: int = 1000
     login_account_free_failures: int = 5
     login_ip_free_failures: int = 50

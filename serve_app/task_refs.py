@@ -34,6 +34,8 @@ from storage.db import driver_connection
 log = logging.getLogger(__name__)
 
 Location = tuple[UUID, UUID]  # (project_id, task_id)
+#: References a replica keeps by default: every task of a million-task deployment.
+CACHE_ENTRIES = 1_000_000
 #: Distinct (organisation, project) tuples the cache shares before it starts anew.
 _SHARED_PAIRS = 100_000
 
@@ -60,7 +62,7 @@ class RefCache:
     was full (docs/performance.md).
     """
 
-    def __init__(self, capacity: int = 1_000_000) -> None:
+    def __init__(self, capacity: int = CACHE_ENTRIES) -> None:
         # reference → (org_id, project_id), or (org_id, project_id, task_id) when
         # the reference is not the task id as text.
         self._items: OrderedDict[str, tuple[UUID, ...]] = OrderedDict()
