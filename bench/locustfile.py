@@ -23,6 +23,8 @@ User classes:
 
 Environment: `BENCH_THINK_S` = "min,max" seconds between a user's requests
 (default "0,0": closed loop, as the stepped benchmark uses it);
+`BENCH_RATE_PER_USER` = requests a second each user aims at (a fixed offered
+load; overrides `BENCH_THINK_S`);
 `BENCH_LATENCY_OUT` = a path where every request's latency is written as JSON
 when the run ends (the benchmark computes exact per-class percentiles from it).
 """
@@ -39,7 +41,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
-from locust import FastHttpUser, User, between, events, task
+from locust import FastHttpUser, User, between, constant_throughput, events, task
 
 # -- the seeded data ----------------------------------------------------------------
 
@@ -76,6 +78,9 @@ def pick_task() -> str:
 
 
 def _think() -> Any:
+    rate = os.environ.get("BENCH_RATE_PER_USER")
+    if rate:
+        return constant_throughput(float(rate))
     low, _, high = os.environ.get("BENCH_THINK_S", "0,0").partition(",")
     return between(float(low), float(high or low))
 

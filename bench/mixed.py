@@ -49,6 +49,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 _T0 = time.monotonic()
+#: Locust users sharing a `--fixed-rate` step's load (enough that a slow answer to
+#: one of them does not hold back the offered rate).
+FIXED_RATE_USERS = 32
 
 
 def log(message: str) -> None:
@@ -82,6 +85,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="after Taskhive's steps, run the sprint-planning spike (bench/locust_spike.py) "
         "with websocket board watchers against it",
+    )
+    p.add_argument(
+        "--fixed-rate",
+        type=float,
+        help="after each target's stepped load, one more step at this fixed offered load "
+        f"(requests a second, from {FIXED_RATE_USERS} users): latency at the same load for "
+        "every target or data size, not only at each one's saturation",
     )
     p.add_argument(
         "--rounds",
@@ -296,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     verification: dict[str, Any] = {}
     profiles: dict[str, Any] = {}
     spike: dict[str, Any] = {}
+    fixed_rate: dict[str, list[dict[str, Any]]] = {}
     try:
         t = time.monotonic()
         log(f"starting the stack in {work}")
@@ -359,6 +370,20 @@ def main(argv: list[str] | None = None) -> int:
                     wait_quiet_s=args.wait_quiet,
                 )
                 rounds[name].append(measured)
+                if args.fixed_rate:
+                    log(f"{name}: a fixed load of {args.fixed_rate:,.0f} req/s")
+                    fixed_rate.setdefault(name, []).append(
+                        steps.measure_step(
+                            target,
+                            FIXED_RATE_USERS,
+                            args.step_seconds,
+                            description,
+                            marker,
+                            log,
+                            acked,
+                            rate=args.fixed_rate,
+                        )
+                    )
                 if profiler is not None:
                     profiles = profiler.keep(args.out / f"mixed-{stamp}-profile")
                 if name == "taskhive" and args.spike and first_round:
@@ -412,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         failures=failures,
         profiles=profiles,
         spike=spike,
+        fixed_rate=fixed_rate,
     )
     paths = mixed_report.write(report, args.out, f"mixed-{stamp}")
     print()

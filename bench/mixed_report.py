@@ -50,6 +50,7 @@ def build(
     failures: list[str],
     profiles: dict[str, Any],
     spike: dict[str, Any],
+    fixed_rate: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     summary = {name: _best_summary(name, s) for name, s in results.items()}
     by_round = {name: [steps.best_rps(r) for r in runs] for name, runs in (rounds or {}).items()}
@@ -71,6 +72,7 @@ def build(
         "failures": failures,
         "profiles": profiles,
         "spike": spike,
+        "fixed_rate": fixed_rate or {},
     }
 
 
@@ -286,6 +288,22 @@ def markdown(rep: dict[str, Any], png_name: str) -> str:
                 ],
             ),
         ]
+    if rep.get("fixed_rate"):
+        lines += ["", "At a fixed offered load (`--fixed-rate`), every round:", ""]
+        lines += _markdown_table(
+            ("target", "offered req/s", "served req/s", "read p50 / p99 ms", "write p50 / p99 ms"),
+            [
+                (
+                    name,
+                    f"{st['offered_rps']:,.0f}",
+                    f"{st['rps']:,.0f}",
+                    _p50_p99(st, "read"),
+                    _p50_p99(st, "write"),
+                )
+                for name, runs in rep["fixed_rate"].items()
+                for st in runs
+            ],
+        )
     for kind, p in rep.get("profiles", {}).items():
         lines += [
             "",
@@ -304,6 +322,11 @@ def markdown(rep: dict[str, Any], png_name: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _p50_p99(step: dict[str, Any], kind: str) -> str:
+    c = step["classes"].get(kind)
+    return f"{c['p50_ms']:.0f} / {c['p99_ms']:.0f}" if c else "—"
 
 
 def plot(rep: dict[str, Any], path: Path) -> Path:

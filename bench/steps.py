@@ -120,9 +120,11 @@ class Target:
 
 
 def run_locust(
-    target: Target, users: int, seconds: int, data: Path, work: Path
+    target: Target, users: int, seconds: int, data: Path, work: Path, rate: float | None = None
 ) -> tuple[dict[str, Any], float]:
-    """One locust run; the latency dump and the measured wall time."""
+    """One locust run; the latency dump and the measured wall time. `rate`: the
+    users together offer this many requests a second (each its share), instead of
+    sending the next request as soon as the last one is answered."""
     out = work / f"{target.name}-{users}.latencies.json"
     env = {
         **os.environ,
@@ -130,6 +132,8 @@ def run_locust(
         "BENCH_LATENCY_OUT": str(out),
         "BENCH_THINK_S": "0,0",
     }
+    if rate is not None:
+        env["BENCH_RATE_PER_USER"] = str(rate / users)
     command = [
         sys.executable,
         "-m",
@@ -183,12 +187,15 @@ def measure_step(
     marker: str,
     log: Callable[[str], None],
     acknowledged: Acknowledged,
+    *,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """Run one step and describe it: throughput, latencies, CPU, whether sustainable.
-    The writes it saw acknowledged are added to `acknowledged`."""
+    The writes it saw acknowledged are added to `acknowledged`. `rate`: a fixed
+    offered load in requests a second (`run_locust`), else a closed loop."""
     with tempfile.TemporaryDirectory(prefix="bench-step-") as tmp:
         before = cpu.snapshot(marker)
-        dump, wall = run_locust(target, users, seconds, data, Path(tmp))
+        dump, wall = run_locust(target, users, seconds, data, Path(tmp), rate)
         after = cpu.snapshot(marker)
     used = cpu.usage(before, after, reaped_label="locust")
     acknowledged.add(dump.get("acknowledged", {}))
@@ -199,6 +206,7 @@ def measure_step(
     cpu_ms = 1000 * (server_pct / 100) * (after.at - before.at) / max(summary["requests"], 1)
     step = {
         "users": users,
+        "offered_rps": rate,
         "seconds": seconds,
         "wall_s": round(wall, 1),
         **summary,
@@ -210,7 +218,9 @@ def measure_step(
     }
     classes = summary["classes"]
     log(
-        f"  {target.name} {users:>4} users: {summary['rps']:8,.0f} req/s, "
+        f"  {target.name} {users:>4} users: {summary['rps']:8,.0f} req/s"
+        + (f" (offered {rate:,.0f})" if rate is not None else "")
+        + ", "
         f"read p99 {classes.get('read', {}).get('p99_ms', 0):6.0f} ms, "
         f"write p99 {classes.get('write', {}).get('p99_ms', 0):6.0f} ms, "
         f"errors {100 * summary['error_rate']:.2f} %, {cpu_ms:.2f} CPU-ms/req, "
