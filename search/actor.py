@@ -50,6 +50,7 @@ from search.messages import (
 )
 from search.project_sets import ProjectSets
 from search.query import TextOptions, has_free_text, translate
+from search.results import ResultCache, key_of
 from search.schema import IndexedTask
 from search.shards import CONSUMER_NAME, NAMESPACE, actor_name, shard_of
 from storage import channel as host_channel
@@ -94,6 +95,7 @@ class SearchShard:
         self._lock = asyncio.Lock()
         self._dirty = asyncio.Event()
         self._scopes = ProjectSets(SCOPES_KEPT)
+        self._results = ResultCache()
         self.recovered = asyncio.Event()
         self._started_at = time.time()
         self._tasks = [
@@ -240,6 +242,21 @@ class SearchShard:
         readable = self._scopes.readable(request)
         if not readable:
             return SearchResult((), 0, False, scope_kept=request.scope_key is not None)
+        kept = request.scope_key is not None and request.project_ids is not None
+        # Read before the searcher is taken (`search.results`).
+        generation = self._index.generation
+        key = key_of(request, readable)
+        answer = None if key is None else self._results.get(generation, key)
+        if answer is None:
+            answer = self._answer(request, readable)
+            if key is not None:
+                self._results.put(generation, key, answer)
+        hits, total, fuzzy = answer
+        return SearchResult(hits, total, fuzzy, scope_kept=kept)
+
+    def _answer(
+        self, request: SearchRequest, readable: Collection[str]
+    ) -> tuple[tuple[SearchHit, ...], int, bool]:
         text = has_free_text(request.predicate)
         fuzzy = bool(request.fuzzy)
         page = self._run(request, readable, fuzzy, text)
@@ -247,8 +264,7 @@ class SearchShard:
             fuzzy = True
             page = self._run(request, readable, fuzzy, text)
         hits = tuple(SearchHit(h.task, h.score, h.highlights) for h in page.hits)
-        kept = request.scope_key is not None and request.project_ids is not None
-        return SearchResult(hits, page.total, fuzzy, scope_kept=kept)
+        return hits, page.total, fuzzy
 
     def _run(
         self, request: SearchRequest, readable: Collection[str], fuzzy: bool, text: bool
@@ -288,6 +304,9 @@ class SearchShard:
             "started_at": self._started_at,
             "channel_calls": self._channel.calls,
             "scopes": len(self._scopes),
+            "results_kept": len(self._results),
+            "result_hits": self._results.hits,
+            "result_misses": self._results.misses,
         }
 
     async def close(self) -> None:

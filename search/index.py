@@ -154,6 +154,9 @@ class TaskIndex:
         self._held_unsaved = False
         self._complete_after_commit = False
         self._held_frozen = {org: frozenset(ids) for org, ids in self.positions.held.items()}
+        #: Counts the commits made searchable; read before taking a searcher, it
+        #: names a state no newer than what that searcher sees.
+        self.generation = 0
 
     def _open(self, path: Path) -> tantivy.Index:
         path.mkdir(parents=True, exist_ok=True)
@@ -251,6 +254,7 @@ class TaskIndex:
             self.save_positions()
         self._writer.commit()
         self.index.reload()
+        self.generation += 1
         for project, version in self.pending.items():
             if version > self.positions.projects.get(project, 0):
                 self.positions.projects[project] = version

@@ -59,6 +59,27 @@ async def test_searches_and_the_relay_s_changes_reach_the_shard_over_its_channel
     assert (await shard.stats.remote())["channel_calls"] >= before + 2
 
 
+async def test_an_answer_kept_for_a_repeated_search_gives_way_to_the_next_commit(
+    client: httpx.AsyncClient, alice: User, project: dict[str, Any]
+) -> None:
+    shard = ray.get_actor(actor_name(0), namespace=NAMESPACE)
+    w = word()
+    first = await create_task(client, alice, project["id"], title=f"Kept {w} one")
+    await wait_for(client, alice, lambda b: first["key"] in keys(b), q=w)
+    before = await shard.stats.remote()
+    again = await search(client, alice, w)
+    assert keys(again) == {first["key"]} and again["total"] == 1
+    after = await shard.stats.remote()
+    # Answered from the kept answer, unless a commit (another test's writes, or
+    # this one's) came in between: then searched again. Either way, counted once.
+    assert (after["result_hits"] - before["result_hits"]) + (
+        after["result_misses"] - before["result_misses"]
+    ) == 1
+    second = await create_task(client, alice, project["id"], title=f"Kept {w} two")
+    body, _ = await wait_for(client, alice, lambda b: second["key"] in keys(b), q=w)
+    assert keys(body) == {first["key"], second["key"]} and body["total"] == 2
+
+
 async def test_an_update_a_delete_and_comment_text_reach_the_index(
     client: httpx.AsyncClient, alice: User, project: dict[str, Any]
 ) -> None:
