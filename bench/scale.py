@@ -283,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     median = {k: statistics.median(r["ratios"][k] for r in rounds) for k in rounds[0]["ratios"]}
     rep = {
         "started": started,
-        "command": " ".join(["python -m bench.scale", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python -m bench.scale", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "args": {k: v for k, v in vars(args).items() if k != "out"},
         "rounds": rounds,
         "median": median,
