@@ -36,7 +36,7 @@ from bench.report import save
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
-#: The issue's bound: throughput and p99 at the larger size within this of the base.
+#: The target: throughput and p99 at the larger size within this fraction of the base's.
 WITHIN = 0.20
 #: Processes shown by name; the rest are summed as "other".
 SHOWN = 7
