@@ -67,14 +67,15 @@ async def test_an_answer_kept_for_a_repeated_search_gives_way_to_the_next_commit
     first = await create_task(client, alice, project["id"], title=f"Kept {w} one")
     await wait_for(client, alice, lambda b: first["key"] in keys(b), q=w)
     before = await shard.stats.remote()
-    again = await search(client, alice, w)
-    assert keys(again) == {first["key"]} and again["total"] == 1
+    for _ in range(5):
+        again = await search(client, alice, w)
+        assert keys(again) == {first["key"]} and again["total"] == 1
     after = await shard.stats.remote()
-    # Answered from the kept answer, unless a commit (another test's writes, or
-    # this one's) came in between: then searched again. Either way, counted once.
-    assert (after["result_hits"] - before["result_hits"]) + (
-        after["result_misses"] - before["result_misses"]
-    ) == 1
+    # Each search counted once; back to back with nothing written, at least one
+    # is answered from the kept answer (a late commit may renew it once or twice).
+    hits = after["result_hits"] - before["result_hits"]
+    assert hits + after["result_misses"] - before["result_misses"] == 5
+    assert hits >= 1
     second = await create_task(client, alice, project["id"], title=f"Kept {w} two")
     body, _ = await wait_for(client, alice, lambda b: second["key"] in keys(b), q=w)
     assert keys(body) == {first["key"], second["key"]} and body["total"] == 2
